@@ -1,0 +1,141 @@
+"""The ``harness`` command (also ``python -m harness``)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from harness.layers import LAYERS
+from harness.processes import ProcessError
+from harness.redis_server import RedisNotFound
+from harness.servers import SERVERS
+from harness.stack import Stack, StackConfig, StackError
+
+__all__ = ["main"]
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="start the reference app in one server x layer combination and keep it running",
+        description="Start everything the combination needs (private redis-server, migrations, demo data, server "
+        "processes, timeclock worker), wait until healthy, print the URLs, and stop it all on Ctrl-C or SIGTERM.",
+    )
+    p.add_argument("--server", choices=sorted(SERVERS), default="daphne", help="ASGI server to run (default: daphne).")
+    p.add_argument(
+        "--layer", choices=sorted(LAYERS), default="inmemory", help="Channel layer (default: inmemory, needs no Redis)."
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="Server processes sharing the port (needs a Redis layer when > 1)."
+    )
+    p.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: 127.0.0.1).")
+    p.add_argument("--port", type=int, default=8000, help="Port to listen on; 0 picks a free one (default: 8000).")
+    p.add_argument(
+        "--database", metavar="URL", default=None,
+        help="Database URL (e.g. postgres://user@127.0.0.1/db); default: a fresh SQLite file in the run directory.",
+    )
+    p.add_argument(
+        "--reset-database", action="store_true",
+        help="Delete existing users, rooms, timeclock and token data in --database before loading demo data.",
+    )
+    p.add_argument(
+        "--redis-url", default=None, help="Use this Redis instead of starting a private redis-server (comma = shards)."
+    )
+    p.add_argument("--run-dir", type=Path, default=None, help="Where logs, database and credentials go (default: temp).")
+    p.add_argument("--seed", type=int, default=1, help="Seed of the demo data (default: 1).")
+    p.add_argument("--users", type=int, default=20, help="Demo users to create (default: 20).")
+    p.add_argument("--rooms", type=int, default=5, help="Demo chat rooms (default: 5).")
+    p.add_argument("--employees", type=int, default=20, help="Demo employees with keys (default: 20).")
+    p.add_argument("--terminals", type=int, default=4, help="Demo kiosk terminals (default: 4).")
+    p.add_argument("--startup-timeout", type=float, default=60.0, help="Seconds to wait for health (default: 60).")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = StackConfig(
+        server=args.server,
+        layer=args.layer,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        database_url=args.database,
+        reset_database=args.reset_database,
+        redis_url=args.redis_url,
+        seed=args.seed,
+        users=args.users,
+        rooms=args.rooms,
+        employees=args.employees,
+        terminals=args.terminals,
+        startup_timeout=args.startup_timeout,
+    )
+    run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix=f"harness-serve-{args.server}-{args.layer}-"))
+    stack = Stack(config, run_dir)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    try:
+        print(f"starting {args.server} x {args.layer} with {args.workers} process(es); logs in {run_dir}", flush=True)
+        stack.start()
+        redis = stack.redis
+        print(f"  http:        {stack.http_url}/  (login page {stack.http_url}/accounts/login/)")
+        print(f"  websockets:  {stack.ws_url}/ws/chat/<room>/  {stack.ws_url}/ws/notifications/  "
+              f"{stack.ws_url}/ws/terminal/<id>/")
+        print(f"  server pids: {' '.join(map(str, stack.server_pids))}"
+              + (f"; timeclock worker pid {stack.worker.pid}" if stack.worker else "; timeclock worker in-process"))
+        if redis is not None:
+            print(f"  redis:       {stack.redis_url} ({redis.binary.path}, v{redis.binary.version}, {redis.binary.source})")
+        elif stack.redis_url:
+            print(f"  redis:       {stack.redis_url} (external)")
+        print(f"  credentials: {stack.credentials_path}")
+        print("ready; Ctrl-C or SIGTERM stops everything", flush=True)
+        while True:
+            for process in [*(stack.launch.processes if stack.launch else []), *([stack.worker] if stack.worker else [])]:
+                if not process.alive():
+                    print(f"error: {process.name} exited with code {process.returncode()}; stopping. Log tail:\n"
+                          f"{process.tail()}", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+    except _Stop as stop:
+        print(f"{stop.args[0]} received: stopping", flush=True)
+        return 0
+    except (StackError, ProcessError, RedisNotFound, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        # Signals during teardown must not cut it short and leave processes behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+        print("stopped", flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness", description="Load-testing and conformance harness for Django Channels."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _serve_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Named channel-layer implementations a stack can run with. Adding one (e.g. channels-postgres) is one entry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["LAYERS", "LayerSpec", "layer_spec"]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    name: str
+    backend: str
+    #: Builds the layer's CONFIG from the stack's Redis URL (None when the layer needs none).
+    config: Callable[[str | None], dict[str, Any]]
+    needs_redis: bool
+    #: False when the layer lives inside one process: fan-out then cannot cross server processes.
+    shared_across_processes: bool
+    description: str
+
+    def channel_layers(self, redis_url: str | None) -> dict[str, Any]:
+        return {"default": {"BACKEND": self.backend, "CONFIG": self.config(redis_url)}}
+
+
+#: redis-py 8 reads with a 5 s socket timeout by default, equal to channels-redis' 5 s BZPOPMIN, so an idle receive
+#: fails with "Timeout reading from ..." and kills the consumer; a longer read timeout removes the race.
+REDIS_SOCKET_TIMEOUT_S = 30
+
+
+def _redis_hosts(redis_url: str | None) -> list[dict[str, Any]]:
+    if not redis_url:
+        raise ValueError("this layer needs a Redis URL")
+    return [
+        {"address": url.strip(), "socket_timeout": REDIS_SOCKET_TIMEOUT_S, "socket_connect_timeout": 5}
+        for url in redis_url.split(",")
+        if url.strip()
+    ]
+
+
+LAYERS: dict[str, LayerSpec] = {
+    spec.name: spec
+    for spec in (
+        LayerSpec(
+            "inmemory",
+            "channels.layers.InMemoryChannelLayer",
+            lambda _url: {"capacity": 1000, "expiry": 60},
+            needs_redis=False,
+            shared_across_processes=False,
+            description="channels' in-process layer: no Redis, one server process only",
+        ),
+        LayerSpec(
+            "redis",
+            "channels_redis.core.RedisChannelLayer",
+            lambda url: {"hosts": _redis_hosts(url), "capacity": 1000, "expiry": 60},
+            needs_redis=True,
+            shared_across_processes=True,
+            description="channels-redis list-based layer (queues per channel, capacity and expiry)",
+        ),
+        LayerSpec(
+            "redis-pubsub",
+            "channels_redis.pubsub.RedisPubSubChannelLayer",
+            lambda url: {"hosts": _redis_hosts(url)},
+            needs_redis=True,
+            shared_across_processes=True,
+            description="channels-redis pub/sub layer (no queues: a message with no subscriber is gone)",
+        ),
+    )
+}
+
+
+def layer_spec(name: str) -> LayerSpec:
+    try:
+        return LAYERS[name]
+    except KeyError:
+        raise ValueError(f"unknown layer {name!r}; known: {', '.join(LAYERS)}") from None

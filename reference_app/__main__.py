@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from reference_app.manage import main
+
+main()

@@ -1,0 +1,17 @@
+"""Service-token authentication for the HTTP APIs (``Authorization: Bearer <token>``)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from reference_app.accounts.models import ServiceToken
+from reference_app.tokens import digest, token_from_authorization
+
+__all__ = ["service_token_for"]
+
+
+async def service_token_for(request: HttpRequest) -> ServiceToken | None:
+    token = token_from_authorization(request.headers.get("Authorization"))
+    if token is None:
+        return None
+    return await ServiceToken.objects.filter(token_digest=digest(token), active=True).afirst()
