@@ -110,6 +110,10 @@ class EventJournal:
         """Kept events with ``seq > since_seq``, optionally only one action, oldest first."""
         return [e for e in self._events if e.seq > since_seq and (action is None or e.action is action)]
 
+    @property
+    def last(self) -> KeyEvent | None:
+        return self._events[-1] if self._events else None
+
     def inserts(self, since_seq: int = 0) -> list[KeyEvent]:
         return self.events(since_seq=since_seq, action=KeyAction.INSERT)
 
