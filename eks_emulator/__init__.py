@@ -6,6 +6,12 @@ real or emulated readers. See docs/eks-emulator.md.
 
 from __future__ import annotations
 
+from .control import Controller
+from .control_http import ControlServer
+from .device import EmulatedDevice
+from .events import EventJournal, KeyEvent
+from .faults import Fault, FaultKind
+from .fleet import Fleet, FleetConfig, FleetError, FleetTooLarge, Shard
 from .frames import (
     READ_SERIAL,
     CommandId,
@@ -23,17 +29,34 @@ from .frames import (
     key_id,
     status_kind,
 )
+from .key import Key, KeyAction
 from .protocol import ConnectionClosed, ConnectionState, EksConnection, Event, LocalProtocolError, Role
+from .service_time import ServiceTime
+from .timeline import Timeline
+from .workload import WorkloadEvent, WorkloadFileError, replay_csv, shift_change, steady
 
 __all__ = [
     "READ_SERIAL",
     "CommandId",
     "ConnectionClosed",
     "ConnectionState",
+    "ControlServer",
+    "Controller",
     "EksConnection",
+    "EmulatedDevice",
     "Event",
+    "EventJournal",
+    "Fault",
+    "FaultKind",
+    "Fleet",
+    "FleetConfig",
+    "FleetError",
+    "FleetTooLarge",
     "Frame",
     "FrameError",
+    "Key",
+    "KeyAction",
+    "KeyEvent",
     "KeyState",
     "KeyStatus",
     "LocalProtocolError",
@@ -41,10 +64,18 @@ __all__ = [
     "ReadReply",
     "ReadRequest",
     "Role",
+    "ServiceTime",
+    "Shard",
     "Status",
     "StatusReply",
+    "Timeline",
+    "WorkloadEvent",
+    "WorkloadFileError",
     "WriteRequest",
     "decode_frame",
     "key_id",
+    "replay_csv",
+    "shift_change",
     "status_kind",
+    "steady",
 ]
