@@ -333,6 +333,15 @@ class LatencyRecorder:
             negative=self.negative,
         )
 
+    def result_dict(self) -> dict[str, Any]:
+        """Return the ``$defs/metric`` object of ``result-v1.json``: summary, configuration, histogram."""
+        return {
+            **self.summary().to_dict(),
+            "highest_trackable_us": self._highest_us,
+            "significant_figures": self._sig,
+            "histogram": self.encode(),
+        }
+
     # -- .hgrm output --------------------------------------------------
     def percentile_distribution(self, *, ticks_per_half_distance: int = 5, unit_ratio: float = 1.0) -> str:
         """Render the percentile distribution in HdrHistogram's ``.hgrm`` text format.
