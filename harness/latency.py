@@ -240,9 +240,9 @@ class LatencyRecorder:
         for index, count in other._nonzero_counts():
             self._hist.counts[index] += count
         self._hist.total_count += other._hist.total_count
-        if other._hist.total_count:
-            self._hist.min_value = min(self._hist.min_value, other._hist.min_value)
-            self._hist.max_value = max(self._hist.max_value, other._hist.max_value)
+        # hdrh's encoder writes counts only up to the bucket of max_value, so it
+        # must stay current; min_value is never read (summary() uses the counts).
+        self._hist.max_value = max(self._hist.max_value, other._hist.max_value)
         self.out_of_range += other.out_of_range
         self.max_out_of_range = max(self.max_out_of_range, other.max_out_of_range)
         self.negative += other.negative
@@ -447,9 +447,7 @@ class LatencyRecorder:
             c = decoded.get_count_at_index(index)
             if c:
                 rec._hist.counts[index] = c
-                value = int(rec._hist.get_value_from_index(index))
-                rec._hist.min_value = min(rec._hist.min_value, value)
-                rec._hist.max_value = max(rec._hist.max_value, value)
+                rec._hist.max_value = max(rec._hist.max_value, int(rec._hist.get_value_from_index(index)))
                 rec._hist.total_count += int(c)
         if rec._hist.total_count != int(decoded.total_count):
             raise HistogramDecodeError("histogram blob has counts outside its own range")

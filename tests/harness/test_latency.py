@@ -92,6 +92,17 @@ def test_merge_equals_union_after_transport():
     assert (a.out_of_range, a.negative) == (1, 1)
 
 
+def test_merged_recorder_survives_transport():
+    # The encoder only writes counts up to the tracked maximum, so a merge that
+    # forgot to raise it would lose the largest samples on the way to the master.
+    a, b = recorder_of([10]), recorder_of([5_000_000, 20])
+    a.merge(b)
+    assert LatencyRecorder.from_dict(a.to_dict()) == recorder_of([10, 5_000_000, 20])
+    decoded = LatencyRecorder.decode(b.encode())
+    decoded.merge(recorder_of([1]))
+    assert LatencyRecorder.decode(decoded.encode()) == recorder_of([1, 20, 5_000_000])
+
+
 def test_merge_rejects_other_configuration():
     with pytest.raises(ValueError, match="different configurations"):
         LatencyRecorder().merge(LatencyRecorder(highest_trackable_us=1000))
