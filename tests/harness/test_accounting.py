@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.accounting import (
     AccountingDecodeError,
@@ -158,3 +160,68 @@ def test_connect_failures_and_closes():
     assert u.to_dict() == {"1006": 2, "1011": 1} and u.total == 3
     with pytest.raises(ValueError):
         u.record(70000)
+
+
+def naive_counts(seqs, first, end):
+    seen, highest, dup, reord = set(), -1, 0, 0
+    for s in seqs:
+        if s in seen:
+            dup += 1
+            continue
+        if s < highest:
+            reord += 1
+        seen.add(s)
+        highest = max(highest, s)
+    in_range = {s for s in seen if first <= s < end}
+    return {
+        "received": len(seqs),
+        "distinct": len(seen),
+        "duplicated": dup,
+        "reordered": reord,
+        "lost": (end - first) - len(in_range),
+        "outside_expected": len(seen) - len(in_range),
+    }
+
+
+def pick(c):
+    return {
+        k: getattr(c, k)
+        for k in ("received", "distinct", "duplicated", "reordered", "lost", "outside_expected")
+    }
+
+
+seq_lists = st.lists(st.integers(min_value=0, max_value=60), max_size=80)
+
+
+@settings(max_examples=80, deadline=None)
+@given(seq_lists, st.integers(0, 20), st.integers(0, 70))
+def test_tracker_matches_naive_set_model(seqs, first, length):
+    t, _ = feed(seqs, expect=(first, first + length))
+    assert pick(t.counts()) == naive_counts(seqs, first, first + length)
+    assert t.counts().exact
+    assert pick(StreamTracker.from_dict(json.loads(json.dumps(t.to_dict()))).counts()) == pick(t.counts())
+
+
+@settings(max_examples=60, deadline=None)
+@given(seq_lists, seq_lists)
+def test_merged_tracker_matches_union(xs, ys):
+    a, _ = feed(xs)
+    b, _ = feed(ys)
+    a.merge(b)
+    end = max([*xs, *ys], default=-1) + 1
+    a.expect(0, end)
+    c = a.counts()
+    union = set(xs) | set(ys)
+    assert c.distinct == len(union)
+    assert c.duplicated == len(xs) + len(ys) - len(union)
+    assert c.lost == end - len(union)
+
+
+def test_merge_after_eviction_is_flagged_inexact():
+    a, _ = feed(range(0, 40, 2), max_intervals=5)
+    b, _ = feed([1, 3, 5])
+    b.merge(a)
+    assert not b.counts().exact
+    # b's own seqs 1, 3, 5 fall under a's floor (30) and must still count as received.
+    assert b.counts().distinct == 23
+    assert b.floor == a.floor and all(s >= b.floor for s, _ in b.intervals())
