@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from harness.latency import LatencyRecorder
@@ -11,8 +9,3 @@ from harness.latency import LatencyRecorder
 def small_recorder() -> LatencyRecorder:
     """A recorder with a low ceiling so out-of-range cases are cheap to reach."""
     return LatencyRecorder(highest_trackable_us=10_000)
-
-
-@pytest.fixture
-def rng() -> random.Random:
-    return random.Random(1234)
