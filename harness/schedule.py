@@ -1,0 +1,355 @@
+"""Open-model send schedules and the coordinated-omission bookkeeping around them.
+
+A schedule fixes *when each message should be sent* before the run starts,
+independent of how fast the server replies. That is the open model: a slow
+server makes messages late, it does not make the generator send fewer of them.
+Each schedule yields intended send times as integer nanosecond offsets from
+the start of the run, in non-decreasing order.
+
+:class:`Pacer` walks a schedule against a monotonic clock. A sender asks it
+for the next slot, waits ``slot.wait_ns`` if it is early, sends, and stamps
+the envelope with both the intended and the actual send time. On the reply:
+
+* **service time** = receive - actual send (:func:`service_time_ns`): what the
+  system took once the message was on the wire;
+* **response time** = receive - intended send (:func:`response_time_ns`):
+  what a user who wanted to send on schedule experienced. Measuring from the
+  intended time is the wrk2 correction for coordinated omission: when the
+  generator falls behind (because it waited for the server or was itself
+  overloaded), the delay is charged to the latency instead of disappearing.
+* **send lag** = actual send - intended send (:func:`send_lag_ns`): how far
+  behind schedule the generator was. Large lag means the generator, not the
+  server, may be the bottleneck.
+
+Late slots are never skipped: a sender that fell behind sends them as fast as
+it can, and their response times carry the lag.
+
+This module imports neither gevent nor asyncio; the caller does the waiting.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol, runtime_checkable
+
+__all__ = [
+    "NS_PER_S",
+    "ConstantRate",
+    "Pacer",
+    "Poisson",
+    "Ramp",
+    "Schedule",
+    "Slot",
+    "Steps",
+    "response_time_ns",
+    "send_lag_ns",
+    "service_time_ns",
+]
+
+NS_PER_S: Final = 1_000_000_000
+
+
+def _check_positive(name: str, value: float, unit: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a finite number > 0 ({unit}), got {value!r}")
+    return float(value)
+
+
+def _check_non_negative(name: str, value: float, unit: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0 ({unit}), got {value!r}")
+    return float(value)
+
+
+@runtime_checkable
+class Schedule(Protocol):
+    """A finite sequence of intended send times."""
+
+    @property
+    def duration_ns(self) -> int:
+        """Length of the schedule; every offset is below it."""
+        ...
+
+    def offsets_ns(self) -> Iterator[int]:
+        """Yield intended send times in ns from the start, non-decreasing."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConstantRate:
+    """Evenly spaced sends: offsets ``0, 1/rate, 2/rate, ...`` below the duration.
+
+    Args:
+        rate_per_s: messages per second, > 0.
+        duration_s: schedule length in seconds, > 0.
+
+    Raises:
+        ValueError: if an argument is not a finite positive number.
+    """
+
+    rate_per_s: float
+    duration_s: float
+
+    def __post_init__(self) -> None:
+        _check_positive("rate_per_s", self.rate_per_s, "messages per second")
+        _check_positive("duration_s", self.duration_s, "seconds")
+
+    @property
+    def duration_ns(self) -> int:
+        return round(self.duration_s * NS_PER_S)
+
+    def offsets_ns(self) -> Iterator[int]:
+        end = self.duration_ns
+        interval = NS_PER_S / self.rate_per_s
+        i = 0
+        while True:
+            # Computed from the index, not accumulated, so rounding never drifts.
+            t = round(i * interval)
+            if t >= end:
+                return
+            yield t
+            i += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Poisson:
+    """Poisson arrivals: exponential gaps with mean ``1/rate``, reproducible from ``seed``.
+
+    The first send is one random gap after the start, not at 0.
+
+    Args:
+        rate_per_s: mean messages per second, > 0.
+        duration_s: schedule length in seconds, > 0.
+        seed: seed of the private random generator; the same seed gives the
+            same offsets on every platform.
+
+    Raises:
+        ValueError: if an argument is invalid.
+    """
+
+    rate_per_s: float
+    duration_s: float
+    seed: int
+
+    def __post_init__(self) -> None:
+        _check_positive("rate_per_s", self.rate_per_s, "messages per second")
+        _check_positive("duration_s", self.duration_s, "seconds")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an int, got {self.seed!r}")
+
+    @property
+    def duration_ns(self) -> int:
+        return round(self.duration_s * NS_PER_S)
+
+    def offsets_ns(self) -> Iterator[int]:
+        rng = random.Random(self.seed)
+        end = self.duration_ns
+        mean_gap_ns = NS_PER_S / self.rate_per_s
+        t = 0.0
+        while True:
+            t += rng.expovariate(1.0) * mean_gap_ns
+            offset = round(t)
+            if offset >= end:
+                return
+            yield offset
+
+
+@dataclass(frozen=True, slots=True)
+class Ramp:
+    """Rate changing linearly from ``start_rate_per_s`` to ``end_rate_per_s``.
+
+    The n-th send (n = 0, 1, ...) is at the time when the integral of the
+    rate reaches n, so the spacing follows the instantaneous rate exactly and
+    the count is ``(start + end) / 2 * duration`` (rounded up).
+
+    Args:
+        start_rate_per_s: rate at the start, >= 0.
+        end_rate_per_s: rate at the end, >= 0; not both 0.
+        duration_s: ramp length in seconds, > 0.
+
+    Raises:
+        ValueError: if an argument is invalid.
+    """
+
+    start_rate_per_s: float
+    end_rate_per_s: float
+    duration_s: float
+
+    def __post_init__(self) -> None:
+        _check_non_negative("start_rate_per_s", self.start_rate_per_s, "messages per second")
+        _check_non_negative("end_rate_per_s", self.end_rate_per_s, "messages per second")
+        _check_positive("duration_s", self.duration_s, "seconds")
+        if self.start_rate_per_s == 0 and self.end_rate_per_s == 0:
+            raise ValueError(
+                "start_rate_per_s and end_rate_per_s cannot both be 0 (a ramp must send something)"
+            )
+
+    @property
+    def duration_ns(self) -> int:
+        return round(self.duration_s * NS_PER_S)
+
+    def offsets_ns(self) -> Iterator[int]:
+        a = float(self.start_rate_per_s)
+        slope = (self.end_rate_per_s - a) / self.duration_s  # messages per s^2
+        end = self.duration_ns
+        n = 0
+        while True:
+            # Solve a*t + slope*t^2/2 = n for t >= 0, in the form that does not
+            # cancel when slope is small: t = 2n / (a + sqrt(a^2 + 2*slope*n)).
+            disc = a * a + 2.0 * slope * n
+            if disc < 0:
+                return  # a falling ramp that ends at rate 0 never reaches n
+            denom = a + math.sqrt(disc)
+            if n == 0:
+                t_s = 0.0
+            elif denom == 0:
+                return
+            else:
+                t_s = 2.0 * n / denom
+            t = round(t_s * NS_PER_S)
+            if t >= end:
+                return
+            yield t
+            n += 1
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Steps:
+    """Piecewise-constant rate: each step is ``(rate_per_s, duration_s)``.
+
+    Within a step sends are evenly spaced from the step's start, as in
+    :class:`ConstantRate`; a step with rate 0 is a pause.
+
+    Args:
+        steps: at least one ``(rate_per_s >= 0, duration_s > 0)`` pair.
+
+    Raises:
+        ValueError: if ``steps`` is empty or a step is invalid.
+    """
+
+    steps: tuple[tuple[float, float], ...]
+
+    def __init__(self, steps: Sequence[tuple[float, float]]) -> None:
+        checked: list[tuple[float, float]] = []
+        for i, step in enumerate(steps):
+            if not isinstance(step, tuple | list) or len(step) != 2:
+                raise ValueError(f"steps[{i}] must be a (rate_per_s, duration_s) pair, got {step!r}")
+            rate = _check_non_negative(f"steps[{i}] rate_per_s", step[0], "messages per second")
+            duration = _check_positive(f"steps[{i}] duration_s", step[1], "seconds")
+            checked.append((rate, duration))
+        if not checked:
+            raise ValueError("steps must contain at least one (rate_per_s, duration_s) pair, got none")
+        object.__setattr__(self, "steps", tuple(checked))
+
+    @property
+    def duration_ns(self) -> int:
+        return round(sum(d for _, d in self.steps) * NS_PER_S)
+
+    def offsets_ns(self) -> Iterator[int]:
+        elapsed_s = 0.0
+        for rate, duration in self.steps:
+            base = round(elapsed_s * NS_PER_S)
+            elapsed_s += duration
+            end = round(elapsed_s * NS_PER_S)
+            if rate == 0:
+                continue
+            interval = NS_PER_S / rate
+            i = 0
+            while (t := base + round(i * interval)) < end:
+                yield t
+                i += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One scheduled send as handed out by :class:`Pacer`.
+
+    Attributes:
+        seq: index of the send in the schedule (0, 1, ...), usable as the
+            envelope ``seq``.
+        intended_ns: absolute intended send time on the pacer's clock.
+        wait_ns: how long to wait before sending (0 if already due or late).
+        lag_ns: how late the slot already is at the time it was handed out
+            (0 if early).
+    """
+
+    seq: int
+    intended_ns: int
+    wait_ns: int
+    lag_ns: int
+
+
+class Pacer:
+    """Hands out the slots of a schedule against a monotonic clock.
+
+    Args:
+        schedule: the schedule to follow.
+        start_ns: clock reading (e.g. ``time.monotonic_ns()``) that offset 0
+            maps to. Several senders sharing a ``start_ns`` share a timeline.
+    """
+
+    __slots__ = ("_offsets", "_start_ns", "_next_seq", "max_lag_ns", "late_slots")
+
+    def __init__(self, schedule: Schedule, start_ns: int) -> None:
+        self._offsets = schedule.offsets_ns()
+        self._start_ns = start_ns
+        self._next_seq = 0
+        #: Largest lag seen when handing out a slot.
+        self.max_lag_ns = 0
+        #: Slots that were already due when handed out.
+        self.late_slots = 0
+
+    @property
+    def start_ns(self) -> int:
+        """Clock reading that offset 0 maps to."""
+        return self._start_ns
+
+    @property
+    def handed_out(self) -> int:
+        """Slots handed out so far."""
+        return self._next_seq
+
+    def next_slot(self, now_ns: int) -> Slot | None:
+        """Return the next slot relative to ``now_ns``, or None when the schedule is done.
+
+        The caller must send every slot it receives (waiting ``wait_ns`` first
+        if early); skipping late ones would hide exactly the delays the
+        schedule exists to expose.
+        """
+        offset = next(self._offsets, None)
+        if offset is None:
+            return None
+        intended = self._start_ns + offset
+        lag = max(0, now_ns - intended)
+        if lag:
+            self.late_slots += 1
+            self.max_lag_ns = max(self.max_lag_ns, lag)
+        slot = Slot(seq=self._next_seq, intended_ns=intended, wait_ns=max(0, intended - now_ns), lag_ns=lag)
+        self._next_seq += 1
+        return slot
+
+
+def service_time_ns(sent_ns: int, received_ns: int) -> int:
+    """Service time: receive minus *actual* send time (may be negative across hosts)."""
+    return received_ns - sent_ns
+
+
+def response_time_ns(intended_ns: int, received_ns: int) -> int:
+    """Response time corrected for coordinated omission: receive minus *intended* send time."""
+    return received_ns - intended_ns
+
+
+def send_lag_ns(intended_ns: int, sent_ns: int) -> int:
+    """How late a message left: actual minus intended send time, floored at 0.
+
+    Early sends (a sender that did not wait) are not lag, so they count as 0.
+    """
+    return max(0, sent_ns - intended_ns)

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from harness.envelope import Envelope, Foreign, decode_envelope, encode_envelope
+
+ENV = Envelope(run_id="r-1", sender="u7", seq=41, intended_ns=1_000, sent_ns=1_250)
+
+
+def test_round_trip_and_compact_keys():
+    data = encode_envelope(ENV)
+    assert data == b'{"h":1,"r":"r-1","s":"u7","q":41,"i":1000,"a":1250}'
+    assert decode_envelope(data) == ENV
+    assert decode_envelope(data.decode()) == ENV
+    assert ENV.send_lag_ns == 250
+
+
+def test_decode_nested_dict_ignores_extra_keys():
+    app_message = {"type": "chat", "env": {**ENV.to_dict(), "x": 1}}
+    assert decode_envelope(app_message["env"]) == ENV
+
+
+@pytest.mark.parametrize("target", [100, 256, 4096])
+def test_padding_reaches_exact_size(target):
+    data = encode_envelope(ENV, pad_to=target)
+    assert len(data) == target
+    assert decode_envelope(data) == ENV
+    assert orjson.loads(data)["p"] == "x" * (target - len(encode_envelope(ENV)) - 7)
+
+
+def test_padding_smaller_than_envelope_is_a_no_op():
+    assert encode_envelope(ENV, pad_to=10) == encode_envelope(ENV)
+    with pytest.raises(ValueError, match="pad_to"):
+        encode_envelope(ENV, pad_to=-1)
+
+
+def _raw(**overrides):
+    d = ENV.to_dict()
+    d.update(overrides)
+    return orjson.dumps({k: v for k, v in d.items() if v is not ...})
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"\xff\xfe", "not_json"),
+        (b"{not json", "not_json"),
+        (b"", "not_json"),
+        (b"[1, 2]", "not_object"),
+        (b'"hello"', "not_object"),
+        (b'{"type": "chat", "text": "hi"}', "missing_key"),
+        (_raw(a=...), "missing_key"),
+        (_raw(h=2), "bad_version"),
+        (_raw(h=True), "bad_version"),
+        (_raw(h=1.0), "bad_version"),
+        (_raw(q=-1), "bad_value"),
+        (_raw(q="3"), "bad_value"),
+        (_raw(q=False), "bad_value"),
+        (_raw(i=1.5), "bad_value"),
+        (_raw(r=""), "bad_value"),
+        (_raw(s=5), "bad_value"),
+    ],
+)
+def test_malformed_payloads_return_foreign(payload, reason):
+    result = decode_envelope(payload)
+    assert isinstance(result, Foreign)
+    assert result.reason == reason
+    assert result.detail
+
+
+def test_other_run_is_foreign():
+    data = encode_envelope(ENV)
+    assert decode_envelope(data, run_id="r-1") == ENV
+    result = decode_envelope(data, run_id="r-2")
+    assert isinstance(result, Foreign) and result.reason == "other_run"

@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.latency import (
+    DEFAULT_HIGHEST_US,
+    HistogramDecodeError,
+    LatencyRecorder,
+    MetricSet,
+    ns_to_us,
+)
+
+values_us = st.integers(min_value=-5, max_value=DEFAULT_HIGHEST_US + 5_000_000)
+
+
+def recorder_of(values):
+    rec = LatencyRecorder()
+    for v in values:
+        rec.record_us(v)
+    return rec
+
+
+def test_ns_to_us_rounds_half_away_from_zero():
+    assert [ns_to_us(v) for v in (0, 499, 500, 1499, 1500, 2_000_000)] == [0, 0, 1, 1, 2, 2000]
+    assert ns_to_us(-500) == -1
+
+
+def test_record_ns_converts_and_counts_negative():
+    rec = LatencyRecorder()
+    assert rec.record_ns(1_234_567)
+    assert rec.record_ns(-400)  # rounds to 0 us but is still a clock anomaly
+    s = rec.summary()
+    assert (s.count, s.negative, s.min) == (2, 1, 0)
+    assert s.max == 1235
+
+
+def test_out_of_range_is_counted_not_dropped(small_recorder):
+    assert small_recorder.record_us(10_000)
+    # 10_001 still fits hdrh's last bucket; the recorder must refuse it anyway.
+    assert not small_recorder.record_us(10_001)
+    assert not small_recorder.record_us(5_000_000, count=3)
+    s = small_recorder.summary()
+    assert s.count == 1
+    assert s.out_of_range == 4
+    assert s.max_out_of_range == 5_000_000
+    assert small_recorder.to_dict()["out_of_range"] == 4
+
+
+def test_summary_percentiles_within_precision():
+    rec = recorder_of(range(1, 10_001))
+    s = rec.summary()
+    assert s.count == 10_000 and s.min == 1
+    for got, want in ((s.p50, 5000), (s.p90, 9000), (s.p99, 9900), (s.p99_9, 9990), (s.max, 10_000)):
+        assert abs(got - want) <= want / 1000 + 1, (got, want)
+    assert abs(s.mean - 5000.5) < 5
+    assert s.unit == "us"
+
+
+def test_empty_summary_is_zero():
+    s = LatencyRecorder().summary()
+    assert (s.count, s.min, s.max, s.p99, s.mean) == (0, 0, 0, 0, 0.0)
+
+
+def test_merge_into_empty_keeps_min():
+    a = recorder_of([500, 700])
+    merged = LatencyRecorder()
+    merged.merge(a)
+    assert merged.summary().min == 500
+    assert merged == a
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(values_us, max_size=60), st.lists(values_us, max_size=60))
+def test_merge_equals_union(xs, ys):
+    a, b = recorder_of(xs), recorder_of(ys)
+    a.merge(b)
+    union = recorder_of(xs + ys)
+    assert a == union
+    assert a.summary() == union.summary()
+
+
+def test_merge_equals_union_after_transport():
+    xs, ys = [1, 2, 3, 1000, 70_000_000], [0, 999_999, -3, 59_999_999]
+    a = LatencyRecorder.from_dict(json.loads(json.dumps(recorder_of(xs).to_dict())))
+    a.merge(LatencyRecorder.from_dict(json.loads(json.dumps(recorder_of(ys).to_dict()))))
+    assert a == recorder_of(xs + ys)
+    assert (a.out_of_range, a.negative) == (1, 1)
+
+
+def test_merged_recorder_survives_transport():
+    # The encoder only writes counts up to the tracked maximum, so a merge that
+    # forgot to raise it would lose the largest samples on the way to the master.
+    a, b = recorder_of([10]), recorder_of([5_000_000, 20])
+    a.merge(b)
+    assert LatencyRecorder.from_dict(a.to_dict()) == recorder_of([10, 5_000_000, 20])
+    decoded = LatencyRecorder.decode(b.encode())
+    decoded.merge(recorder_of([1]))
+    assert LatencyRecorder.decode(decoded.encode()) == recorder_of([1, 20, 5_000_000])
+
+
+def test_merge_rejects_other_configuration():
+    with pytest.raises(ValueError, match="different configurations"):
+        LatencyRecorder().merge(LatencyRecorder(highest_trackable_us=1000))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(values_us, max_size=50))
+def test_encode_decode_round_trip(values):
+    rec = recorder_of(values)
+    blob = rec.encode()
+    assert blob.startswith("HIST")
+    back = LatencyRecorder.decode(blob)
+    assert back.bucket_counts() == rec.bucket_counts()
+    assert LatencyRecorder.from_dict(rec.to_dict()) == rec
+
+
+@pytest.mark.parametrize("blob", ["garbage!!", "SGVsbG8gd29ybGQ=", ""])
+def test_decode_rejects_garbage(blob):
+    with pytest.raises(HistogramDecodeError):
+        LatencyRecorder.decode(blob)
+
+
+def test_from_dict_rejects_bad_counters():
+    d = LatencyRecorder().to_dict()
+    d["out_of_range"] = -1
+    with pytest.raises(HistogramDecodeError, match="out_of_range"):
+        LatencyRecorder.from_dict(d)
+    del d["histogram"]
+    with pytest.raises(HistogramDecodeError, match="missing key"):
+        LatencyRecorder.from_dict(d)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"highest_trackable_us": 1}, {"significant_figures": 0}, {"significant_figures": 6}]
+)
+def test_invalid_configuration(kwargs):
+    with pytest.raises(ValueError):
+        LatencyRecorder(**kwargs)
+
+
+_ROW = re.compile(r"^ *\d+\.\d{3} +\d\.\d{12} +\d+( +\d+\.\d{2})?$")
+
+
+def test_hgrm_format():
+    rec = recorder_of([10, 20, 30, 40, 1000])
+    rec.record_us(DEFAULT_HIGHEST_US + 1)
+    text = rec.percentile_distribution()
+    lines = text.splitlines()
+    assert lines[0].split() == ["Value", "Percentile", "TotalCount", "1/(1-Percentile)"]
+    assert lines[1] == ""
+    rows = [ln for ln in lines[2:] if not ln.startswith("#")]
+    assert rows and all(_ROW.match(r) for r in rows), rows
+    last = rows[-1].split()
+    assert float(last[1]) == 1.0 and int(last[2]) == 5 and len(last) == 3
+    assert float(rows[0].split()[0]) == 10.0
+    footer = [ln for ln in lines if ln.startswith("#[")]
+    assert footer[0].startswith("#[Mean    =")
+    assert re.match(r"#\[Max     = +1000\.\d{3}, Total count    = +5\]", footer[1])
+    assert footer[2].startswith("#[Buckets =")
+    assert "OutOfRange = 1" in footer[3]
+
+
+def test_hgrm_unit_ratio():
+    rec = recorder_of([2000])
+    rows = [ln for ln in rec.percentile_distribution(unit_ratio=1000.0).splitlines()[2:] if ln[:1] != "#"]
+    assert float(rows[-1].split()[0]) == 2.0
+
+
+def test_metric_set_merge_and_json_round_trip():
+    w1, w2 = MetricSet(), MetricSet()
+    w1.record_ns("round_trip", 1_500_000)
+    w1.record_us("fanout", 42)
+    w2.record_us("round_trip", 700)
+    w2.record_us("connect", 90_000_000)  # out of range
+    master = MetricSet()
+    for w in (w1, w2):
+        master.merge(MetricSet.from_dict(json.loads(json.dumps(w.to_dict()))))
+    assert master.names() == ["connect", "fanout", "round_trip"]
+    summaries = master.summaries()
+    assert summaries["round_trip"].count == 2
+    assert summaries["connect"].out_of_range == 1 and summaries["connect"].count == 0
+    expected = MetricSet()
+    for v in (1500, 700):
+        expected.record_us("round_trip", v)
+    expected.record_us("fanout", 42)
+    expected.record_us("connect", 90_000_000)
+    assert master == expected
+
+
+def test_metric_set_rejects_mismatched_configuration():
+    with pytest.raises(ValueError):
+        MetricSet().merge(MetricSet(highest_trackable_us=1000))
+    d = MetricSet().to_dict()
+    d["metrics"] = {"x": LatencyRecorder(highest_trackable_us=1000).to_dict()}
+    with pytest.raises(HistogramDecodeError, match="configuration"):
+        MetricSet.from_dict(d)

@@ -1,0 +1,215 @@
+"""Structure of harness/schema/result-v1.json and its agreement with the code.
+
+The ``jsonschema`` package is not a test dependency yet, so these tests check
+the schema's own structure and that sample objects produced by the harness
+modules carry exactly the keys the schema declares.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.accounting import (
+    CONNECT_FAILURE_KINDS,
+    ConnectFailures,
+    DeliveryCounts,
+    DeliveryLedger,
+    UnexpectedCloses,
+)
+from harness.fingerprint import Fingerprint, collect_fingerprint
+from harness.latency import LatencyRecorder, LatencySummary, MetricSet
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "harness" / "schema" / "result-v1.json"
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def walk(node, path="#"):
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from walk(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from walk(value, f"{path}/{i}")
+
+
+def resolve(schema, node):
+    while "$ref" in node:
+        ref = node["$ref"]
+        assert ref.startswith("#/$defs/"), ref
+        node = schema["$defs"][ref.removeprefix("#/$defs/")]
+    return node
+
+
+def test_schema_header(schema):
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"].endswith("result-v1.json")
+    assert schema["properties"]["schema_version"]["const"] == 1
+    assert set(schema["required"]) == {
+        "schema_version",
+        "run_id",
+        "created",
+        "fingerprint",
+        "config",
+        "cells",
+    }
+
+
+def test_every_property_is_described_and_required_keys_exist(schema):
+    checked = 0
+    for path, node in walk(schema):
+        # A node reached through ".../properties" is a name->schema map, not a schema.
+        if path.endswith("/properties") or not isinstance(node.get("properties"), dict):
+            continue
+        for name, prop in node["properties"].items():
+            assert "description" in prop, f"{path}/properties/{name} has no description"
+            checked += 1
+        missing = set(node.get("required", [])) - set(node["properties"])
+        assert not missing, f"{path} requires undeclared {missing}"
+    assert checked > 80
+
+
+def test_all_refs_resolve(schema):
+    for path, node in walk(schema):
+        if "$ref" in node:
+            assert node["$ref"].removeprefix("#/$defs/") in schema["$defs"], path
+
+
+def test_cell_declares_the_matrix_and_sections(schema):
+    cell = schema["$defs"]["cell"]
+    for key in ("server", "layer", "workers", "scenario", "metrics", "delivery", "connect_failures"):
+        assert key in cell["required"]
+    for key in ("unexpected_closes", "generator_health", "server_resources", "slo_verdicts"):
+        assert key in cell["required"]
+    health = schema["$defs"]["generator_health"]["properties"]
+    assert {"processes", "send_lag", "generator_bound", "generator_bound_reasons"} <= set(health)
+    sample = schema["$defs"]["server_resources"]["properties"]["processes"]["items"]["properties"]["samples"]
+    assert set(sample["items"]["properties"]) == {"t_s", "cpu_percent", "rss_bytes", "num_fds"}
+    assert set(schema["$defs"]["slo_verdict"]["properties"]) >= {
+        "metric",
+        "statistic",
+        "limit",
+        "observed",
+        "pass",
+    }
+
+
+def test_schema_matches_code_field_names(schema):
+    defs = schema["$defs"]
+    summary_fields = {f.name for f in dataclasses.fields(LatencySummary)}
+    assert set(defs["metric"]["properties"]) == summary_fields | {
+        "histogram",
+        "highest_trackable_us",
+        "significant_figures",
+    }
+    assert set(defs["generator_health"]["properties"]["send_lag"]["properties"]) == summary_fields
+    assert set(defs["delivery"]["properties"]) == {f.name for f in dataclasses.fields(DeliveryCounts)}
+    assert set(defs["connect_failures"]["properties"]) == set(CONNECT_FAILURE_KINDS)
+    assert set(defs["fingerprint"]["properties"]) == {f.name for f in dataclasses.fields(Fingerprint)}
+
+
+def check_keys(schema, node, instance, path="$"):
+    """Required keys present and no undeclared keys, recursively; not a full validator."""
+    node = resolve(schema, node)
+    if isinstance(instance, dict) and isinstance(node.get("properties"), dict):
+        assert set(node.get("required", [])) <= set(instance), f"{path} lacks required keys"
+        if node.get("additionalProperties") is False:
+            extra = set(instance) - set(node["properties"])
+            assert not extra, f"{path} has undeclared keys {extra}"
+        for key, value in instance.items():
+            if key in node["properties"]:
+                check_keys(schema, node["properties"][key], value, f"{path}.{key}")
+    elif isinstance(instance, dict) and isinstance(node.get("additionalProperties"), dict):
+        for key, value in instance.items():
+            check_keys(schema, node["additionalProperties"], value, f"{path}.{key}")
+    elif isinstance(instance, list) and "items" in node:
+        for i, value in enumerate(instance):
+            check_keys(schema, node["items"], value, f"{path}[{i}]")
+    if "const" in node:
+        assert instance == node["const"], path
+
+
+def sample_result():
+    metrics = MetricSet()
+    for v in (120, 340, 95_000_000):
+        metrics.record_us("round_trip", v)
+    lag = LatencyRecorder()
+    lag.record_us(15)
+    ledger = DeliveryLedger()
+    for seq in (0, 2, 2, 1):
+        ledger.observe("s", "r", seq)
+    ledger.expect("s", "r", 0, 4)
+    failures = ConnectFailures()
+    failures.record("timeout")
+    closes = UnexpectedCloses()
+    closes.record(1006)
+    lag_summary = lag.summary().to_dict()
+    cell = {
+        "server": "daphne",
+        "layer": "redis",
+        "workers": 2,
+        "scenario": "echo",
+        "parameters": {"rate_per_s": 100},
+        "duration_s": 10.0,
+        "metrics": {name: metrics.recorder(name).result_dict() for name in metrics.names()},
+        "delivery": ledger.totals().to_dict(),
+        "foreign_messages": ledger.foreign,
+        "connect_failures": failures.to_dict(),
+        "unexpected_closes": closes.to_dict(),
+        "generator_health": {
+            "processes": [{"role": "worker", "pid": 123, "cpu_percent": {"mean": 40.0, "max": 71.5}}],
+            "send_lag": lag_summary,
+            "generator_bound": False,
+            "generator_bound_reasons": [],
+        },
+        "server_resources": {
+            "processes": [
+                {
+                    "name": "daphne",
+                    "pid": 456,
+                    "samples": [{"t_s": 0.0, "cpu_percent": 12.5, "rss_bytes": 50_000_000, "num_fds": 40}],
+                }
+            ]
+        },
+        "slo_verdicts": [
+            {
+                "metric": "round_trip",
+                "statistic": "p99",
+                "limit": 250_000,
+                "observed": 340,
+                "unit": "us",
+                "pass": True,
+            }
+        ],
+    }
+    return {
+        "schema_version": 1,
+        "run_id": "run-1",
+        "created": "2026-01-01T00:00:00+00:00",
+        "fingerprint": collect_fingerprint(seed=1, argv=["harness"]).to_dict(),
+        "config": {"matrix": {}},
+        "cells": [cell],
+    }
+
+
+def test_sample_result_has_exactly_the_declared_keys(schema):
+    result = json.loads(json.dumps(sample_result()))
+    check_keys(schema, schema, result)
+    metric = result["cells"][0]["metrics"]["round_trip"]
+    assert metric["out_of_range"] == 1 and metric["unit"] == "us"
+    assert LatencyRecorder.decode(metric["histogram"]).count == metric["count"] == 2
+
+
+def test_key_check_catches_a_misspelt_field(schema):
+    result = sample_result()
+    result["cells"][0]["delivery"]["dupes"] = 1
+    with pytest.raises(AssertionError, match="undeclared"):
+        check_keys(schema, schema, result)
