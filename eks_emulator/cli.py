@@ -125,24 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="See docs/eks-emulator.md for the wire format, faults and the control API.",
     )
     fleet = parser.add_argument_group("fleet")
-    fleet.add_argument(
-        "--devices", type=_positive_int, required=True, help="size of the whole fleet (all shards)"
-    )
-    fleet.add_argument(
-        "--host", default="127.0.0.1", help="address the devices listen on (default 127.0.0.1)"
-    )
+    fleet.add_argument("--devices", type=_positive_int, required=True, help="size of the whole fleet (all shards)")
+    fleet.add_argument("--host", default="127.0.0.1", help="address the devices listen on (default 127.0.0.1)")
     fleet.add_argument(
         "--base-port",
         type=_port,
         default=2444,
         help="device i listens on BASE+i; 0 = OS-assigned (default 2444)",
     )
-    fleet.add_argument(
-        "--shard", type=_converted(Shard.parse), default=Shard(), help="run devices i, i+n, ... (i/n)"
-    )
-    fleet.add_argument(
-        "--start-rate", type=_non_negative, default=1000.0, help="devices started per second (0 = all)"
-    )
+    fleet.add_argument("--shard", type=_converted(Shard.parse), default=Shard(), help="run devices i, i+n, ... (i/n)")
+    fleet.add_argument("--start-rate", type=_non_negative, default=1000.0, help="devices started per second (0 = all)")
     fleet.add_argument(
         "--service-time",
         type=_converted(ServiceTime.parse),
@@ -154,21 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not send Ek with the key state right after accept",
     )
-    fleet.add_argument(
-        "--seed", type=int, default=0, help="seed for workloads, faults and service times (default 0)"
-    )
+    fleet.add_argument("--seed", type=int, default=0, help="seed for workloads, faults and service times (default 0)")
     fleet.add_argument("--ports-file", type=Path, help="write the JSON list of {id, host, port} here once up")
 
     control = parser.add_argument_group("control")
-    control.add_argument(
-        "--control-port", type=_port, help="serve the HTTP/JSON control API here (0 = OS-assigned)"
-    )
-    control.add_argument(
-        "--control-host", default="127.0.0.1", help="address of the control API (default 127.0.0.1)"
-    )
-    control.add_argument(
-        "--events-log", type=Path, help="append every insert/remove as a JSON line to this file"
-    )
+    control.add_argument("--control-port", type=_port, help="serve the HTTP/JSON control API here (0 = OS-assigned)")
+    control.add_argument("--control-host", default="127.0.0.1", help="address of the control API (default 127.0.0.1)")
+    control.add_argument("--events-log", type=Path, help="append every insert/remove as a JSON line to this file")
     control.add_argument(
         "--fault",
         type=_converted(parse_fault),
@@ -192,13 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     workload.add_argument(
         "--shift-spread", type=_non_negative, default=10.0, help="shift-change: std deviation of arrivals (s)"
     )
-    workload.add_argument(
-        "--keys-per-device", type=_positive_int, default=10, help="workers (keys) per reader"
-    )
+    workload.add_argument("--keys-per-device", type=_positive_int, default=10, help="workers (keys) per reader")
     workload.add_argument("--dwell", type=_pair, default=(1.0, 3.0), help="seconds a key stays in: LOW,HIGH")
-    workload.add_argument(
-        "--rate", type=_non_negative, default=0.1, help="steady: arrivals per reader per second"
-    )
+    workload.add_argument("--rate", type=_non_negative, default=0.1, help="steady: arrivals per reader per second")
     workload.add_argument("--duration", type=_non_negative, default=60.0, help="steady: seconds of arrivals")
     workload.add_argument(
         "--replay-dwell",
@@ -208,9 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     output = parser.add_argument_group("output")
-    output.add_argument(
-        "--progress-interval", type=_non_negative, default=1.0, help="seconds between progress lines"
-    )
+    output.add_argument("--progress-interval", type=_non_negative, default=1.0, help="seconds between progress lines")
     output.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -223,9 +201,7 @@ def _workload(parser: argparse.ArgumentParser, args: argparse.Namespace, ids: ra
         try:
             boundaries = [float(v) for v in args.shift_boundaries.split(",")]
         except ValueError:
-            parser.error(
-                f"--shift-boundaries: expected seconds separated by commas, got {args.shift_boundaries!r}"
-            )
+            parser.error(f"--shift-boundaries: expected seconds separated by commas, got {args.shift_boundaries!r}")
         return shift_change(
             ids,
             seed=args.seed,

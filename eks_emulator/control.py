@@ -72,9 +72,7 @@ class Controller:
     def inject_fault(self, device_id: int, fault: Fault) -> None:
         self.fleet.device(device_id).inject(fault)
 
-    def inject_fault_fraction(
-        self, fault: Fault, fraction: float, seed: int | str | None = None
-    ) -> list[int]:
+    def inject_fault_fraction(self, fault: Fault, fraction: float, seed: int | str | None = None) -> list[int]:
         """Inject ``fault`` into a seeded ``fraction`` of the fleet; returns the local ids affected."""
         chosen = self.fleet.select(fraction, seed)
         for device_id in chosen:

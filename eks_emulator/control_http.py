@@ -162,9 +162,7 @@ class ControlServer:
                 raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body larger than {MAX_BODY} bytes")
             body = await reader.readexactly(length)
         elif method in ("POST", "PUT") and "transfer-encoding" in headers:
-            raise HttpError(
-                HTTPStatus.LENGTH_REQUIRED, "send a Content-Length; chunked bodies are not supported"
-            )
+            raise HttpError(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length; chunked bodies are not supported")
         url = urlsplit(target)
         return _Request(method, url.path.rstrip("/") or "/", parse_qs(url.query), body)
 
@@ -198,9 +196,7 @@ class ControlServer:
             fraction = _number(body, "fraction")
             seed = body.get("seed")
             if seed is not None and not isinstance(seed, int | str):
-                raise HttpError(
-                    HTTPStatus.BAD_REQUEST, f"field 'seed' must be an integer or string, got {seed!r}"
-                )
+                raise HttpError(HTTPStatus.BAD_REQUEST, f"field 'seed' must be an integer or string, got {seed!r}")
             fault = self._fault({k: v for k, v in body.items() if k not in ("fraction", "seed")})
             try:
                 chosen = c.inject_fault_fraction(fault, fraction, seed)
@@ -234,9 +230,7 @@ class ControlServer:
             _only(body, {"serial", "user_hex", "read_only"})
             serial = body.get("serial")
             if serial is not None and not isinstance(serial, str):
-                raise HttpError(
-                    HTTPStatus.BAD_REQUEST, f"field 'serial' must be 16 hex digits, got {serial!r}"
-                )
+                raise HttpError(HTTPStatus.BAD_REQUEST, f"field 'serial' must be 16 hex digits, got {serial!r}")
             user_hex = body.get("user_hex")
             try:
                 user = bytes.fromhex(user_hex) if isinstance(user_hex, str) else None
@@ -286,9 +280,7 @@ class ControlServer:
         try:
             return int(values[0])
         except ValueError:
-            raise HttpError(
-                HTTPStatus.BAD_REQUEST, f"query 'since' must be an integer, got {values[0]!r}"
-            ) from None
+            raise HttpError(HTTPStatus.BAD_REQUEST, f"query 'since' must be an integer, got {values[0]!r}") from None
 
     @staticmethod
     def _fault(body: dict[str, object]) -> Fault:

@@ -216,9 +216,7 @@ class EmulatedDevice:
 
     async def _listen(self) -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: _Link(self), self.host, self._port, reuse_address=True, backlog=16
-        )
+        server = await loop.create_server(lambda: _Link(self), self.host, self._port, reuse_address=True, backlog=16)
         self._port = server.sockets[0].getsockname()[1]
         self._server = server
 
@@ -241,9 +239,7 @@ class EmulatedDevice:
                 await self._listen()
             except OSError as exc:
                 # Another process may have taken the port while we were down; keep trying, as a reader would.
-                logger.warning(
-                    "device %s: cannot listen on port %s again: %s", self.device_id, self._port, exc
-                )
+                logger.warning("device %s: cannot listen on port %s again: %s", self.device_id, self._port, exc)
                 self._later(FaultKind.REBOOT, _RELISTEN_RETRY_S, self._come_up)
 
         self._spawn(relisten())
@@ -322,9 +318,7 @@ class EmulatedDevice:
         for event in link.conn.events_received():
             if isinstance(event, MalformedFrame):
                 self.metrics.malformed_received += 1
-                logger.info(
-                    "device %s: closing after %s: %s", self.device_id, event.error.value, event.detail
-                )
+                logger.info("device %s: closing after %s: %s", self.device_id, event.error.value, event.detail)
                 link.close()
                 return
             if isinstance(event, ReadRequest | WriteRequest | KeyStatus):

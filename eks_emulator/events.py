@@ -71,9 +71,7 @@ class EventJournal:
         run_id: prefix of every event id (default: random), so ids from several processes never collide.
     """
 
-    def __init__(
-        self, log_path: Path | None = None, *, keep: int = 100_000, run_id: str | None = None
-    ) -> None:
+    def __init__(self, log_path: Path | None = None, *, keep: int = 100_000, run_id: str | None = None) -> None:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._events: deque[KeyEvent] = deque(maxlen=keep)
         self._seq = 0

@@ -45,9 +45,7 @@ class FaultKind(enum.StrEnum):
     SECOND_CLIENT = "second_client"  # as if another client held the reader: RF 61 and close
 
 
-ONE_SHOT = frozenset(
-    {FaultKind.FIN, FaultKind.RST, FaultKind.REBOOT, FaultKind.BOUNCE, FaultKind.PULLED_MID_READ}
-)
+ONE_SHOT = frozenset({FaultKind.FIN, FaultKind.RST, FaultKind.REBOOT, FaultKind.BOUNCE, FaultKind.PULLED_MID_READ})
 
 
 _KNOWN_IDS = frozenset(c.value.decode() for c in CommandId)
@@ -102,14 +100,8 @@ class Fault:
             raise FaultSpecError(f"cycles must be >= 0, got {self.cycles}")
         if self.length is not None and not 0 <= self.length <= 0xFF:
             raise FaultSpecError(f"length must be 0-255, got {self.length}")
-        if (
-            len(self.command) != 2
-            or not self.command.isascii()
-            or self.command in {"TL", "RL", "TP", "RF", "Ek"}
-        ):
-            raise FaultSpecError(
-                f"command must be two ASCII characters that are not a known id, got {self.command!r}"
-            )
+        if len(self.command) != 2 or not self.command.isascii() or self.command in {"TL", "RL", "TP", "RF", "Ek"}:
+            raise FaultSpecError(f"command must be two ASCII characters that are not a known id, got {self.command!r}")
         if not 1 <= self.size <= 4096:
             raise FaultSpecError(f"size must be 1-4096, got {self.size}")
         if not (self.status == 0x03 or 0x40 <= self.status <= 0x4F):
@@ -120,9 +112,7 @@ class Fault:
             except ValueError:
                 raise FaultSpecError(f"serial_hex {self.serial_hex!r} is not hex") from None
             if len(serial) != SERIAL_SIZE:
-                raise FaultSpecError(
-                    f"serial_hex must be {2 * SERIAL_SIZE} hex digits, got {self.serial_hex!r}"
-                )
+                raise FaultSpecError(f"serial_hex must be {2 * SERIAL_SIZE} hex digits, got {self.serial_hex!r}")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, object]) -> Fault:

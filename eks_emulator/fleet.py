@@ -140,9 +140,7 @@ class FleetConfig:
             raise ValueError(f"devices must be >= 1, got {self.devices}")
         if self.start_rate < 0:
             raise ValueError(f"start_rate must be >= 0, got {self.start_rate}")
-        if self.base_port != 0 and not (
-            1 <= self.base_port and self.base_port + self.devices - 1 <= MAX_PORT
-        ):
+        if self.base_port != 0 and not (1 <= self.base_port and self.base_port + self.devices - 1 <= MAX_PORT):
             raise ValueError(
                 f"ports {self.base_port}..{self.base_port + self.devices - 1} do not fit in 1..{MAX_PORT}; "
                 f"lower the base port or use base port 0 (OS-assigned ports)"
@@ -174,9 +172,7 @@ class Fleet:
         }
         self._started: list[EmulatedDevice] = []
 
-    def _observe(
-        self, device: EmulatedDevice, action: KeyAction, key: Key, source: str, pushed: bool
-    ) -> None:
+    def _observe(self, device: EmulatedDevice, action: KeyAction, key: Key, source: str, pushed: bool) -> None:
         self.journal.record(device.device_id, action, key, source, pushed)
 
     def device(self, device_id: int) -> EmulatedDevice:
@@ -185,8 +181,7 @@ class Fleet:
             return self.devices[device_id]
         except KeyError:
             raise KeyError(
-                f"device {device_id} is not in this process (fleet of {self.config.devices}, "
-                f"shard {self.config.shard})"
+                f"device {device_id} is not in this process (fleet of {self.config.devices}, shard {self.config.shard})"
             ) from None
 
     @property
@@ -248,9 +243,7 @@ class Fleet:
 
         Sampling the global ids (not the local ones) makes shards agree on which devices are affected.
         """
-        chosen = select_fraction(
-            range(self.config.devices), fraction, self.config.seed if seed is None else seed
-        )
+        chosen = select_fraction(range(self.config.devices), fraction, self.config.seed if seed is None else seed)
         return [device_id for device_id in chosen if device_id in self.devices]
 
     def status(self) -> dict[str, int]:

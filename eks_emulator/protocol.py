@@ -131,9 +131,7 @@ class EksConnection:
     def send(self, frame: Frame) -> bytes:
         """Encode ``frame`` for sending, after checking that this role may send it."""
         if self.role is Role.CONTROLLER:
-            allowed = isinstance(frame, ReadRequest | WriteRequest) or (
-                isinstance(frame, KeyStatus) and frame.is_query
-            )
+            allowed = isinstance(frame, ReadRequest | WriteRequest) or (isinstance(frame, KeyStatus) and frame.is_query)
         else:
             allowed = isinstance(frame, ReadReply | StatusReply) or (
                 isinstance(frame, KeyStatus) and not frame.is_query
@@ -166,8 +164,7 @@ class EksConnection:
                 self._fail(
                     MalformedFrame(
                         FrameError.UNEXPECTED_COMMAND,
-                        f"a {self.role.value} does not expect {result.frame.command.value.decode()} "
-                        f"{result.frame!r}",
+                        f"a {self.role.value} does not expect {result.frame.command.value.decode()} {result.frame!r}",
                         raw,
                     )
                 )

@@ -98,9 +98,7 @@ def shift_change(
         rng = random.Random(f"shift-change:{seed}:{device_id}")
         serials = [rng.randbytes(SERIAL_SIZE) for _ in range(keys_per_device)]
         arrivals = [
-            (max(0.0, rng.gauss(boundary, spread_s)), serial)
-            for boundary in boundaries_s
-            for serial in serials
+            (max(0.0, rng.gauss(boundary, spread_s)), serial) for boundary in boundaries_s for serial in serials
         ]
         events += _queue_at_reader(device_id, arrivals, rng, dwell_s, gap_s)
     return sorted(events)

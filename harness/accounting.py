@@ -107,9 +107,7 @@ class DeliveryCounts:
     def __add__(self, other: DeliveryCounts) -> DeliveryCounts:
         if not isinstance(other, DeliveryCounts):
             return NotImplemented
-        ints = {
-            f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self) if f.name != "exact"
-        }
+        ints = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self) if f.name != "exact"}
         return DeliveryCounts(**ints, exact=self.exact and other.exact)
 
     @classmethod
@@ -345,9 +343,7 @@ class StreamTracker:
                 s, e = (_nonneg_int(v, "interval bound") for v in pair)
                 # Coalesced, sorted, above the floor: anything else would break bisect.
                 if not (prev_end < s < e):
-                    raise AccountingDecodeError(
-                        f"intervals must be sorted, disjoint and non-empty, got {pair!r}"
-                    )
+                    raise AccountingDecodeError(f"intervals must be sorted, disjoint and non-empty, got {pair!r}")
                 t._starts.append(s)
                 t._ends.append(e)
                 prev_end = e
@@ -429,9 +425,7 @@ class DeliveryLedger:
         return {
             "max_intervals": self._max_intervals,
             "foreign": dict(sorted(self.foreign.items())),
-            "streams": [
-                {"sender": s, "receiver": r, "state": self._streams[(s, r)].to_dict()} for s, r in self.keys()
-            ],
+            "streams": [{"sender": s, "receiver": r, "state": self._streams[(s, r)].to_dict()} for s, r in self.keys()],
         }
 
     @classmethod
@@ -484,9 +478,7 @@ class ConnectFailures:
             ValueError: for an unknown kind or a count < 1.
         """
         if kind not in self._counts:
-            raise ValueError(
-                f"unknown connect failure kind {kind!r}, expected one of {CONNECT_FAILURE_KINDS}"
-            )
+            raise ValueError(f"unknown connect failure kind {kind!r}, expected one of {CONNECT_FAILURE_KINDS}")
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")
         self._counts[kind] += count

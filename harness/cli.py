@@ -37,25 +37,38 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("--server", choices=sorted(SERVERS), default="daphne", help="ASGI server to run (default: daphne).")
     p.add_argument(
-        "--layer", choices=sorted(LAYERS), default="inmemory", help="Channel layer (default: inmemory, needs no Redis)."
+        "--layer",
+        choices=sorted(LAYERS),
+        default="inmemory",
+        help="Channel layer (default: inmemory, needs no Redis).",
     )
     p.add_argument(
-        "--workers", type=int, default=1, help="Server processes sharing the port (needs a Redis layer when > 1)."
+        "--workers",
+        type=int,
+        default=1,
+        help="Server processes sharing the port (needs a Redis layer when > 1).",
     )
     p.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: 127.0.0.1).")
     p.add_argument("--port", type=int, default=8000, help="Port to listen on; 0 picks a free one (default: 8000).")
     p.add_argument(
-        "--database", metavar="URL", default=None,
+        "--database",
+        metavar="URL",
+        default=None,
         help="Database URL (e.g. postgres://user@127.0.0.1/db); default: a fresh SQLite file in the run directory.",
     )
     p.add_argument(
-        "--reset-database", action="store_true",
+        "--reset-database",
+        action="store_true",
         help="Delete existing users, rooms, timeclock and token data in --database before loading demo data.",
     )
     p.add_argument(
-        "--redis-url", default=None, help="Use this Redis instead of starting a private redis-server (comma = shards)."
+        "--redis-url",
+        default=None,
+        help="Use this Redis instead of starting a private redis-server (comma = shards).",
     )
-    p.add_argument("--run-dir", type=Path, default=None, help="Where logs, database and credentials go (default: temp).")
+    p.add_argument(
+        "--run-dir", type=Path, default=None, help="Where logs, database and credentials go (default: temp)."
+    )
     p.add_argument("--seed", type=int, default=1, help="Seed of the demo data (default: 1).")
     p.add_argument("--users", type=int, default=20, help="Demo users to create (default: 20).")
     p.add_argument("--rooms", type=int, default=5, help="Demo chat rooms (default: 5).")
@@ -86,25 +99,41 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     try:
-        print(f"starting {args.server} x {args.layer} with {args.workers} process(es); logs in {run_dir}", flush=True)
+        print(
+            f"starting {args.server} x {args.layer} with {args.workers} process(es); logs in {run_dir}",
+            flush=True,
+        )
         stack.start()
         redis = stack.redis
         print(f"  http:        {stack.http_url}/  (login page {stack.http_url}/accounts/login/)")
-        print(f"  websockets:  {stack.ws_url}/ws/chat/<room>/  {stack.ws_url}/ws/notifications/  "
-              f"{stack.ws_url}/ws/terminal/<id>/")
-        print(f"  server pids: {' '.join(map(str, stack.server_pids))}"
-              + (f"; timeclock worker pid {stack.worker.pid}" if stack.worker else "; timeclock worker in-process"))
+        print(
+            f"  websockets:  {stack.ws_url}/ws/chat/<room>/  {stack.ws_url}/ws/notifications/  "
+            f"{stack.ws_url}/ws/terminal/<id>/"
+        )
+        print(
+            f"  server pids: {' '.join(map(str, stack.server_pids))}"
+            + (f"; timeclock worker pid {stack.worker.pid}" if stack.worker else "; timeclock worker in-process")
+        )
         if redis is not None:
-            print(f"  redis:       {stack.redis_url} ({redis.binary.path}, v{redis.binary.version}, {redis.binary.source})")
+            print(
+                f"  redis:       {stack.redis_url} "
+                f"({redis.binary.path}, v{redis.binary.version}, {redis.binary.source})"
+            )
         elif stack.redis_url:
             print(f"  redis:       {stack.redis_url} (external)")
         print(f"  credentials: {stack.credentials_path}")
         print("ready; Ctrl-C or SIGTERM stops everything", flush=True)
         while True:
-            for process in [*(stack.launch.processes if stack.launch else []), *([stack.worker] if stack.worker else [])]:
+            for process in [
+                *(stack.launch.processes if stack.launch else []),
+                *([stack.worker] if stack.worker else []),
+            ]:
                 if not process.alive():
-                    print(f"error: {process.name} exited with code {process.returncode()}; stopping. Log tail:\n"
-                          f"{process.tail()}", file=sys.stderr)
+                    print(
+                        f"error: {process.name} exited with code {process.returncode()}; stopping. Log tail:\n"
+                        f"{process.tail()}",
+                        file=sys.stderr,
+                    )
                     return 1
             time.sleep(0.5)
     except _Stop as stop:

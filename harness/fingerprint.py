@@ -133,9 +133,7 @@ def package_versions(packages: Mapping[str, str] = TRACKED_PACKAGES) -> dict[str
 _REDIS_VERSION = re.compile(r"\bv=(\S+)")
 
 
-def redis_server_version(
-    binary: str | os.PathLike[str] | None, *, timeout_s: float = _SUBPROCESS_TIMEOUT_S
-) -> str:
+def redis_server_version(binary: str | os.PathLike[str] | None, *, timeout_s: float = _SUBPROCESS_TIMEOUT_S) -> str:
     """Run ``<binary> --version`` and return the version (``v=`` field).
 
     Returns:
@@ -149,9 +147,7 @@ def redis_server_version(
     if path is None:
         return f"not available: {os.fspath(binary)} not found or not executable"
     try:
-        proc = subprocess.run(
-            [path, "--version"], capture_output=True, text=True, timeout=timeout_s, check=False
-        )
+        proc = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=timeout_s, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"not available: running {path} --version failed: {exc}"
     out = proc.stdout.strip() or proc.stderr.strip()

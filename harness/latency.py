@@ -373,9 +373,7 @@ class LatencyRecorder:
                 if step.percentile_level_iterated_to >= 100.0:
                     lines.append(f"{value:12.{digits}f} {level:2.12f} {total:10d}")
                 else:
-                    lines.append(
-                        f"{value:12.{digits}f} {level:2.12f} {total:10d} {1.0 / (1.0 - level):14.2f}"
-                    )
+                    lines.append(f"{value:12.{digits}f} {level:2.12f} {total:10d} {1.0 / (1.0 - level):14.2f}")
         s = self.summary()
         mean, stddev = self._mean_stddev()
         mean_s = f"{mean / unit_ratio:12.{digits}f}"
@@ -384,9 +382,7 @@ class LatencyRecorder:
         lines.append(f"#[Max     = {s.max / unit_ratio:12.{digits}f}, Total count    = {s.count:12d}]")
         lines.append(f"#[Buckets = {h.bucket_count:12d}, SubBuckets     = {h.sub_bucket_count:12d}]")
         max_oor = f"{self.max_out_of_range / unit_ratio:.{digits}f}"
-        lines.append(
-            f"#[OutOfRange = {self.out_of_range:d}, MaxOutOfRange = {max_oor}, Negative = {self.negative:d}]"
-        )
+        lines.append(f"#[OutOfRange = {self.out_of_range:d}, MaxOutOfRange = {max_oor}, Negative = {self.negative:d}]")
         return "\n".join(lines) + "\n"
 
     def _mean_stddev(self) -> tuple[float, float]:

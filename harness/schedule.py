@@ -53,12 +53,7 @@ NS_PER_S: Final = 1_000_000_000
 
 
 def _check_positive(name: str, value: float, unit: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0 ({unit}), got {value!r}")
     return float(value)
 
@@ -188,9 +183,7 @@ class Ramp:
         _check_non_negative("end_rate_per_s", self.end_rate_per_s, "messages per second")
         _check_positive("duration_s", self.duration_s, "seconds")
         if self.start_rate_per_s == 0 and self.end_rate_per_s == 0:
-            raise ValueError(
-                "start_rate_per_s and end_rate_per_s cannot both be 0 (a ramp must send something)"
-            )
+            raise ValueError("start_rate_per_s and end_rate_per_s cannot both be 0 (a ramp must send something)")
 
     @property
     def duration_ns(self) -> int:

@@ -32,8 +32,11 @@ class ServerLaunch:
 
 
 class ServerSpec(Protocol):
-    name: str
-    description: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
 
     def launch(
         self, *, app: str, host: str, port: int, workers: int, env: dict[str, str], log_dir: Path
@@ -59,7 +62,18 @@ class Daphne:
         processes = [
             ManagedProcess(
                 name=f"daphne-{i}",
-                argv=[sys.executable, "-m", "daphne", "--fd", str(fd), "--access-log", os.devnull, "-v", "1", app],
+                argv=[
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "--fd",
+                    str(fd),
+                    "--access-log",
+                    os.devnull,
+                    "-v",
+                    "1",
+                    app,
+                ],
                 log_path=log_dir / f"daphne-{i}.log",
                 env=env,
                 pass_fds=(fd,),
@@ -91,7 +105,11 @@ SERVERS: dict[str, ServerSpec] = {
     for spec in (
         Daphne(),
         Uvicorn(),
-        Uvicorn(name="uvicorn-wsproto", ws="wsproto", description="Uvicorn with the wsproto WebSocket implementation"),
+        Uvicorn(
+            name="uvicorn-wsproto",
+            ws="wsproto",
+            description="Uvicorn with the wsproto WebSocket implementation",
+        ),
     )
 }
 

@@ -123,13 +123,20 @@ class Stack:
         self.credentials_path = self.run_dir / "credentials.json"
         demo = [
             "demo_data",
-            "--seed", str(self.config.seed),
-            "--users", str(self.config.users),
-            "--rooms", str(self.config.rooms),
-            "--employees", str(self.config.employees),
-            "--terminals", str(self.config.terminals),
-            "--reader-base-port", str(self.config.reader_base_port),
-            "--out", str(self.credentials_path),
+            "--seed",
+            str(self.config.seed),
+            "--users",
+            str(self.config.users),
+            "--rooms",
+            str(self.config.rooms),
+            "--employees",
+            str(self.config.employees),
+            "--terminals",
+            str(self.config.terminals),
+            "--reader-base-port",
+            str(self.config.reader_base_port),
+            "--out",
+            str(self.credentials_path),
         ]
         if self.config.reset_database:
             demo.append("--replace")
@@ -215,7 +222,8 @@ class Stack:
                 last = f"{ready} of {self.launch.expected_ready} server processes ready"
             time.sleep(0.1)
         raise StackError(
-            f"the stack did not become healthy within {self.config.startup_timeout:.0f} s ({last}); logs in {self.run_dir}"
+            f"the stack did not become healthy within {self.config.startup_timeout:.0f} s ({last}); "
+            f"logs in {self.run_dir}"
         )
 
     def stop(self) -> None:
@@ -236,5 +244,3 @@ class Stack:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-

@@ -1,7 +1,7 @@
 """Settings read from the environment, validated in one place.
 
-Every variable the reference app understands is parsed here so that a bad value fails at start-up with a message naming the
-variable and the expected form, instead of surfacing later as an obscure error inside a consumer.
+Every variable the reference app understands is parsed here so that a bad value fails at start-up with a message
+naming the variable and the expected form, instead of surfacing later as an obscure error inside a consumer.
 """
 
 from __future__ import annotations

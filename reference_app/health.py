@@ -20,7 +20,7 @@ __all__ = ["healthz"]
 def _database_ok() -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
-        return cursor.fetchone() == (1,)
+        return bool(cursor.fetchone() == (1,))
 
 
 async def _layer_round_trip() -> bool:

@@ -1,8 +1,8 @@
 """The JSON WebSocket consumer every endpoint of the reference app builds on.
 
-It owns the behaviour docs/protocols.md promises for all endpoints: one JSON object per text frame with a ``type`` key,
-an ``error`` reply naming the problem for anything malformed (the socket stays open), and close code 4009 for a frame over
-``WS_MAX_MESSAGE_BYTES``. Subclasses register one coroutine per accepted ``type``.
+It owns the behaviour docs/protocols.md promises for all endpoints: one JSON object per text frame with a ``type``
+key, an ``error`` reply naming the problem for anything malformed (the socket stays open), and close code 4009 for a
+frame over ``WS_MAX_MESSAGE_BYTES``. Subclasses register one coroutine per accepted ``type``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-__all__ = ["CLOSE_MESSAGE_TOO_BIG", "ECHO_FIELDS", "JsonSocketConsumer", "MessageError", "Payload", "echo_fields", "require"]
+__all__ = [
+    "CLOSE_MESSAGE_TOO_BIG",
+    "ECHO_FIELDS",
+    "JsonSocketConsumer",
+    "MessageError",
+    "Payload",
+    "echo_fields",
+    "require",
+]
 
 logger = logging.getLogger("reference_app.jsonsocket")
 
@@ -102,7 +110,8 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
             await self.send_error(
-                "binary_frame", "this endpoint takes JSON in text frames; a binary frame was received and ignored"
+                "binary_frame",
+                "this endpoint takes JSON in text frames; a binary frame was received and ignored",
             )
             return
         limit: int = settings.WS_MAX_MESSAGE_BYTES
@@ -130,7 +139,9 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
             if handler is None:
                 accepted = ", ".join(sorted(handlers))
                 raise MessageError(
-                    "unknown_type", f"unknown message type {message_type!r}; accepted: {accepted}", field="type"
+                    "unknown_type",
+                    f"unknown message type {message_type!r}; accepted: {accepted}",
+                    field="type",
                 )
             allowed = self.fields[message_type]
             unknown = sorted(key for key in payload if key != "type" and key not in ECHO_FIELDS and key not in allowed)

@@ -1,4 +1,4 @@
-"""Django settings for the reference app. Everything deployment-specific comes from the environment (see docs/settings.md)."""
+"""Django settings for the reference app; deployment-specific values come from the environment (docs/settings.md)."""
 
 from __future__ import annotations
 
@@ -66,8 +66,9 @@ def _database() -> dict[str, object]:
     config: dict[str, object] = dict(dj_database_url.parse(url, conn_max_age=0))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         Path(str(config["NAME"])).parent.mkdir(parents=True, exist_ok=True)
-        # Several server processes and the timeclock worker write to one file: WAL lets readers proceed during a write,
-        # IMMEDIATE takes the write lock at BEGIN so two writers queue on the timeout instead of failing mid-transaction.
+        # Several server processes and the timeclock worker write to one file: WAL lets readers proceed during a
+        # write, IMMEDIATE takes the write lock at BEGIN so two writers queue on the timeout instead of failing
+        # mid-transaction.
         config["OPTIONS"] = {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "transaction_mode": "IMMEDIATE",
@@ -111,6 +112,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
-        "reference_app": {"handlers": ["console"], "level": os.environ.get("REFERENCE_APP_LOG_LEVEL", "INFO")},
+        "reference_app": {
+            "handlers": ["console"],
+            "level": os.environ.get("REFERENCE_APP_LOG_LEVEL", "INFO"),
+        },
     },
 }

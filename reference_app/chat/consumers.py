@@ -67,7 +67,8 @@ class ChatConsumer(JsonSocketConsumer):
             raise MessageError("invalid_field", "'text' must not be empty or only white space", field="text")
         if len(text) > limit:
             raise MessageError(
-                "invalid_field", f"'text' has {len(text)} characters; the limit is {limit} (CHAT_MAX_TEXT_CHARS)",
+                "invalid_field",
+                f"'text' has {len(text)} characters; the limit is {limit} (CHAT_MAX_TEXT_CHARS)",
                 field="text",
             )
         assert self.group is not None

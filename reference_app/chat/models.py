@@ -11,7 +11,9 @@ ROOM_SLUG_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 
 class Room(models.Model):
     slug = models.CharField(
-        max_length=64, unique=True, validators=[RegexValidator(rf"^{ROOM_SLUG_PATTERN}$", "letters, digits, - or _")]
+        max_length=64,
+        unique=True,
+        validators=[RegexValidator(rf"^{ROOM_SLUG_PATTERN}$", "letters, digits, - or _")],
     )
     title = models.CharField(max_length=200)
 

@@ -1,7 +1,7 @@
 """Deterministic demo data: users with ready sessions, rooms, employees with EKS keys, terminals and service tokens.
 
-Everything secret here (passwords, session keys, tokens) is derived from the seed so that a run can be reproduced. That is
-right for a load-test stack and wrong anywhere else: never load demo data into a deployment others can reach.
+Everything secret here (passwords, session keys, tokens) is derived from the seed so that a run can be reproduced.
+That is right for a load-test stack and wrong anywhere else: never load demo data into a deployment others can reach.
 """
 
 from __future__ import annotations
@@ -126,9 +126,7 @@ def generate(seed: int, sizes: DemoSizes) -> dict[str, Any]:
         sessions.append(Session(session_key=key, session_data=store.encode(data), expire_date=expire))
     Session.objects.bulk_create(sessions)
 
-    rooms = Room.objects.bulk_create(
-        [Room(slug=f"room-{i:04d}", title=f"Room {i}") for i in range(sizes.rooms)]
-    )
+    rooms = Room.objects.bulk_create([Room(slug=f"room-{i:04d}", title=f"Room {i}") for i in range(sizes.rooms)])
 
     employees = Employee.objects.bulk_create(
         [

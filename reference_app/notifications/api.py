@@ -56,7 +56,9 @@ def _parse(body: bytes) -> dict[str, Any]:
         raise BadRequest("body must be a JSON object")
     unknown = sorted(set(payload) - ALLOWED_KEYS)
     if unknown:
-        raise BadRequest(f"unknown field(s) {', '.join(unknown)}; accepted: {', '.join(sorted(ALLOWED_KEYS))}", unknown[0])
+        raise BadRequest(
+            f"unknown field(s) {', '.join(unknown)}; accepted: {', '.join(sorted(ALLOWED_KEYS))}", unknown[0]
+        )
     targets = [key for key in TARGET_KEYS if key in payload]
     if len(targets) != 1:
         raise BadRequest("give exactly one of 'user', 'users' or 'role'", targets[1] if targets else None)
@@ -100,7 +102,12 @@ def _store(payload: dict[str, Any]) -> list[Notification]:
         raise BadRequest(f"{len(recipients)} recipients exceed NOTIFICATIONS_MAX_RECIPIENTS={limit}", status=413)
     with transaction.atomic():
         rows = [
-            Notification(user_id=uid, title=payload["title"], body=payload.get("body", ""), data=payload.get("data", {}))
+            Notification(
+                user_id=uid,
+                title=payload["title"],
+                body=payload.get("body", ""),
+                data=payload.get("data", {}),
+            )
             for uid in recipients
         ]
         created = Notification.objects.bulk_create(rows)
@@ -123,7 +130,10 @@ async def publish(request: HttpRequest) -> HttpResponse:
     layer = get_channel_layer()
     assert layer is not None
     for notification in created:
-        await layer.group_send(user_group(notification.user_id), {"type": "notify.push", "item": notification.as_message()})
+        await layer.group_send(
+            user_group(notification.user_id), {"type": "notify.push", "item": notification.as_message()}
+        )
     return JsonResponse(
-        {"created": len(created), "notifications": [{"id": n.pk, "user": n.user_id} for n in created]}, status=201
+        {"created": len(created), "notifications": [{"id": n.pk, "user": n.user_id} for n in created]},
+        status=201,
     )

@@ -42,7 +42,12 @@ class NotificationConsumer(JsonSocketConsumer):
         items, unread_total = await self._backlog(self.user_id)
         self.backlog_ids = frozenset(item["id"] for item in items)
         await self.send_json(
-            {"type": "backlog", "items": items, "unread_total": unread_total, "truncated": unread_total > len(items)}
+            {
+                "type": "backlog",
+                "items": items,
+                "unread_total": unread_total,
+                "truncated": unread_total > len(items),
+            }
         )
 
     @sync_to_async

@@ -1,4 +1,4 @@
-"""``POST /api/timeclock/events/``: put a punch event on the worker channel over HTTP (for readers without a gateway)."""
+"""``POST /api/timeclock/events/``: put a punch event on the worker channel over HTTP (readers without a gateway)."""
 
 from __future__ import annotations
 

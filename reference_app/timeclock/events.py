@@ -42,9 +42,7 @@ class PunchEvent:
             raise InvalidEvent("key_serial", f"expected 16 hex characters (8 bytes), got {serial!r}")
         event_id = message.get("event_id")
         if not isinstance(event_id, str) or not _EVENT_ID.match(event_id):
-            raise InvalidEvent(
-                "event_id", f"expected 1-64 characters of letters, digits and '_.:-', got {event_id!r}"
-            )
+            raise InvalidEvent("event_id", f"expected 1-64 characters of letters, digits and '_.:-', got {event_id!r}")
         return cls(reader, serial.upper(), event_id, _timestamp(message.get("inserted_at")))
 
     def as_message(self) -> dict[str, Any]:

@@ -21,7 +21,9 @@ class Employee(models.Model):
 
 class Key(models.Model):
     serial = models.CharField(
-        max_length=16, unique=True, validators=[RegexValidator(KEY_SERIAL_PATTERN, "16 upper-case hex characters")]
+        max_length=16,
+        unique=True,
+        validators=[RegexValidator(KEY_SERIAL_PATTERN, "16 upper-case hex characters")],
     )
     employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="keys")
     active = models.BooleanField(default=True)

@@ -44,7 +44,12 @@ async def test_message_reaches_every_member_with_client_fields_untouched(connect
     for socket in (a, b):
         message = await receive_type(socket, "message")
         assert message["text"] == "hi" and message["user"] == "ann" and message["room"] == "lobby"
-        assert (message["id"], message["seq"], message["sent_at"], message["client"]) == ("m-1", 7, 123.456, client)
+        assert (message["id"], message["seq"], message["sent_at"], message["client"]) == (
+            "m-1",
+            7,
+            123.456,
+            client,
+        )
 
 
 async def test_rooms_are_isolated(connect, make_user, room) -> None:

@@ -26,7 +26,9 @@ async def terminal() -> Terminal:
     def setup() -> Terminal:
         employee = Employee.objects.create(number="E1", name="Erin")
         Key.objects.create(serial=SERIAL, employee=employee)
-        return Terminal.objects.create(name="door", reader_host="127.0.0.1", reader_port=2444, token_digest=digest("t0k"))
+        return Terminal.objects.create(
+            name="door", reader_host="127.0.0.1", reader_port=2444, token_digest=digest("t0k")
+        )
 
     return await setup()
 
@@ -56,8 +58,6 @@ class WorkerDriver:
         assert (await layer.receive(reply))["type"] == "health.pong"
 
 
-
-
 async def test_kiosk_token_by_header_or_query_and_refusals(connect, terminal) -> None:
     path = f"/ws/terminal/{terminal.pk}/"
     await connect(path, headers=[(b"x-terminal-token", b"t0k")])
@@ -69,7 +69,10 @@ async def test_kiosk_token_by_header_or_query_and_refusals(connect, terminal) ->
 
 async def test_event_punches_once_and_alternates(connect, terminal) -> None:
     socket = await connect(f"/ws/terminal/{terminal.pk}/", query_string=b"token=t0k")
-    assert (await socket.receive_json_from(timeout=TIMEOUT))["terminal"] == {"id": terminal.pk, "name": "door"}
+    assert (await socket.receive_json_from(timeout=TIMEOUT))["terminal"] == {
+        "id": terminal.pk,
+        "name": "door",
+    }
     worker = WorkerDriver()
     await worker.punch("ev-1", reader=terminal.pk, minutes=0)
     first = await socket.receive_json_from(timeout=TIMEOUT)
@@ -104,8 +107,20 @@ async def test_unknown_key_is_reported_on_the_kiosk(connect, terminal) -> None:
         {"type": "punch.event"},
         {"type": "punch.event", "reader": 1, "key_serial": "XYZ", "event_id": "e", "inserted_at": 1.0},
         {"type": "punch.event", "reader": 1, "key_serial": SERIAL, "event_id": "bad id!", "inserted_at": 1.0},
-        {"type": "punch.event", "reader": 1, "key_serial": SERIAL, "event_id": "e", "inserted_at": "yesterday"},
-        {"type": "punch.event", "reader": 1, "key_serial": SERIAL, "event_id": "e", "inserted_at": "2026-11-02T07:00"},
+        {
+            "type": "punch.event",
+            "reader": 1,
+            "key_serial": SERIAL,
+            "event_id": "e",
+            "inserted_at": "yesterday",
+        },
+        {
+            "type": "punch.event",
+            "reader": 1,
+            "key_serial": SERIAL,
+            "event_id": "e",
+            "inserted_at": "2026-11-02T07:00",
+        },
         {"type": "punch.event", "reader": True, "key_serial": SERIAL, "event_id": "e", "inserted_at": 1.0},
         {"type": "punch.event", "reader": 999, "key_serial": SERIAL, "event_id": "e", "inserted_at": 1.0},
     ],
@@ -127,13 +142,18 @@ async def test_http_event_api_feeds_the_worker_channel(terminal) -> None:
     client = AsyncClient()
     body = {"reader": terminal.pk, "key_serial": SERIAL, "event_id": "api-1", "inserted_at": T0.isoformat()}
     response = await client.post(
-        "/api/timeclock/events/", body, content_type="application/json", headers={"Authorization": "Bearer svc"}
+        "/api/timeclock/events/",
+        body,
+        content_type="application/json",
+        headers={"Authorization": "Bearer svc"},
     )
     assert response.status_code == 202
     message = await get_channel_layer().receive(settings.TIMECLOCK_CHANNEL)
     assert (message["type"], message["event_id"], message["key_serial"]) == ("punch.event", "api-1", SERIAL)
     bad = await client.post(
-        "/api/timeclock/events/", {**body, "key_serial": "nothex"}, content_type="application/json",
+        "/api/timeclock/events/",
+        {**body, "key_serial": "nothex"},
+        content_type="application/json",
         headers={"Authorization": "Bearer svc"},
     )
     assert (bad.status_code, bad.json()["field"]) == (400, "key_serial")

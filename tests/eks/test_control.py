@@ -38,9 +38,7 @@ async def http(controller: Controller) -> AsyncIterator[ControlServer]:
 async def call(port: int, method: str, path: str, body: object | bytes | None = None) -> tuple[int, dict]:
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), UNIT)
     data = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
-    writer.write(
-        f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data
-    )
+    writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
     response = await asyncio.wait_for(reader.read(), UNIT)
     writer.close()
     head, _, payload = response.partition(b"\r\n\r\n")
@@ -85,9 +83,7 @@ async def test_in_process_faults_and_errors(controller: Controller) -> None:
     controller.inject_fault(0, Fault(FaultKind.SLOW))
     assert controller.device(0)["faults"] == ["slow"]
     assert controller.clear_faults(0) == [FaultKind.SLOW]
-    assert controller.inject_fault_fraction(
-        Fault(FaultKind.EK_OTHER), 0.5, seed=1
-    ) == controller.fleet.select(0.5, 1)
+    assert controller.inject_fault_fraction(Fault(FaultKind.EK_OTHER), 0.5, seed=1) == controller.fleet.select(0.5, 1)
     with pytest.raises(KeyError, match="device 9 is not in this process"):
         controller.insert(9)
     with pytest.raises(ValueError, match="not hex"):

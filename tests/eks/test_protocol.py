@@ -173,9 +173,7 @@ def test_send_checks_the_role() -> None:
     with pytest.raises(LocalProtocolError):
         controller.send(KeyStatus(KeyState.IN))
     device = EksConnection(Role.DEVICE)
-    assert device.send(ReadReply(116, SERIAL)) == bytes.fromhex(
-        "0F 52 4C 01 00 74 08 00 11 22 33 44 55 66 77"
-    )
+    assert device.send(ReadReply(116, SERIAL)) == bytes.fromhex("0F 52 4C 01 00 74 08 00 11 22 33 44 55 66 77")
     with pytest.raises(LocalProtocolError):
         device.send(READ_SERIAL)
     with pytest.raises(LocalProtocolError):

@@ -21,12 +21,8 @@ def _check_one_key_at_a_time(events: list[WorkloadEvent]) -> None:
 
 def test_shift_change_clusters_around_boundaries_and_is_reproducible() -> None:
     events = shift_change(range(4), seed=3, boundaries_s=(100.0, 400.0), spread_s=5.0, keys_per_device=6)
-    assert events == shift_change(
-        range(4), seed=3, boundaries_s=(100.0, 400.0), spread_s=5.0, keys_per_device=6
-    )
-    assert events != shift_change(
-        range(4), seed=4, boundaries_s=(100.0, 400.0), spread_s=5.0, keys_per_device=6
-    )
+    assert events == shift_change(range(4), seed=3, boundaries_s=(100.0, 400.0), spread_s=5.0, keys_per_device=6)
+    assert events != shift_change(range(4), seed=4, boundaries_s=(100.0, 400.0), spread_s=5.0, keys_per_device=6)
     inserts = [e for e in events if e.action is KeyAction.INSERT]
     assert len(inserts) == 4 * 6 * 2
     # Queueing at a reader can push arrivals later, never earlier; all land near a boundary.

@@ -184,10 +184,7 @@ def naive_counts(seqs, first, end):
 
 
 def pick(c):
-    return {
-        k: getattr(c, k)
-        for k in ("received", "distinct", "duplicated", "reordered", "lost", "outside_expected")
-    }
+    return {k: getattr(c, k) for k in ("received", "distinct", "duplicated", "reordered", "lost", "outside_expected")}
 
 
 seq_lists = st.lists(st.integers(min_value=0, max_value=60), max_size=80)

@@ -47,9 +47,7 @@ def fake_binary(tmp_path: Path, body: str) -> Path:
 def test_fingerprint_keys_and_json_safety(tmp_path):
     redis = fake_binary(tmp_path, 'echo "Redis server v=7.2.4 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64"')
     when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-    fp = collect_fingerprint(
-        redis_server_bin=redis, seed=99, argv=["harness", "run", "--seed", "99"], now=when
-    )
+    fp = collect_fingerprint(redis_server_bin=redis, seed=99, argv=["harness", "run", "--seed", "99"], now=when)
     d = json.loads(json.dumps(fp.to_dict()))
     assert set(d) == EXPECTED_KEYS
     assert set(d["packages"]) == set(TRACKED_PACKAGES)
@@ -108,7 +106,5 @@ def test_modules_do_not_import_django_gevent_or_asyncio():
         "print(','.join(bad))\n"
     )
     root = Path(__file__).resolve().parents[2]
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True, timeout=60
-    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == ""

@@ -78,7 +78,10 @@ def http_post(stack: Stack, path: str, body: Any, token: str | None) -> tuple[in
     request = urllib.request.Request(
         f"{stack.http_url}{path}",
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
         method="POST",
     )
     try:

@@ -24,7 +24,10 @@ def service_token(stack: Stack) -> str:
 
 def test_chat_fans_out_to_every_member_with_client_fields(stack: Stack) -> None:
     ann, bob = users(stack)[:2]
-    with open_socket(stack, "/ws/chat/room-0000/", user=ann) as a, open_socket(stack, "/ws/chat/room-0000/", user=bob) as b:
+    with (
+        open_socket(stack, "/ws/chat/room-0000/", user=ann) as a,
+        open_socket(stack, "/ws/chat/room-0000/", user=bob) as b,
+    ):
         assert receive_type(a, "welcome")["user"] == ann["username"]
         receive_type(b, "welcome")
         # Wait until Bob's join reached Ann: both are then members of the group.
@@ -34,7 +37,11 @@ def test_chat_fans_out_to_every_member_with_client_fields(stack: Stack) -> None:
         for ws in (a, b):
             message = receive_type(ws, "message")
             assert (message["text"], message["user"], message["id"], message["seq"], message["sent_at"]) == (
-                "hello", ann["username"], "x1", 1, 5.5
+                "hello",
+                ann["username"],
+                "x1",
+                1,
+                5.5,
             )
 
 
@@ -44,7 +51,9 @@ def test_anonymous_gets_http_403(stack: Stack, path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "origin", [None, "http://evil.example", "http://127.0.0.1.evil.example", "null"], ids=["missing", "foreign", "suffix", "null"]
+    "origin",
+    [None, "http://evil.example", "http://127.0.0.1.evil.example", "null"],
+    ids=["missing", "foreign", "suffix", "null"],
 )
 def test_foreign_or_missing_origin_gets_http_403(stack: Stack, origin: str | None) -> None:
     ann = users(stack)[0]
@@ -121,12 +130,21 @@ def test_event_through_worker_reaches_the_kiosk_once(stack: Stack) -> None:
     creds = stack.credentials()
     terminal, employee = creds["terminals"][0], creds["employees"][0]
     token = service_token(stack)
-    event = {"reader": terminal["id"], "key_serial": employee["key_serial"], "event_id": "wire-1", "inserted_at": 1.7e9}
+    event = {
+        "reader": terminal["id"],
+        "key_serial": employee["key_serial"],
+        "event_id": "wire-1",
+        "inserted_at": 1.7e9,
+    }
     with open_socket(stack, f"/ws/terminal/{terminal['id']}/?token={terminal['token']}") as kiosk:
         receive_type(kiosk, "welcome")
         assert http_post(stack, "/api/timeclock/events/", event, token)[0] == 202
         punch = receive_type(kiosk, "punch")
-        assert (punch["event_id"], punch["direction"], punch["employee"]["number"]) == ("wire-1", "in", employee["number"])
+        assert (punch["event_id"], punch["direction"], punch["employee"]["number"]) == (
+            "wire-1",
+            "in",
+            employee["number"],
+        )
         assert http_post(stack, "/api/timeclock/events/", event, token)[0] == 202
         assert http_post(stack, "/api/timeclock/events/", {**event, "event_id": "wire-2"}, token)[0] == 202
         # The replay of wire-1 is dropped; wire-2 is the next punch, and it clocks out.

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,48 +15,110 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Terminal',
+            name="Terminal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('reader_host', models.CharField(max_length=255)),
-                ('reader_port', models.PositiveIntegerField(default=2444, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(65535)])),
-                ('token_digest', models.CharField(max_length=64, unique=True)),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("reader_host", models.CharField(max_length=255)),
+                (
+                    "reader_port",
+                    models.PositiveIntegerField(
+                        default=2444,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(65535),
+                        ],
+                    ),
+                ),
+                ("token_digest", models.CharField(max_length=64, unique=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Employee',
+            name="Employee",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=32, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('user', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                ("number", models.CharField(max_length=32, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Key',
+            name="Key",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('serial', models.CharField(max_length=16, unique=True, validators=[django.core.validators.RegexValidator('^[0-9A-F]{16}$', '16 upper-case hex characters')])),
-                ('active', models.BooleanField(default=True)),
-                ('employee', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='keys', to='timeclock.employee')),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                (
+                    "serial",
+                    models.CharField(
+                        max_length=16,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator("^[0-9A-F]{16}$", "16 upper-case hex characters")
+                        ],
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "employee",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="keys",
+                        to="timeclock.employee",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Punch',
+            name="Punch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key_serial', models.CharField(max_length=16)),
-                ('direction', models.CharField(choices=[('in', 'In'), ('out', 'Out')], max_length=3)),
-                ('inserted_at', models.DateTimeField(help_text='When the key went into the reader (from the event).')),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('event_id', models.CharField(max_length=64, unique=True)),
-                ('employee', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='punches', to='timeclock.employee')),
-                ('terminal', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='punches', to='timeclock.terminal')),
+                (
+                    "id",
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
+                ("key_serial", models.CharField(max_length=16)),
+                ("direction", models.CharField(choices=[("in", "In"), ("out", "Out")], max_length=3)),
+                (
+                    "inserted_at",
+                    models.DateTimeField(help_text="When the key went into the reader (from the event)."),
+                ),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                ("event_id", models.CharField(max_length=64, unique=True)),
+                (
+                    "employee",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="punches",
+                        to="timeclock.employee",
+                    ),
+                ),
+                (
+                    "terminal",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="punches",
+                        to="timeclock.terminal",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'indexes': [models.Index(fields=['employee', '-inserted_at', '-id'], name='punch_latest')],
+                "ordering": ["id"],
+                "indexes": [models.Index(fields=["employee", "-inserted_at", "-id"], name="punch_latest")],
             },
         ),
     ]

@@ -18,7 +18,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--seed", type=int, default=1, help="Seed every generated name, key and secret derives from.")
+        parser.add_argument(
+            "--seed", type=int, default=1, help="Seed every generated name, key and secret derives from."
+        )
         parser.add_argument("--users", type=int, default=20, help="Number of users (each gets a session).")
         parser.add_argument("--rooms", type=int, default=5, help="Number of chat rooms.")
         parser.add_argument("--employees", type=int, default=20, help="Number of employees, one EKS key each.")
@@ -26,13 +28,20 @@ class Command(BaseCommand):
         parser.add_argument("--service-tokens", type=int, default=1, help="Number of service tokens for the APIs.")
         parser.add_argument("--reader-host", default="127.0.0.1", help="Host of the terminals' EKS readers.")
         parser.add_argument(
-            "--reader-base-port", type=int, default=2444, help="Port of the first terminal's reader; terminal i uses +i."
+            "--reader-base-port",
+            type=int,
+            default=2444,
+            help="Port of the first terminal's reader; terminal i uses +i.",
         )
         parser.add_argument(
-            "--out", default="-", help="Where to write the credentials file (JSON); '-' prints it to standard output."
+            "--out",
+            default="-",
+            help="Where to write the credentials file (JSON); '-' prints it to standard output.",
         )
         parser.add_argument(
-            "--replace", action="store_true", help="Delete existing users, rooms, timeclock and token data first."
+            "--replace",
+            action="store_true",
+            help="Delete existing users, rooms, timeclock and token data first.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -65,6 +74,7 @@ class Command(BaseCommand):
             path.write_bytes(encoded + b"\n")
             path.chmod(0o600)
         self.stderr.write(
-            f"demo data (seed {options['seed']}): {sizes.users} users, {sizes.rooms} rooms, {sizes.employees} employees, "
+            f"demo data (seed {options['seed']}): {sizes.users} users, {sizes.rooms} rooms, "
+            f"{sizes.employees} employees, "
             f"{sizes.terminals} terminals, {sizes.service_tokens} service token(s); credentials: {options['out']}"
         )

@@ -1,0 +1,50 @@
+"""Sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``, ``nox -s serve -- --server uvicorn --layer redis``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+CHROMIUM = os.environ.get("CHROMIUM_EXECUTABLE", "/usr/bin/chromium")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (starts its own redis-server, servers and headless Chromium)."""
+    session.install("-e", ".[test]")
+    env = {"REFERENCE_APP_DATA_DIR": str(session.create_tmp())}
+    args = list(session.posargs)
+    if not shutil.which(CHROMIUM) and not os.environ.get("CI"):
+        # Outside CI a missing browser should not hide every other result; CI installs Chromium and runs them.
+        session.warn(f"{CHROMIUM} not found: browser tests are skipped (apt-get install chromium to run them)")
+        args = ["-m", "not browser", *args]
+    session.run("python", "-m", "pytest", "--durations=10", *args, env=env)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check, ruff format --check and mypy."""
+    session.install("-e", ".[test,lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The main job: a short real benchmark of the reference app (in-memory layer, no Redis needed)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "harness", "bench", *session.posargs)
+
+
+@nox.session
+def serve(session: nox.Session) -> None:
+    """Serve the reference app: arguments after -- go to `harness serve` (see `harness serve --help`)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "harness", "serve", *session.posargs)
