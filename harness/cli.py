@@ -150,12 +150,32 @@ def _serve(args: argparse.Namespace) -> int:
         print("stopped", flush=True)
 
 
+def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="short real chat benchmark of the reference app under Daphne and Uvicorn",
+        description="Start one stack per server x layer cell (in-memory always; Redis and Redis pub/sub when a "
+        "redis-server is available), drive a chat room with timed clients, print latency percentiles.",
+    )
+    p.add_argument("--clients", type=int, default=20, help="Chat clients in the room (default: 20).")
+    p.add_argument("--rate", type=float, default=10.0, help="Messages per second per client (default: 10).")
+    p.add_argument("--duration", type=float, default=10.0, help="Seconds of sending per cell (default: 10).")
+    p.add_argument(
+        "--layer",
+        action="append",
+        choices=sorted(LAYERS),
+        help="Layer to include (repeatable); default: inmemory, plus redis and redis-pubsub when available.",
+    )
+    p.add_argument("--out", type=Path, default=None, help="Directory for logs (default: a temp directory).")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Load-testing and conformance harness for Django Channels."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _serve_parser(sub)
+    _bench_parser(sub)
     return parser
 
 
@@ -163,6 +183,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "bench":
+        from harness.bench import main as bench_main
+
+        if args.clients < 1 or args.rate <= 0 or args.duration <= 0:
+            print("error: --clients must be >= 1, --rate and --duration > 0", file=sys.stderr)
+            return 2
+        return bench_main(args.clients, args.rate, args.duration, args.layer, args.out)
     raise AssertionError(f"unhandled command {args.command}")
 
 
