@@ -94,6 +94,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# The shared page assets live beside the settings, not in one of the apps.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Limits applied to every JSON WebSocket endpoint (docs/protocols.md).
 WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 64 * 1024, minimum=256)
