@@ -173,6 +173,9 @@ def cpu_model() -> str:
 
 
 def _git(root: Path, *args: str) -> str | None:
+    # Only a checkout whose top is ``root`` counts: an installed copy that happens to sit inside some other
+    # repository (a virtualenv in a project, a temp dir under a checkout) must not report that repository's commit.
+    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(root.resolve().parent)}
     try:
         proc = subprocess.run(
             ["git", "-C", str(root), *args],
@@ -180,6 +183,7 @@ def _git(root: Path, *args: str) -> str | None:
             text=True,
             timeout=_SUBPROCESS_TIMEOUT_S,
             check=False,
+            env=env,
         )
     except (OSError, subprocess.SubprocessError):
         return None

@@ -1,8 +1,8 @@
 """Structure of harness/schema/result-v1.json and its agreement with the code.
 
-The ``jsonschema`` package is not a test dependency yet, so these tests check
-the schema's own structure and that sample objects produced by the harness
-modules carry exactly the keys the schema declares.
+These tests check the schema's own structure, that sample objects produced by
+the harness modules carry exactly the keys the schema declares, and that such a
+sample validates with ``jsonschema`` (draft 2020-12).
 """
 
 from __future__ import annotations
@@ -213,3 +213,14 @@ def test_key_check_catches_a_misspelt_field(schema):
     result["cells"][0]["delivery"]["dupes"] = 1
     with pytest.raises(AssertionError, match="undeclared"):
         check_keys(schema, schema, result)
+
+
+def test_sample_result_validates_against_the_schema(schema):
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(schema)
+    validator = Draft202012Validator(schema)
+    assert list(validator.iter_errors(sample_result())) == []
+    broken = sample_result()
+    broken["schema_version"] = 2
+    assert list(validator.iter_errors(broken)), "a wrong schema_version must not validate"
