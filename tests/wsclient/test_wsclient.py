@@ -51,6 +51,14 @@ def test_echo_one_mebibyte(server_url: str, kind: str) -> None:
     assert message.data == (payload if kind == "text" else payload.encode())
 
 
+def test_echo_larger_than_socket_buffers(server_url: str) -> None:
+    # Bigger than the kernel takes in one send(), so the rest of the frame must follow.
+    payload = os.urandom(16 * 2**20)
+    with connect(f"{server_url}/echo", timeout=TIMEOUT, max_size=None) as ws:
+        ws.send_binary(payload)
+        assert ws.recv(TIMEOUT).data == payload
+
+
 def test_message_over_max_size_closes_with_1009(server_url: str) -> None:
     with connect(f"{server_url}/echo", timeout=TIMEOUT, max_size=1000) as ws:
         ws.send_binary(b"x" * 1000)
@@ -263,6 +271,41 @@ def test_tcp_segmentation_and_close_after_data() -> None:
         with pytest.raises(Closed) as info:
             ws.recv(TIMEOUT)
     assert (info.value.code, info.value.reason, info.value.by) == (4002, "bye", "server")
+
+
+def test_recv_many_returns_everything_one_read_completed() -> None:
+    def script(conn: socket.socket) -> None:
+        conn.sendall(b"".join(_frame(Opcode.TEXT, f"m{i}".encode()) for i in range(50)))
+        conn.recv(4096)  # the client's close frame
+
+    with raw_server(script) as port:
+        with connect(f"ws://127.0.0.1:{port}/", timeout=TIMEOUT) as ws:
+            assert ws.recv(TIMEOUT).data == "right after 101"
+            time.sleep(TIMEOUT / 50)  # the 50 frames were one write; let them all arrive
+            batch = ws.recv_many(TIMEOUT)
+    assert [m.data for m in batch] == [f"m{i}" for i in range(50)]
+
+
+def test_recv_timeout_bounds_a_message_that_trickles_in() -> None:
+    frame = _frame(Opcode.TEXT, b"slow " * 10)
+    step = TIMEOUT / 250
+
+    def script(conn: socket.socket) -> None:
+        for i in range(len(frame)):  # one byte per step: 51 steps, far beyond the recv timeout
+            conn.sendall(frame[i : i + 1])
+            time.sleep(step)
+        conn.recv(4096)
+
+    with raw_server(script) as port:
+        with connect(f"ws://127.0.0.1:{port}/", timeout=TIMEOUT) as ws:
+            assert ws.recv(TIMEOUT).data == "right after 101"
+            started = time.monotonic()
+            # Every read returns a byte in time, so only a deadline over the whole call can expire.
+            with pytest.raises(TimeoutError):
+                ws.recv(step * 10)
+            assert time.monotonic() - started < step * 30
+            # The bytes read so far were kept: the message completes on a later call.
+            assert ws.recv(TIMEOUT).data == "slow " * 10
 
 
 def test_invalid_handshake_response_is_handshake_error() -> None:
