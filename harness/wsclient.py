@@ -24,7 +24,7 @@ from typing import Literal
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidState, InvalidStatus, InvalidURI
-from websockets.frames import Frame, Opcode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import Event, State
 from websockets.typing import Origin, Subprotocol
@@ -406,13 +406,12 @@ class WsConnection:
             self._timeout = timeout
 
     def _process(self, events: list[Event], now: int) -> None:
-        pending = self._pending
         for event in events:
             assert isinstance(event, Frame)
             opcode = event.opcode
             if opcode is _TEXT or opcode is _BINARY:
                 if event.fin:
-                    pending.append(self._message(opcode, bytes(event.data), now))
+                    self._deliver(opcode, bytes(event.data), now)
                 else:
                     self._fragment_opcode = opcode
                     self._fragments = [bytes(event.data)]
@@ -420,18 +419,26 @@ class WsConnection:
                 self._fragments.append(bytes(event.data))
                 if event.fin:
                     assert self._fragment_opcode is not None
-                    pending.append(self._message(self._fragment_opcode, b"".join(self._fragments), now))
+                    self._deliver(self._fragment_opcode, b"".join(self._fragments), now)
                     self._fragment_opcode = None
                     self._fragments = []
             # Pings are answered by the protocol (the pong is in data_to_send); close frames are
             # read back from the protocol's state once the TCP connection ends.
 
-    def _message(self, opcode: Opcode, payload: bytes, now: int) -> Message:
+    def _deliver(self, opcode: Opcode, payload: bytes, now: int) -> None:
         if opcode is _BINARY:
-            return Message("binary", payload, now)
-        if self._decode_text:
-            return Message("text", payload.decode(), now)
-        return Message("text", payload, now)
+            self._pending.append(Message("binary", payload, now))
+        elif not self._decode_text:
+            self._pending.append(Message("text", payload, now))
+        else:
+            try:
+                self._pending.append(Message("text", payload.decode(), now))
+            except UnicodeDecodeError as exc:
+                # The core does not validate text payloads; RFC 6455 8.1 says fail with 1007.
+                if self._protocol.state is State.OPEN:
+                    self._protocol.fail(
+                        CloseCode.INVALID_DATA, f"invalid UTF-8 in a text message: {exc.reason}"
+                    )
 
     def _read(self, timeout: float | None) -> None:
         """One socket read: feed it to the protocol, queue complete messages, answer what needs it.

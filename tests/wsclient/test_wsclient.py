@@ -308,6 +308,20 @@ def test_recv_timeout_bounds_a_message_that_trickles_in() -> None:
             assert ws.recv(TIMEOUT).data == "slow " * 10
 
 
+def test_invalid_utf8_text_fails_with_1007() -> None:
+    def script(conn: socket.socket) -> None:
+        conn.sendall(_frame(Opcode.TEXT, b"caf\xe9"))  # Latin-1, not UTF-8
+        echoed = conn.recv(4096)
+        assert echoed[0] == 0x88, echoed  # the client's close frame
+
+    with raw_server(script) as port:
+        ws = connect(f"ws://127.0.0.1:{port}/", timeout=TIMEOUT)
+        assert ws.recv(TIMEOUT).data == "right after 101"
+        with pytest.raises(Closed) as info:
+            ws.recv(TIMEOUT)
+    assert (info.value.code, info.value.by) == (1007, "client")
+
+
 def test_invalid_handshake_response_is_handshake_error() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
 
