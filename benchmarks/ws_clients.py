@@ -130,9 +130,7 @@ def open_wsproto(url: str) -> Opened:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn = WSConnection(ConnectionType.CLIENT)
     host = f"{parts.hostname}:{parts.port}"
-    sock.sendall(
-        conn.send(Request(host=host, target=parts.path or "/", extra_headers=[(b"origin", ORIGIN.encode())]))
-    )
+    sock.sendall(conn.send(Request(host=host, target=parts.path or "/", extra_headers=[(b"origin", ORIGIN.encode())])))
     pending: list[str] = []
     partial: list[str] = []
 
@@ -263,9 +261,7 @@ def run_candidate(name: str, url: str, connections: int, messages: int, server_p
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return {"correct": False, "error": f"exit {proc.returncode}: {last}"}
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["server_cpu_s"] = (server_after.user - server_before.user) + (
-        server_after.system - server_before.system
-    )
+    result["server_cpu_s"] = (server_after.user - server_before.user) + (server_after.system - server_before.system)
     return result
 
 
@@ -305,9 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--messages", type=int, default=1000, help="echoes per connection")
-    parser.add_argument(
-        "--repeat", type=int, default=1, help="run every candidate this many times, interleaved"
-    )
+    parser.add_argument("--repeat", type=int, default=1, help="run every candidate this many times, interleaved")
     parser.add_argument("--only", action="append", choices=list(CANDIDATES), help="run only these candidates")
     args = parser.parse_args(argv)
     names = args.only or list(CANDIDATES)
@@ -329,9 +323,7 @@ def main(argv: list[str] | None = None) -> None:
         server.terminate()
         server.wait(10)
     print(f"machine: {machine()}")
-    print(
-        f"workload: {args.connections} connections x {args.messages} echoes of a ~200-byte JSON text, gevent"
-    )
+    print(f"workload: {args.connections} connections x {args.messages} echoes of a ~200-byte JSON text, gevent")
     print("server: uvicorn, raw ASGI echo, --ws websockets-sansio, uvloop, httptools; same machine")
     print()
     print(table(rows))

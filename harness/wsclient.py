@@ -72,9 +72,7 @@ class ConnectFailure(Exception):
         phase: Where it failed: ``dns``, ``tcp``, ``tls`` or ``handshake``.
     """
 
-    def __init__(
-        self, kind: FailureKind, detail: str, *, phase: ConnectPhase, status: int | None = None
-    ) -> None:
+    def __init__(self, kind: FailureKind, detail: str, *, phase: ConnectPhase, status: int | None = None) -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind: FailureKind = kind
         self.status = status
@@ -335,9 +333,7 @@ class WsConnection:
                     self._flush()
                     return response
                 if not data:
-                    raise ConnectFailure(
-                        "handshake_error", "connection closed during the handshake", phase="handshake"
-                    )
+                    raise ConnectFailure("handshake_error", "connection closed during the handshake", phase="handshake")
         except TimeoutError as exc:
             raise ConnectFailure(
                 "timeout", "no WebSocket handshake response before the connect timeout", phase="handshake"
@@ -436,9 +432,7 @@ class WsConnection:
             except UnicodeDecodeError as exc:
                 # The core does not validate text payloads; RFC 6455 8.1 says fail with 1007.
                 if self._protocol.state is State.OPEN:
-                    self._protocol.fail(
-                        CloseCode.INVALID_DATA, f"invalid UTF-8 in a text message: {exc.reason}"
-                    )
+                    self._protocol.fail(CloseCode.INVALID_DATA, f"invalid UTF-8 in a text message: {exc.reason}")
 
     def _read(self, timeout: float | None) -> None:
         """One socket read: feed it to the protocol, queue complete messages, answer what needs it.
