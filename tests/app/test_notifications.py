@@ -150,3 +150,20 @@ async def test_client_cannot_steer_the_group(connect, make_user, service_token) 
     await a.send_json_to({"type": "subscribe", "user": bob.pk})
     await publish({"user": bob.pk, "title": "secret"})
     assert all(m["type"] != "notification" for m in await drain(a))
+
+
+async def test_a_push_racing_the_backlog_is_delivered_once(connect, make_user, service_token) -> None:
+    from channels.layers import get_channel_layer
+
+    from reference_app.notifications.groups import user_group
+
+    ann = await make_user("ann")
+    await publish({"user": "ann", "title": "raced"})
+    a = await connect_listener(connect, ann)
+    backlog = await a.receive_json_from(timeout=TIMEOUT)
+    item = backlog["items"][0]
+    # The push for the same row arriving after the backlog read (a publish in flight during connect) is dropped.
+    await get_channel_layer().group_send(user_group(ann.pk), {"type": "notify.push", "item": item})
+    await a.send_json_to({"type": "ping", "id": "after"})
+    assert await receive_type(a, "pong") == {"type": "pong", "id": "after"}
+    assert await drain(a) == []
