@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 
 from reference_app.accounts.models import ServiceToken
 from reference_app.tokens import digest, token_from_authorization
 
-__all__ = ["service_token_for"]
+__all__ = ["service_token_for", "unauthorised"]
+
+
+def unauthorised() -> JsonResponse:
+    return JsonResponse({"error": "a valid service token is required: Authorization: Bearer <token>"}, status=401)
 
 
 async def service_token_for(request: HttpRequest) -> ServiceToken | None:

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from reference_app.accounts.service_auth import service_token_for
+from reference_app.accounts.service_auth import service_token_for, unauthorised
 from reference_app.notifications.groups import user_group
 from reference_app.notifications.models import Notification
 
@@ -121,7 +121,7 @@ def _store(payload: dict[str, Any]) -> list[Notification]:
 @require_POST
 async def publish(request: HttpRequest) -> HttpResponse:
     if await service_token_for(request) is None:
-        return _problem("a valid service token is required: Authorization: Bearer <token>", 401)
+        return unauthorised()
     try:
         payload = _parse(request.body)
         created = await _store(payload)

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from reference_app.accounts.service_auth import service_token_for
+from reference_app.accounts.service_auth import service_token_for, unauthorised
 from reference_app.timeclock.events import InvalidEvent, PunchEvent
 
 __all__ = ["submit_event"]
@@ -19,7 +19,7 @@ __all__ = ["submit_event"]
 @require_POST
 async def submit_event(request: HttpRequest) -> HttpResponse:
     if await service_token_for(request) is None:
-        return JsonResponse({"error": "a valid service token is required: Authorization: Bearer <token>"}, status=401)
+        return unauthorised()
     try:
         payload = orjson.loads(request.body)
     except orjson.JSONDecodeError as exc:
