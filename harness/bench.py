@@ -33,7 +33,7 @@ GENERATOR_CPU_LIMIT = 85.0
 class BenchCell:
     server: str
     layer: str
-    clients: int = 20
+    clients: int = 10
     rate_per_client: float = 10.0
     duration_s: float = 10.0
 
@@ -163,6 +163,13 @@ def format_table(results: Sequence[CellResult]) -> str:
                 f"{r.generator_cpu_percent:.0f}% of a core (limit {GENERATOR_CPU_LIMIT:.0f}%); its latencies include "
                 "the generator's own delay. Lower --clients/--rate."
             )
+        lost = r.expected_deliveries - r.deliveries
+        if lost:
+            lines.append(
+                f"!! LOSS: {r.cell.server} x {r.cell.layer}: {lost} of {r.expected_deliveries} deliveries never "
+                "arrived. Channels' group_send drops messages silently when a member's channel is at capacity: the "
+                "server fell behind this load."
+            )
         if r.errors:
             lines.append(f"!! {r.cell.server} x {r.cell.layer}: {len(r.errors)} client(s) failed: {r.errors[0]}")
         lag = r.send_lag.summary()
@@ -192,5 +199,5 @@ def main(clients: int, rate: float, duration: float, layers: Sequence[str] | Non
     print()
     print(format_table(results))
     print(f"\nlogs: {run_dir}")
-    bad = [r for r in results if r.errors or r.deliveries < r.expected_deliveries]
-    return 1 if bad else 0
+    # Lost deliveries are a finding about the server, reported above; only clients that could not run fail the job.
+    return 1 if any(r.errors for r in results) else 0

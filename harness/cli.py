@@ -157,7 +157,7 @@ def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Start one stack per server x layer cell (in-memory always; Redis and Redis pub/sub when a "
         "redis-server is available), drive a chat room with timed clients, print latency percentiles.",
     )
-    p.add_argument("--clients", type=int, default=20, help="Chat clients in the room (default: 20).")
+    p.add_argument("--clients", type=int, default=10, help="Chat clients in the room (default: 10).")
     p.add_argument("--rate", type=float, default=10.0, help="Messages per second per client (default: 10).")
     p.add_argument("--duration", type=float, default=10.0, help="Seconds of sending per cell (default: 10).")
     p.add_argument(
