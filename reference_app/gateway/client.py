@@ -295,12 +295,14 @@ class ReaderSession:
     # -- timers ------------------------------------------------------------------------------------
 
     def _next_deadline(self) -> float:
-        deadlines = [self._next_probe]
+        # Only deadlines that _on_timers can act on now, or a past one would spin the loop without waiting.
         if self._probe_sent is not None:
-            deadlines.append(self._probe_sent + self.config.heartbeat_timeout_s)
+            deadlines = [self._probe_sent + self.config.heartbeat_timeout_s]
+        else:
+            deadlines = [self._next_probe]
         if self._read is not None:
             deadlines.append(self._read.deadline)
-        if self._reread_at is not None:
+        elif self._reread_at is not None:
             deadlines.append(self._reread_at)
         return min(deadlines)
 
@@ -407,10 +409,10 @@ class ReaderSession:
                 EndReason.UNEXPECTED_REPLY, f"RL start={event.start} count={event.count} not asked for"
             )
         serial = key_id(event.data)
-        self._decide(serial, read, loop)
+        self._decide(serial, read)
         self._finish_read(loop)
 
-    def _decide(self, serial: str, read: _Read, loop: asyncio.AbstractEventLoop) -> None:
+    def _decide(self, serial: str, read: _Read) -> None:
         insert = read.insert
         same_key = read.prior_serial == serial and (
             read.prior_present

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -122,3 +123,16 @@ def test_bad_client_config_names_the_flag(field: str, value: Any, message: str) 
 def test_command_refuses_bad_flags_with_a_clear_error(argv: list[str], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         call_command("eks_gateway", *argv)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_heartbeat_timeout_longer_than_the_period_waits_instead_of_spinning(make_rig: MakeRig) -> None:
+    client = ClientConfig(
+        heartbeat_s=0.05, heartbeat_timeout_s=0.4, heartbeat_misses=2, connect_timeout_s=1.0
+    )
+    rig = await make_rig(client=client)
+    cpu = time.process_time()
+    rig.control.inject_fault(0, Fault(FaultKind.BLACKHOLE))
+    await rig.until_error("heartbeat_timeout")
+    # Detection takes about 0.85 s of wall time; a loop polling a past deadline would burn all of it as CPU.
+    assert time.process_time() - cpu < 0.5
