@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,7 +155,7 @@ class GatewayService:
                 raise TimeoutError(f"{self.stats.connected} of {wanted} readers connected after {timeout} s")
             await asyncio.sleep(0.01)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._done)
@@ -174,9 +174,8 @@ class GatewayService:
             while True:
                 try:
                     await self.layer.send(self.config.channel, event.as_message())
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - any layer failure (ChannelFull, Redis down) is retried
+                except Exception as exc:
+                    # Whatever the layer raises (ChannelFull, Redis down), the punch must not be dropped.
                     self.stats.error("send_failed")
                     logger.warning(
                         "punch %s not sent (%s: %s); retrying", event.event_id, type(exc).__name__, exc
