@@ -1,0 +1,23 @@
+"""Over the wire: 200 emulated readers -> gateway process -> worker -> database and 200 kiosk WebSockets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.eks_shift_change import run_shift_change
+
+pytestmark = pytest.mark.wire
+
+READERS = 200
+
+
+@pytest.mark.parametrize("server", [pytest.param(s, id=s) for s in ("daphne", "uvicorn")])
+def test_shift_change_of_200_readers_punches_each_insert_once(server: str, tmp_path: Path) -> None:
+    result = run_shift_change(READERS, server, tmp_path, burst_s=5.0, seed=7)
+    summary = "\n".join(result.lines())
+    assert result.inserts == READERS, summary
+    assert (result.punches_stored, result.lost, result.duplicates) == (READERS, 0, 0), summary
+    assert result.kiosks_with_punch == READERS, summary
+    assert result.gateway["connected"] == READERS, summary
