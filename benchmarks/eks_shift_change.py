@@ -81,8 +81,7 @@ class ShiftChangeResult:
 
     def lines(self) -> list[str]:
         return [
-            f"server {self.server}, layer redis, {self.readers} readers, "
-            "1 emulator process, 1 gateway process",
+            f"server {self.server}, layer redis, {self.readers} readers, 1 emulator process, 1 gateway process",
             f"burst: {self.inserts} inserts within {self.burst_window_s:.0f} s; "
             f"first insert -> last kiosk punch {self.burst_duration_s:.1f} s",
             f"punches stored {self.punches_stored}, lost {self.lost}, duplicates {self.duplicates}",
@@ -101,9 +100,7 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
-async def _http(
-    port: int, method: str, path: str, body: Any = None, timeout: float = 10.0
-) -> tuple[int, Any]:
+async def _http(port: int, method: str, path: str, body: Any = None, timeout: float = 10.0) -> tuple[int, Any]:
     payload = b"" if body is None else json.dumps(body).encode()
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
     try:
@@ -277,9 +274,7 @@ async def _drive(
     lost = sum(1 for t in terminals if per_terminal.get(t["id"], 0) == 0)
     duplicates = sum(max(0, count - 1) for count in per_terminal.values())
     latencies = [
-        (k.punches[0][0] - insert_ns[k.terminal_id]) / 1e6
-        for k in kiosks
-        if k.punches and k.terminal_id in insert_ns
+        (k.punches[0][0] - insert_ns[k.terminal_id]) / 1e6 for k in kiosks if k.punches and k.terminal_id in insert_ns
     ]
     first_insert = min(insert_ns.values()) if insert_ns else 0
     last_punch = max((k.punches[0][0] for k in kiosks if k.punches), default=first_insert)
@@ -325,9 +320,7 @@ def run_shift_change(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--readers", type=int, default=1000, help="readers = terminals = employees (default 1000)"
-    )
+    parser.add_argument("--readers", type=int, default=1000, help="readers = terminals = employees (default 1000)")
     parser.add_argument("--server", choices=("daphne", "uvicorn"), default="uvicorn", help="ASGI server")
     parser.add_argument("--burst-s", type=float, default=45.0, help="inserts are spread over this window (s)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the insert schedule")
@@ -344,9 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("\n".join(result.lines()))
         print(f"logs and database: {run_dir}")
-    return (
-        0 if result.lost == 0 and result.duplicates == 0 and result.kiosks_with_punch == result.readers else 3
-    )
+    return 0 if result.lost == 0 and result.duplicates == 0 and result.kiosks_with_punch == result.readers else 3
 
 
 if __name__ == "__main__":

@@ -32,9 +32,7 @@ class BackoffPolicy:
         if not (math.isfinite(self.base_s) and self.base_s > 0):
             raise ValueError(f"backoff base must be a number > 0 seconds, got {self.base_s!r}")
         if not (math.isfinite(self.max_s) and self.max_s >= self.base_s):
-            raise ValueError(
-                f"backoff maximum must be a number >= the base ({self.base_s} s), got {self.max_s!r}"
-            )
+            raise ValueError(f"backoff maximum must be a number >= the base ({self.base_s} s), got {self.max_s!r}")
 
     def ceiling(self, failures: int) -> float:
         """The largest delay after ``failures`` consecutive failures (0: the first one)."""

@@ -221,9 +221,7 @@ class ReaderSession:
                 asyncio.open_connection(self.target.host, self.target.port), self.config.connect_timeout_s
             )
         except TimeoutError:
-            return self._failed(
-                EndReason.CONNECT_TIMEOUT, f"no answer within {self.config.connect_timeout_s} s"
-            )
+            return self._failed(EndReason.CONNECT_TIMEOUT, f"no answer within {self.config.connect_timeout_s} s")
         except ConnectionRefusedError:
             return self._failed(EndReason.REFUSED, "connection refused")
         except OSError as exc:
@@ -267,9 +265,7 @@ class ReaderSession:
         except (OSError, TimeoutError):
             writer.transport.abort()
 
-    async def _converse(
-        self, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop
-    ) -> tuple[EndReason, str]:
+    async def _converse(self, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> tuple[EndReason, str]:
         # Ask for the key state at once: a reader that does not push its state on accept [I] still answers.
         self._probe(loop.time())
         try:
@@ -405,9 +401,7 @@ class ReaderSession:
     def _on_read_reply(self, event: ReadReply, loop: asyncio.AbstractEventLoop) -> None:
         read = self._read
         if read is None or event.start != SERIAL_ADDRESS or len(event.data) != SERIAL_SIZE:
-            raise _End(
-                EndReason.UNEXPECTED_REPLY, f"RL start={event.start} count={event.count} not asked for"
-            )
+            raise _End(EndReason.UNEXPECTED_REPLY, f"RL start={event.start} count={event.count} not asked for")
         serial = key_id(event.data)
         self._decide(serial, read)
         self._finish_read(loop)
@@ -417,8 +411,7 @@ class ReaderSession:
         same_key = read.prior_serial == serial and (
             read.prior_present
             or (
-                read.prior_removed_at is not None
-                and insert.monotonic - read.prior_removed_at <= self.config.debounce_s
+                read.prior_removed_at is not None and insert.monotonic - read.prior_removed_at <= self.config.debounce_s
             )
         )
         removed_since = self.memory.removed_at is not None and self.memory.removed_at >= insert.monotonic

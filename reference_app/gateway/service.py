@@ -17,7 +17,7 @@ from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.layers import BaseChannelLayer  # type: ignore[import-untyped]
+from channels.layers import BaseChannelLayer
 
 from eks_emulator.fleet import Shard
 from reference_app.gateway.backoff import Backoff, BackoffPolicy
@@ -86,9 +86,7 @@ def load_targets(shard: Shard) -> list[ReaderTarget]:
 class GatewayService:
     """Runs the supervisors, the punch senders, the status endpoint and the status log line."""
 
-    def __init__(
-        self, targets: Iterable[ReaderTarget], config: GatewayConfig, channel_layer: BaseChannelLayer
-    ) -> None:
+    def __init__(self, targets: Iterable[ReaderTarget], config: GatewayConfig, channel_layer: BaseChannelLayer) -> None:
         self.config = config
         self.layer = channel_layer
         self.stats = GatewayStats(shard=str(config.shard))
@@ -177,9 +175,7 @@ class GatewayService:
                 except Exception as exc:
                     # Whatever the layer raises (ChannelFull, Redis down), the punch must not be dropped.
                     self.stats.error("send_failed")
-                    logger.warning(
-                        "punch %s not sent (%s: %s); retrying", event.event_id, type(exc).__name__, exc
-                    )
+                    logger.warning("punch %s not sent (%s: %s); retrying", event.event_id, type(exc).__name__, exc)
                     await asyncio.sleep(backoff.next_delay())
                     continue
                 self.stats.count("punches_sent")

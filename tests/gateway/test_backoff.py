@@ -15,9 +15,7 @@ from reference_app.gateway.backoff import Backoff, BackoffPolicy
     failures=st.integers(min_value=0, max_value=2000),
     seed=st.integers(),
 )
-def test_delay_is_within_zero_and_the_capped_ceiling(
-    base: float, factor: float, failures: int, seed: int
-) -> None:
+def test_delay_is_within_zero_and_the_capped_ceiling(base: float, factor: float, failures: int, seed: int) -> None:
     policy = BackoffPolicy(base, base * factor)
     backoff = Backoff(policy, random.Random(seed))
     backoff.failures = failures

@@ -213,9 +213,7 @@ async def test_flapping_leaks_no_tasks_or_sockets(make_rig: Callable[..., Awaita
     tasks, fds = len(asyncio.all_tasks()), open_fds()
     for device_id in range(4):
         rig.control.inject_fault(device_id, Fault(FaultKind.FLAP, down_s=0.1, up_s=0.15, cycles=4))
-    await rig.until(
-        lambda: not any(d.faults for d in rig.fleet.devices.values()), "flapping to end", 2 * TIMEOUT
-    )
+    await rig.until(lambda: not any(d.faults for d in rig.fleet.devices.values()), "flapping to end", 2 * TIMEOUT)
     await rig.service.wait_connected(timeout=TIMEOUT)
     await asyncio.sleep(QUIET)
     assert rig.events["reconnects"] >= 4 * 4

@@ -127,9 +127,7 @@ def test_command_refuses_bad_flags_with_a_clear_error(argv: list[str], message: 
 
 @pytest.mark.django_db(transaction=True)
 async def test_heartbeat_timeout_longer_than_the_period_waits_instead_of_spinning(make_rig: MakeRig) -> None:
-    client = ClientConfig(
-        heartbeat_s=0.05, heartbeat_timeout_s=0.4, heartbeat_misses=2, connect_timeout_s=1.0
-    )
+    client = ClientConfig(heartbeat_s=0.05, heartbeat_timeout_s=0.4, heartbeat_misses=2, connect_timeout_s=1.0)
     rig = await make_rig(client=client)
     cpu = time.process_time()
     rig.control.inject_fault(0, Fault(FaultKind.BLACKHOLE))

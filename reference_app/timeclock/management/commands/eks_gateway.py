@@ -7,7 +7,7 @@ import signal
 from argparse import ArgumentParser, ArgumentTypeError
 from typing import Any
 
-from channels.layers import get_channel_layer  # type: ignore[import-untyped]
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -121,9 +121,7 @@ class Command(BaseCommand):
             default=100,
             help="Connection attempts in flight at once (default 100).",
         )
-        parser.add_argument(
-            "--seed", type=int, default=None, help="Seed the backoff jitter (default: random)."
-        )
+        parser.add_argument("--seed", type=int, default=None, help="Seed the backoff jitter (default: random).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
