@@ -78,10 +78,12 @@ class ShiftChangeResult:
     latency_ms_p99: float
     latency_ms_max: float
     gateway: dict[str, Any] = field(default_factory=dict)
+    gateways: int = 1
 
     def lines(self) -> list[str]:
         return [
-            f"server {self.server}, layer redis, {self.readers} readers, 1 emulator process, 1 gateway process",
+            f"server {self.server}, layer redis, {self.readers} readers, 1 emulator process, "
+            f"{self.gateways} gateway process(es)",
             f"burst: {self.inserts} inserts within {self.burst_window_s:.0f} s; "
             f"first insert -> last kiosk punch {self.burst_duration_s:.1f} s",
             f"punches stored {self.punches_stored}, lost {self.lost}, duplicates {self.duplicates}",
@@ -172,14 +174,15 @@ def _stored_punches(db_path: Path) -> list[tuple[int, str, str]]:
 
 
 async def _drive(
-    stack: Stack, readers: int, burst_s: float, seed: int, run_dir: Path, server: str
+    stack: Stack, readers: int, burst_s: float, seed: int, run_dir: Path, server: str, gateways: int
 ) -> ShiftChangeResult:
     credentials = stack.credentials()
     terminals = sorted(credentials["terminals"], key=lambda t: t["reader_port"])[:readers]
     employees = credentials["employees"][:readers]
     base_port = stack.config.reader_base_port
     env = dict(stack.env)
-    control_port, status_port = free_port(), free_port()
+    control_port = free_port()
+    status_ports = [free_port() for _ in range(gateways)]
     emulator = ManagedProcess(
         name="eks-emulator",
         argv=[
@@ -204,31 +207,38 @@ async def _drive(
         log_path=run_dir / "eks-emulator.log",
         env=env,
     ).start()
-    gateway = ManagedProcess(
-        name="eks-gateway",
-        argv=[
-            sys.executable,
-            "-m",
-            "reference_app",
-            "eks_gateway",
-            "--status-port",
-            str(status_port),
-            "--log-interval-s",
-            "5",
-            "--seed",
-            str(seed),
-        ],
-        log_path=run_dir / "eks-gateway.log",
-        env=env,
-    )
+    # Several gateway processes split the readers between them with --shard i/n.
+    shard_processes = [
+        ManagedProcess(
+            name=f"eks-gateway-{i}",
+            argv=[
+                sys.executable,
+                "-m",
+                "reference_app",
+                "eks_gateway",
+                "--shard",
+                f"{i}/{gateways}",
+                "--status-port",
+                str(port),
+                "--log-interval-s",
+                "5",
+                "--seed",
+                str(seed + i),
+            ],
+            log_path=run_dir / f"eks-gateway-{i}.log",
+            env=env,
+        )
+        for i, port in enumerate(status_ports)
+    ]
     kiosks: list[_Kiosk] = []
     listeners: list[asyncio.Task[None]] = []
     try:
         await _wait_http(
             control_port, "/metrics", lambda b: b["fleet"]["devices_up"] == readers, "emulator", emulator, 60
         )
-        gateway.start()
-        await _wait_http(status_port, "/status", lambda b: b["connected"] == readers, "gateway", gateway, 60)
+        for gateway in shard_processes:
+            gateway.start()
+        await _wait_connected(status_ports, shard_processes, readers, 60)
         kiosks = await _open_kiosks(stack, terminals)
         listeners = [asyncio.get_running_loop().create_task(k.listen()) for k in kiosks]
 
@@ -258,13 +268,14 @@ async def _drive(
             await asyncio.sleep(0.2)
         await asyncio.wait_for(inserting, max(1.0, deadline - loop.time()))
         await asyncio.sleep(2.0)  # a late duplicate, if any, would show up now
-        _, gateway_status = await _http(status_port, "GET", "/status")
+        gateway_status = await _gateway_totals(status_ports)
     finally:
         for task in listeners:
             task.cancel()
         await asyncio.gather(*listeners, return_exceptions=True)
         await asyncio.gather(*(k.socket.close() for k in kiosks), return_exceptions=True)
-        gateway.stop()
+        for gateway in shard_processes:
+            gateway.stop()
         emulator.stop()
 
     stored = _stored_punches(run_dir / "db.sqlite3")
@@ -291,16 +302,50 @@ async def _drive(
         latency_ms_p50=statistics.median(latencies) if latencies else float("nan"),
         latency_ms_p99=_percentile(latencies, 0.99),
         latency_ms_max=max(latencies, default=float("nan")),
-        gateway=dict(gateway_status),
+        gateway=gateway_status,
+        gateways=gateways,
     )
 
 
+async def _gateway_totals(ports: list[int]) -> dict[str, Any]:
+    """The gateways' /status documents summed: connected, reconnects and errors by kind over all shards."""
+    totals: dict[str, Any] = {"connected": 0, "reconnects": 0, "errors": {}, "shards": []}
+    for port in ports:
+        _, status = await _http(port, "GET", "/status")
+        totals["shards"].append(status)
+        totals["connected"] += status["connected"]
+        totals["reconnects"] += status["reconnects"]
+        for kind, count in status["errors"].items():
+            totals["errors"][kind] = totals["errors"].get(kind, 0) + count
+    return totals
+
+
+async def _wait_connected(ports: list[int], processes: list[ManagedProcess], readers: int, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    connected = 0
+    while loop.time() < deadline:
+        for process in processes:
+            if not process.alive():
+                raise RuntimeError(f"{process.name} exited during start-up; its log ends with:\n{process.tail()}")
+        try:
+            connected = (await _gateway_totals(ports))["connected"]
+        except OSError:
+            connected = 0
+        if connected == readers:
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"the gateways connected {connected} of {readers} readers within {timeout:.0f} s")
+
+
 def run_shift_change(
-    readers: int, server: str, run_dir: Path, *, burst_s: float = 45.0, seed: int = 1
+    readers: int, server: str, run_dir: Path, *, burst_s: float = 45.0, seed: int = 1, gateways: int = 1
 ) -> ShiftChangeResult:
     """Run one shift change end to end and return its figures; every process is stopped on return."""
     if readers < 1:
         raise ValueError(f"--readers must be >= 1, got {readers}")
+    if not 1 <= gateways <= readers:
+        raise ValueError(f"--gateways must be between 1 and the number of readers, got {gateways}")
     if not 0 < burst_s <= 600:
         raise ValueError(f"--burst-s must be > 0 and <= 600, got {burst_s}")
     base_port = find_free_port_range(readers, seed=seed)
@@ -315,7 +360,7 @@ def run_shift_change(
         startup_timeout=120,
     )
     with Stack(config, run_dir) as stack:
-        return asyncio.run(_drive(stack, readers, burst_s, seed, run_dir, server))
+        return asyncio.run(_drive(stack, readers, burst_s, seed, run_dir, server, gateways))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,12 +369,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", choices=("daphne", "uvicorn"), default="uvicorn", help="ASGI server")
     parser.add_argument("--burst-s", type=float, default=45.0, help="inserts are spread over this window (s)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the insert schedule")
+    parser.add_argument(
+        "--gateways", type=int, default=1, help="gateway processes splitting the readers with --shard i/n (default 1)"
+    )
     parser.add_argument("--run-dir", type=Path, default=None, help="keep logs and the database here")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of lines")
     args = parser.parse_args(argv)
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="eks-shift-change-"))
     try:
-        result = run_shift_change(args.readers, args.server, run_dir, burst_s=args.burst_s, seed=args.seed)
+        result = run_shift_change(
+            args.readers, args.server, run_dir, burst_s=args.burst_s, seed=args.seed, gateways=args.gateways
+        )
     except ValueError as exc:
         parser.error(str(exc))
     if args.json:

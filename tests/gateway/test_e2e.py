@@ -13,11 +13,16 @@ pytestmark = pytest.mark.wire
 READERS = 200
 
 
-@pytest.mark.parametrize("server", [pytest.param(s, id=s) for s in ("daphne", "uvicorn")])
-def test_shift_change_of_200_readers_punches_each_insert_once(server: str, tmp_path: Path) -> None:
-    result = run_shift_change(READERS, server, tmp_path, burst_s=5.0, seed=7)
+@pytest.mark.parametrize(
+    ("server", "gateways"),
+    [pytest.param("daphne", 1, id="daphne"), pytest.param("uvicorn", 2, id="uvicorn-2-gateway-shards")],
+)
+def test_shift_change_of_200_readers_punches_each_insert_once(server: str, gateways: int, tmp_path: Path) -> None:
+    result = run_shift_change(READERS, server, tmp_path, burst_s=5.0, seed=7, gateways=gateways)
     summary = "\n".join(result.lines())
     assert result.inserts == READERS, summary
     assert (result.punches_stored, result.lost, result.duplicates) == (READERS, 0, 0), summary
     assert result.kiosks_with_punch == READERS, summary
     assert result.gateway["connected"] == READERS, summary
+    # Each shard holds its own share of the readers, none twice.
+    assert [shard["connected"] for shard in result.gateway["shards"]] == [READERS // gateways] * gateways, summary
