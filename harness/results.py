@@ -1,0 +1,397 @@
+"""The result document (result.json, schema v1) and the files of a run directory.
+
+A run directory holds ``result.json`` (validated against ``harness/schema/result-v1.json`` before it is written),
+``report.html`` (rendered from the JSON alone), ``hgrm/<cell>.<metric>.hgrm`` percentile distributions, and the
+Locust CSVs and server logs the runner puts under ``locust/`` and ``logs/``. ``reports/latest`` points at the newest
+run directory. Field by field description: docs/results.md and the schema itself.
+
+Format history (kept here, as pyperf does, because the file outlives the code that wrote it):
+
+* version 1: first version; cells carry metrics, delivery, failures, closes, generator health, server resources,
+  SLO verdicts, and optionally ``timeseries`` and ``fanout_by_group_size``.
+
+Files are never overwritten: a run directory that already holds a result is a different run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
+from harness.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
+from harness.fingerprint import Fingerprint
+from harness.latency import LatencyRecorder, LatencySummary, MetricSet
+from harness.scenario import Slo
+from harness.slo import evaluate_slos
+
+__all__ = [
+    "REPORTS_ROOT",
+    "SCHEMA_PATH",
+    "SCHEMA_VERSION",
+    "CellInput",
+    "GeneratorHealth",
+    "GeneratorProcess",
+    "GroupSizeLatency",
+    "ResourceSample",
+    "ResultValidationError",
+    "RunFiles",
+    "ServerProcess",
+    "TimePoint",
+    "TimeSeries",
+    "build_cell",
+    "build_result",
+    "cell_slug",
+    "default_out_dir",
+    "update_latest",
+    "validate_result",
+    "write_hgrm_files",
+    "write_run",
+]
+
+SCHEMA_VERSION: Final = 1
+SCHEMA_PATH: Final = Path(__file__).resolve().parent / "schema" / "result-v1.json"
+REPORTS_ROOT: Final = Path("reports")
+
+_SLUG_RE: Final = re.compile(r"[^a-z0-9_-]+")
+
+
+class ResultValidationError(ValueError):
+    """A result document does not follow result-v1.json; the message lists each problem with its JSON path."""
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorProcess:
+    """CPU use of one load-generator process over the measurement window, percent of one core."""
+
+    role: str
+    pid: int
+    cpu_mean: float
+    cpu_max: float
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorHealth:
+    """Whether the generator kept its schedule; ``generator_bound`` cells measured the generator, not the server."""
+
+    processes: tuple[GeneratorProcess, ...]
+    send_lag: LatencySummary
+    generator_bound: bool
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSample:
+    """One sample of a server process; ``t_s`` counts from the start of the measurement window."""
+
+    t_s: float
+    cpu_percent: float
+    rss_bytes: int
+    num_fds: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServerProcess:
+    """Resource samples of one server-side process (ASGI worker, redis-server)."""
+
+    name: str
+    pid: int
+    samples: tuple[ResourceSample, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TimePoint:
+    """Counts of one interval; ``p99_us`` is None when the interval had no latency samples."""
+
+    t_s: float
+    users: int
+    sent: int
+    received: int
+    errors: int
+    p99_us: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSeries:
+    """Per-interval counts and the p99 of ``latency_metric``, for the over-time charts."""
+
+    interval_s: float
+    latency_metric: str
+    points: tuple[TimePoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSizeLatency:
+    """Fan-out latency of the ``groups`` groups of ``group_size`` members."""
+
+    group_size: int
+    groups: int
+    recorder: LatencyRecorder
+
+
+@dataclass(frozen=True, slots=True)
+class CellInput:
+    """Everything measured in one matrix cell, as typed objects; :func:`build_cell` turns it into JSON."""
+
+    server: str
+    layer: str
+    workers: int
+    scenario: str
+    duration_s: float
+    metrics: MetricSet
+    delivery: DeliveryCounts
+    connect_failures: ConnectFailures
+    unexpected_closes: UnexpectedCloses
+    generator: GeneratorHealth
+    server_processes: tuple[ServerProcess, ...] = ()
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    foreign_messages: Mapping[str, int] = field(default_factory=dict)
+    timeseries: TimeSeries | None = None
+    fanout_by_group_size: tuple[GroupSizeLatency, ...] = ()
+
+
+def build_cell(cell: CellInput, slos: Sequence[Slo] = ()) -> dict[str, Any]:
+    """Return the ``$defs/cell`` object of one cell, with its SLO verdicts evaluated."""
+    doc: dict[str, Any] = {
+        "server": cell.server,
+        "layer": cell.layer,
+        "workers": cell.workers,
+        "scenario": cell.scenario,
+        "parameters": dict(cell.parameters),
+        "duration_s": cell.duration_s,
+        "metrics": {name: cell.metrics.recorder(name).result_dict() for name in cell.metrics.names()},
+        "delivery": cell.delivery.to_dict(),
+        "foreign_messages": dict(cell.foreign_messages),
+        "connect_failures": cell.connect_failures.to_dict(),
+        "unexpected_closes": cell.unexpected_closes.to_dict(),
+        "generator_health": {
+            "processes": [
+                {"role": p.role, "pid": p.pid, "cpu_percent": {"mean": p.cpu_mean, "max": p.cpu_max}}
+                for p in cell.generator.processes
+            ],
+            "send_lag": cell.generator.send_lag.to_dict(),
+            "generator_bound": cell.generator.generator_bound,
+            "generator_bound_reasons": list(cell.generator.reasons),
+        },
+        "server_resources": {
+            "processes": [
+                {
+                    "name": p.name,
+                    "pid": p.pid,
+                    "samples": [
+                        {"t_s": s.t_s, "cpu_percent": s.cpu_percent, "rss_bytes": s.rss_bytes, "num_fds": s.num_fds}
+                        for s in p.samples
+                    ],
+                }
+                for p in cell.server_processes
+            ]
+        },
+    }
+    if cell.timeseries is not None:
+        doc["timeseries"] = {
+            "interval_s": cell.timeseries.interval_s,
+            "latency_metric": cell.timeseries.latency_metric,
+            "points": [
+                {
+                    "t_s": p.t_s,
+                    "users": p.users,
+                    "sent": p.sent,
+                    "received": p.received,
+                    "errors": p.errors,
+                    "p99_us": p.p99_us,
+                }
+                for p in cell.timeseries.points
+            ],
+        }
+    if cell.fanout_by_group_size:
+        doc["fanout_by_group_size"] = [
+            {"group_size": g.group_size, "groups": g.groups, "metric": g.recorder.result_dict()}
+            for g in sorted(cell.fanout_by_group_size, key=lambda g: g.group_size)
+        ]
+    doc["slo_verdicts"] = [v.to_dict() for v in evaluate_slos(slos, doc)]
+    return doc
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def build_result(
+    *,
+    run_id: str,
+    fingerprint: Fingerprint,
+    config: Mapping[str, Any],
+    cells: Sequence[CellInput],
+    slos: Sequence[Slo] = (),
+    created: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Build and validate the whole result document.
+
+    Args:
+        run_id: unique id of the run (also the envelope run id).
+        fingerprint: environment of the run (``harness.fingerprint.collect_fingerprint``).
+        config: the resolved configuration, e.g. ``{"scenario": scenario.to_dict(), "target": None}``.
+        cells: measured cells in run order.
+        slos: objectives evaluated on every cell (normally ``scenario.slos``).
+        created: timestamp to record (tests pass a fixed one); defaults to now.
+
+    Raises:
+        ResultValidationError: if the document does not follow the schema (a bug in the caller or here).
+    """
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "created": (created or _utc_now()).astimezone(dt.UTC).isoformat(),
+        "fingerprint": fingerprint.to_dict(),
+        "config": _json_safe(config),
+        "cells": [build_cell(c, slos) for c in cells],
+    }
+    validate_result(doc)
+    return doc
+
+
+def _json_safe(value: Mapping[str, Any]) -> dict[str, Any]:
+    # Round-trip through orjson so tuples become lists and anything not JSON fails here, not halfway through a write.
+    loaded: dict[str, Any] = orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    return loaded
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:  # a Draft202012Validator; jsonschema ships no type information
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def validate_result(doc: Mapping[str, Any]) -> None:
+    """Validate a result document against result-v1.json.
+
+    Raises:
+        ResultValidationError: listing every problem as ``$.cells[0].delivery.lost: -1 is less than the minimum``.
+    """
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{e.json_path}: {e.message}" for e in errors[:20]]
+        if len(errors) > 20:
+            lines.append(f"... and {len(errors) - 20} more")
+        raise ResultValidationError("result does not follow result-v1.json:\n" + "\n".join(lines))
+
+
+def cell_slug(index: int, cell: Mapping[str, Any]) -> str:
+    """File-name-safe id of a cell: ``01-daphne-redis-w2`` (the index keeps names unique and in run order)."""
+    parts = [str(cell.get("server", "")), str(cell.get("layer", "")), f"w{cell.get('workers', 0)}"]
+    slug = "-".join(_SLUG_RE.sub("_", p.lower()) for p in parts)
+    return f"{index + 1:02d}-{slug}"
+
+
+def default_out_dir(scenario: str, *, root: Path = REPORTS_ROOT, now: dt.datetime | None = None) -> Path:
+    """Return ``reports/<UTC timestamp>-<scenario>/``, e.g. ``reports/20260101T120000Z-smoke``."""
+    stamp = (now or _utc_now()).astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return root / f"{stamp}-{_SLUG_RE.sub('_', scenario.lower())}"
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    # "x" mode makes the existence check and the creation one step, so two runs cannot both write the file.
+    with path.open("xb") as fh:
+        fh.write(data)
+
+
+def _recorder_from_metric(data: Mapping[str, Any]) -> LatencyRecorder:
+    recorder = LatencyRecorder.decode(data["histogram"])
+    recorder.out_of_range = int(data["out_of_range"])
+    recorder.max_out_of_range = int(data["max_out_of_range"])
+    recorder.negative = int(data["negative"])
+    return recorder
+
+
+def write_hgrm_files(doc: Mapping[str, Any], directory: Path) -> list[Path]:
+    """Write ``<cell>.<metric>.hgrm`` for every metric of every cell, from the encoded histograms in ``doc``.
+
+    Fan-out by group size adds ``<cell>.fanout.g<size>.hgrm``. Existing files are not overwritten.
+
+    Returns:
+        The paths written, in cell order.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for index, cell in enumerate(doc["cells"]):
+        slug = cell_slug(index, cell)
+        items: list[tuple[str, Mapping[str, Any]]] = [
+            (_SLUG_RE.sub("_", name.lower()), data) for name, data in sorted(cell["metrics"].items())
+        ]
+        items += [(f"fanout.g{int(g['group_size'])}", g["metric"]) for g in cell.get("fanout_by_group_size", [])]
+        for stem, data in items:
+            path = directory / f"{slug}.{stem}.hgrm"
+            _write_new(path, _recorder_from_metric(data).percentile_distribution().encode("utf-8"))
+            written.append(path)
+    return written
+
+
+def update_latest(out_dir: Path) -> Path:
+    """Point ``<out_dir's parent>/latest`` at ``out_dir``.
+
+    A relative symlink is replaced atomically; where symlinks cannot be made (some Windows and network file
+    systems), ``latest`` is a text file holding the directory name instead.
+
+    Raises:
+        FileExistsError: if ``latest`` is a real directory, which this function will not remove.
+    """
+    latest = out_dir.parent / "latest"
+    if latest.is_dir() and not latest.is_symlink():
+        raise FileExistsError(f"{latest} is a directory, not a pointer to the newest run; move it away")
+    tmp = out_dir.parent / f".latest.{os.getpid()}"
+    try:
+        tmp.unlink(missing_ok=True)
+        os.symlink(out_dir.name, tmp, target_is_directory=True)
+    except (OSError, NotImplementedError):
+        tmp.unlink(missing_ok=True)
+        tmp.write_text(out_dir.name + "\n", encoding="utf-8")
+    os.replace(tmp, latest)
+    return latest
+
+
+@dataclass(frozen=True, slots=True)
+class RunFiles:
+    """Where :func:`write_run` put things."""
+
+    out_dir: Path
+    result: Path
+    report: Path
+    hgrm: tuple[Path, ...]
+    latest: Path
+
+
+def write_run(doc: Mapping[str, Any], out_dir: Path) -> RunFiles:
+    """Validate ``doc`` and write result.json, report.html and the .hgrm files into ``out_dir``, then update latest.
+
+    ``out_dir`` may already exist (the runner writes Locust CSVs and server logs into it while running), but must not
+    hold a result.json or report.html yet.
+
+    Raises:
+        ResultValidationError: if ``doc`` does not follow the schema; nothing is written then.
+        FileExistsError: if result.json or report.html already exists in ``out_dir``.
+    """
+    # Imported here because the report module is large and only this function needs it.
+    from harness.report import render_report
+
+    validate_result(doc)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result_path = out_dir / "result.json"
+    report_path = out_dir / "report.html"
+    for path in (result_path, report_path):
+        if path.exists():
+            raise FileExistsError(f"{path} already exists; a run directory holds one run, choose another --out")
+    html = render_report(dict(doc))
+    _write_new(result_path, orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n")
+    _write_new(report_path, html.encode("utf-8"))
+    hgrm = write_hgrm_files(doc, out_dir / "hgrm")
+    latest = update_latest(out_dir)
+    return RunFiles(out_dir, result_path, report_path, tuple(hgrm), latest)

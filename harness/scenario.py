@@ -1,0 +1,580 @@
+"""Declarative load scenarios: ``scenarios/*.toml`` parsed into frozen dataclasses.
+
+A scenario says *what* load to offer (shape, rates, sizes, seed, duration), on which matrix of servers, channel layers
+and worker counts, and which service-level objectives decide pass or fail. The format is documented key by key in
+docs/scenarios.md.
+
+Validation is strict because a typo in a load file silently changes what is measured: every error names the file,
+the key and the expected form, e.g. ``scenarios/x.toml: [load].rate: expected a number > 0, got "fast"``, and
+unknown keys are refused with the list of accepted ones. Indexes in ``[[slos]][0]`` and ``[[load.stages]][0]``
+count from 0.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar, cast, get_args
+
+from harness.latency import KNOWN_METRICS
+from harness.layers import LAYERS
+from harness.servers import SERVERS
+
+__all__ = [
+    "ARRIVALS",
+    "KINDS",
+    "SCENARIO_DIR",
+    "SHAPES",
+    "STATISTICS",
+    "Arrival",
+    "Kind",
+    "LatencySlo",
+    "Load",
+    "LossSlo",
+    "Matrix",
+    "Scenario",
+    "ScenarioError",
+    "Shape",
+    "Slo",
+    "Stage",
+    "Statistic",
+    "ThroughputSlo",
+    "Timeclock",
+    "available_scenarios",
+    "load_named",
+    "load_scenario",
+    "parse_scenario",
+]
+
+Kind = Literal["chat", "fanout", "notifications", "timeclock", "connect-storm", "echo", "broadcast"]
+Arrival = Literal["constant", "poisson"]
+Shape = Literal["constant", "ramp", "steps"]
+Statistic = Literal["p50", "p90", "p99", "p99_9", "max"]
+
+KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
+ARRIVALS: Final[tuple[Arrival, ...]] = get_args(Arrival)
+SHAPES: Final[tuple[Shape, ...]] = get_args(Shape)
+STATISTICS: Final[tuple[Statistic, ...]] = get_args(Statistic)
+
+_PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
+SCENARIO_DIR: Final = _PROJECT_ROOT / "scenarios"
+
+# Scenario names become directory names (reports/<timestamp>-<name>/) and HTML text, so keep them to a safe alphabet.
+_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+# Kinds whose messages travel between connections through the channel layer: with an in-process layer and more
+# than one server worker, members on different workers never see each other's messages.
+_CROSS_CONNECTION_KINDS: Final = frozenset({"chat", "fanout", "notifications", "timeclock", "broadcast"})
+
+# Per-kind rules for the keys that only make sense for some kinds: "required", "optional" or absent (= refused).
+_RATE_RULE: Final[Mapping[Kind, str]] = {
+    "chat": "required",
+    "fanout": "required",
+    "notifications": "required",
+    "echo": "required",
+    "broadcast": "required",
+    "connect-storm": "optional",
+}
+_ROOM_SIZE_KINDS: Final = frozenset({"chat"})
+_GROUP_SIZES_KINDS: Final = frozenset({"fanout"})
+
+
+class ScenarioError(ValueError):
+    """A scenario file is missing, not TOML, or does not follow the scenario format (docs/scenarios.md)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Matrix:
+    """The cells a scenario runs in: every server × layer × worker count.
+
+    Attributes:
+        servers: names from ``harness.servers.SERVERS``.
+        layers: names from ``harness.layers.LAYERS``.
+        workers: server worker process counts, each >= 1.
+    """
+
+    servers: tuple[str, ...] = ("daphne", "uvicorn")
+    layers: tuple[str, ...] = ("inmemory",)
+    workers: tuple[int, ...] = (1,)
+
+    def cells(self) -> list[tuple[str, str, int]]:
+        """Return ``(server, layer, workers)`` for every cell, in run order."""
+        return [(s, la, w) for s in self.servers for la in self.layers for w in self.workers]
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One stage of a ``ramp`` or ``steps`` load shape.
+
+    For ``steps`` the values hold for ``duration_s``; for ``ramp`` they are reached linearly at the end of the stage,
+    starting from the previous stage (or from ``[load]`` for the first one).
+    """
+
+    duration_s: float
+    users: int
+    rate: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """The offered load.
+
+    Attributes:
+        users: WebSocket connections (chat members, group members, kiosks, ...).
+        spawn_rate: connections opened per second while starting.
+        arrival: message send times: evenly spaced (``constant``) or ``poisson`` with the scenario seed.
+        rate: messages per second per user (per publisher for ``fanout``); None where the kind has no rate.
+        payload_bytes: size every message is padded to.
+        shape: ``constant``, or ``ramp``/``steps`` through :attr:`stages`.
+        stages: the stages of a ``ramp`` or ``steps`` shape; empty for ``constant``.
+        room_size: chat only: users per room; every member receives every message of its room (N:N).
+        group_sizes: fanout only: members of each group; one publisher per group.
+    """
+
+    users: int
+    spawn_rate: float
+    arrival: Arrival = "constant"
+    rate: float | None = None
+    payload_bytes: int = 256
+    shape: Shape = "constant"
+    stages: tuple[Stage, ...] = ()
+    room_size: int | None = None
+    group_sizes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Timeclock:
+    """Timeclock shift change: EKS readers insert badge events through the gateway in a burst.
+
+    Attributes:
+        readers: emulated EKS readers.
+        inserts: badge events per reader during the burst.
+        burst_s: length of the burst in seconds, from the end of the warm-up.
+    """
+
+    readers: int
+    inserts: int
+    burst_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySlo:
+    """``statistic`` of latency ``metric`` must be <= ``limit_ms``."""
+
+    metric: str
+    statistic: Statistic
+    limit_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class LossSlo:
+    """Lost deliveries / expected deliveries must be <= ``max_lost_ratio`` (0 = no loss allowed)."""
+
+    max_lost_ratio: float
+
+
+@dataclass(frozen=True, slots=True)
+class ThroughputSlo:
+    """Messages received per second of the measurement window must be >= ``min_msgs_per_s``."""
+
+    min_msgs_per_s: float
+
+
+Slo = LatencySlo | LossSlo | ThroughputSlo
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One scenario file, validated.
+
+    Attributes:
+        name: short name, ``[a-z0-9-]``; used in report directory names.
+        description: one or two sentences for humans.
+        kind: what the clients do (see docs/scenarios.md for each kind).
+        generic: True if the scenario only needs a plain echo/broadcast WebSocket server and so runs against any
+            server given with ``--target``.
+        duration_s: measurement window in seconds (warm-up and grace excluded).
+        warmup_s: seconds of load before measuring starts, discarded.
+        grace_s: seconds to wait after the last send before counting losses.
+        seed: seed for Poisson arrivals and every other random choice, so a run can be repeated.
+        matrix: servers × layers × workers to run.
+        load: offered load.
+        slos: objectives checked per cell.
+        timeclock: the shift-change burst, for kind ``timeclock`` only.
+        source: the file the scenario was read from, or None.
+    """
+
+    name: str
+    description: str
+    kind: Kind
+    generic: bool
+    duration_s: float
+    seed: int
+    load: Load
+    warmup_s: float = 2.0
+    grace_s: float = 2.0
+    matrix: Matrix = field(default_factory=Matrix)
+    slos: tuple[Slo, ...] = ()
+    timeclock: Timeclock | None = None
+    source: str | None = None
+
+    @property
+    def total_s(self) -> float:
+        """Seconds of load per cell: warm-up + measurement + grace (server start-up not included)."""
+        return self.warmup_s + self.duration_s + self.grace_s
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe dict of the resolved scenario, for the ``config`` of result.json."""
+        data = asdict(self)
+        data["total_s"] = self.total_s
+        return data
+
+
+# -- validation helpers ------------------------------------------------------------------------------------------
+
+
+def _show(value: Any) -> str:
+    """Render a bad value the way it would look in TOML/JSON, so the message shows what the user wrote."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+class _Checker:
+    """Collects the file name for messages and turns raw TOML values into typed ones."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def fail(self, key: str, message: str) -> ScenarioError:
+        return ScenarioError(f"{self.where}: {key}: {message}")
+
+    def expected(self, key: str, form: str, value: Any) -> ScenarioError:
+        return self.fail(key, f"expected {form}, got {_show(value)}")
+
+    def keys(self, table: Mapping[str, Any], prefix: str, required: Sequence[str], optional: Sequence[str]) -> None:
+        accepted = sorted({*required, *optional})
+        unknown = sorted(set(table) - set(accepted))
+        if unknown:
+            names = ", ".join(unknown)
+            noun = "key" if len(unknown) == 1 else "keys"
+            raise self.fail(prefix or "(top level)", f"unknown {noun} {names}; accepted: {', '.join(accepted)}")
+        for key in required:
+            if key not in table:
+                raise self.fail(_join(prefix, key), "missing; this key is required")
+
+    def table(self, value: Any, key: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.expected(key, "a table", value)
+        return cast(Mapping[str, Any], value)
+
+    def string(self, value: Any, key: str, *, pattern: re.Pattern[str] | None = None, form: str = "a string") -> str:
+        if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
+            raise self.expected(key, form, value)
+        return value
+
+    def boolean(self, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.expected(key, "true or false", value)
+        return value
+
+    def integer(self, value: Any, key: str, *, minimum: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.expected(key, f"an integer >= {minimum}", value)
+        return value
+
+    def number(self, value: Any, key: str, *, minimum: float, inclusive: bool) -> float:
+        ok = (
+            not isinstance(value, bool)
+            and isinstance(value, int | float)
+            and math.isfinite(value)
+            and (value >= minimum if inclusive else value > minimum)
+        )
+        if not ok:
+            op = ">=" if inclusive else ">"
+            raise self.expected(key, f"a number {op} {minimum:g}", value)
+        return float(value)
+
+    def choice(self, value: Any, key: str, choices: Sequence[str]) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise self.expected(key, f"one of {', '.join(choices)}", value)
+        return value
+
+    def array(self, value: Any, key: str, form: str) -> list[Any]:
+        if not isinstance(value, list) or not value:
+            raise self.expected(key, f"a non-empty array of {form}", value)
+        return value
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+_T = TypeVar("_T")
+
+
+def _opt(table: Mapping[str, Any], key: str, default: _T, convert: Callable[[Any], _T]) -> _T:
+    return convert(table[key]) if key in table else default
+
+
+def _matrix(c: _Checker, raw: Any) -> Matrix:
+    t = c.table(raw, "[matrix]")
+    c.keys(t, "[matrix]", (), ("servers", "layers", "workers"))
+    default = Matrix()
+
+    def names(key: str, known: Sequence[str]) -> tuple[str, ...]:
+        items = c.array(t[key], f"[matrix].{key}", "names")
+        return tuple(c.choice(v, f"[matrix].{key}[{i}]", known) for i, v in enumerate(items))
+
+    servers = names("servers", sorted(SERVERS)) if "servers" in t else default.servers
+    layers = names("layers", sorted(LAYERS)) if "layers" in t else default.layers
+    if "workers" in t:
+        items = c.array(t["workers"], "[matrix].workers", "integers >= 1")
+        workers = tuple(c.integer(v, f"[matrix].workers[{i}]", minimum=1) for i, v in enumerate(items))
+    else:
+        workers = default.workers
+    for key, values in (("servers", servers), ("layers", layers), ("workers", workers)):
+        if len(set(values)) != len(values):
+            raise c.expected(f"[matrix].{key}", "distinct values", list(values))
+    return Matrix(servers, layers, workers)
+
+
+def _stages(c: _Checker, raw: Any, *, has_rate: bool) -> tuple[Stage, ...]:
+    items = c.array(raw, "[[load.stages]]", "tables")
+    stages = []
+    for i, item in enumerate(items):
+        prefix = f"[[load.stages]][{i}]"
+        t = c.table(item, prefix)
+        c.keys(t, prefix, ("duration_s", "users", *(("rate",) if has_rate else ())), ())
+        stages.append(
+            Stage(
+                duration_s=c.number(t["duration_s"], f"{prefix}.duration_s", minimum=0, inclusive=False),
+                users=c.integer(t["users"], f"{prefix}.users", minimum=1),
+                rate=c.number(t["rate"], f"{prefix}.rate", minimum=0, inclusive=False) if has_rate else None,
+            )
+        )
+    return tuple(stages)
+
+
+def _load(c: _Checker, raw: Any, kind: Kind) -> Load:
+    t = c.table(raw, "[load]")
+    rate_rule = _RATE_RULE.get(kind)
+    required = ["users", "spawn_rate"]
+    optional = ["arrival", "payload_bytes", "shape", "stages"]
+    if rate_rule == "required":
+        required.append("rate")
+    elif rate_rule == "optional":
+        optional.append("rate")
+    if kind in _ROOM_SIZE_KINDS:
+        required.append("room_size")
+    if kind in _GROUP_SIZES_KINDS:
+        required.append("group_sizes")
+    c.keys(t, "[load]", required, optional)
+
+    users = c.integer(t["users"], "[load].users", minimum=1)
+    shape = cast(Shape, _opt(t, "shape", "constant", lambda v: c.choice(v, "[load].shape", SHAPES)))
+    rate = _opt(t, "rate", None, lambda v: c.number(v, "[load].rate", minimum=0, inclusive=False))
+    if shape == "constant":
+        if "stages" in t:
+            raise c.fail("[[load.stages]]", 'stages need shape = "ramp" or "steps"; shape is "constant"')
+        stages: tuple[Stage, ...] = ()
+    else:
+        if "stages" not in t:
+            raise c.fail("[[load.stages]]", f'missing; shape = "{shape}" needs at least one stage')
+        stages = _stages(c, t["stages"], has_rate=rate is not None)
+
+    room_size = None
+    if "room_size" in t:
+        room_size = c.integer(t["room_size"], "[load].room_size", minimum=2)
+        if room_size > users:
+            raise c.fail("[load].room_size", f"room_size {room_size} is larger than users {users}")
+    group_sizes: tuple[int, ...] = ()
+    if "group_sizes" in t:
+        items = c.array(t["group_sizes"], "[load].group_sizes", "integers >= 1")
+        group_sizes = tuple(c.integer(v, f"[load].group_sizes[{i}]", minimum=1) for i, v in enumerate(items))
+        if sum(group_sizes) > users:
+            raise c.fail(
+                "[load].group_sizes",
+                f"the groups need {sum(group_sizes)} member connections but users is {users}",
+            )
+    return Load(
+        users=users,
+        spawn_rate=c.number(t["spawn_rate"], "[load].spawn_rate", minimum=0, inclusive=False),
+        arrival=cast(Arrival, _opt(t, "arrival", "constant", lambda v: c.choice(v, "[load].arrival", ARRIVALS))),
+        rate=rate,
+        payload_bytes=_opt(t, "payload_bytes", 256, lambda v: c.integer(v, "[load].payload_bytes", minimum=64)),
+        shape=shape,
+        stages=stages,
+        room_size=room_size,
+        group_sizes=group_sizes,
+    )
+
+
+def _slos(c: _Checker, raw: Any) -> tuple[Slo, ...]:
+    if not isinstance(raw, list):
+        raise c.expected("[[slos]]", "an array of tables", raw)
+    slos: list[Slo] = []
+    for i, item in enumerate(raw):
+        prefix = f"[[slos]][{i}]"
+        t = c.table(item, prefix)
+        if "limit_ms" in t or "metric" in t or "statistic" in t:
+            c.keys(t, prefix, ("metric", "statistic", "limit_ms"), ())
+            slos.append(
+                LatencySlo(
+                    metric=c.choice(t["metric"], f"{prefix}.metric", KNOWN_METRICS),
+                    statistic=cast(Statistic, c.choice(t["statistic"], f"{prefix}.statistic", STATISTICS)),
+                    limit_ms=c.number(t["limit_ms"], f"{prefix}.limit_ms", minimum=0, inclusive=False),
+                )
+            )
+        elif "max_lost_ratio" in t:
+            c.keys(t, prefix, ("max_lost_ratio",), ())
+            ratio = c.number(t["max_lost_ratio"], f"{prefix}.max_lost_ratio", minimum=0, inclusive=True)
+            if ratio >= 1:
+                raise c.expected(f"{prefix}.max_lost_ratio", "a ratio in [0, 1)", t["max_lost_ratio"])
+            slos.append(LossSlo(ratio))
+        elif "min_msgs_per_s" in t:
+            c.keys(t, prefix, ("min_msgs_per_s",), ())
+            slos.append(
+                ThroughputSlo(c.number(t["min_msgs_per_s"], f"{prefix}.min_msgs_per_s", minimum=0, inclusive=False))
+            )
+        else:
+            raise c.fail(
+                prefix,
+                "expected one objective: metric + statistic + limit_ms, or max_lost_ratio, or min_msgs_per_s; "
+                f"got keys {', '.join(sorted(t)) or '(none)'}",
+            )
+    return tuple(slos)
+
+
+def _timeclock(c: _Checker, raw: Any) -> Timeclock:
+    t = c.table(raw, "[timeclock]")
+    c.keys(t, "[timeclock]", ("readers", "inserts", "burst_s"), ())
+    return Timeclock(
+        readers=c.integer(t["readers"], "[timeclock].readers", minimum=1),
+        inserts=c.integer(t["inserts"], "[timeclock].inserts", minimum=1),
+        burst_s=c.number(t["burst_s"], "[timeclock].burst_s", minimum=0, inclusive=False),
+    )
+
+
+_TOP_REQUIRED: Final = ("name", "description", "kind", "duration_s", "seed", "load")
+_TOP_OPTIONAL: Final = ("generic", "warmup_s", "grace_s", "matrix", "slos", "timeclock")
+
+
+def parse_scenario(data: Mapping[str, Any], *, where: str = "<scenario>", source: str | None = None) -> Scenario:
+    """Validate an already-parsed TOML document and return the :class:`Scenario`.
+
+    Args:
+        data: the TOML document as a dict.
+        where: how to name the document in error messages (normally its path).
+        source: recorded in :attr:`Scenario.source`.
+
+    Raises:
+        ScenarioError: naming ``where``, the key and the expected form, on the first problem found.
+    """
+    c = _Checker(where)
+    c.keys(data, "", _TOP_REQUIRED, _TOP_OPTIONAL)
+    name = c.string(data["name"], "name", pattern=_NAME_RE, form="a name of a-z, 0-9 and '-' (at most 63)")
+    kind = cast(Kind, c.choice(data["kind"], "kind", KINDS))
+    generic = _opt(data, "generic", False, lambda v: c.boolean(v, "generic"))
+    if generic and kind not in ("echo", "broadcast"):
+        raise c.fail("generic", f"only kinds echo and broadcast work against any server; kind is {kind}")
+    duration_s = c.number(data["duration_s"], "duration_s", minimum=0, inclusive=False)
+    load = _load(c, data["load"], kind)
+    if load.stages:
+        total = sum(s.duration_s for s in load.stages)
+        if not math.isclose(total, duration_s, rel_tol=1e-9, abs_tol=1e-9):
+            raise c.fail("[[load.stages]]", f"stage durations add up to {total:g} s but duration_s is {duration_s:g}")
+    timeclock: Timeclock | None = None
+    if kind == "timeclock":
+        if "timeclock" not in data:
+            raise c.fail("[timeclock]", "missing; kind timeclock needs readers, inserts and burst_s")
+        tc = _timeclock(c, data["timeclock"])
+        if tc.burst_s > duration_s:
+            raise c.fail("[timeclock].burst_s", f"the burst ({tc.burst_s:g} s) is longer than duration_s")
+        timeclock = tc
+    elif "timeclock" in data:
+        raise c.fail("[timeclock]", f"only for kind timeclock; kind is {kind}")
+    matrix = _matrix(c, data["matrix"]) if "matrix" in data else Matrix()
+    if kind in _CROSS_CONNECTION_KINDS:
+        for layer in matrix.layers:
+            if not LAYERS[layer].shared_across_processes and max(matrix.workers) > 1:
+                raise c.fail(
+                    "[matrix]",
+                    f"layer {layer} lives inside one server process, so with workers > 1 {kind} messages would not "
+                    "reach members on other workers; use layers redis or redis-pubsub for workers > 1",
+                )
+    return Scenario(
+        name=name,
+        description=c.string(data["description"], "description"),
+        kind=kind,
+        generic=generic,
+        duration_s=duration_s,
+        seed=c.integer(data["seed"], "seed", minimum=0),
+        load=load,
+        warmup_s=_opt(data, "warmup_s", 2.0, lambda v: c.number(v, "warmup_s", minimum=0, inclusive=True)),
+        grace_s=_opt(data, "grace_s", 2.0, lambda v: c.number(v, "grace_s", minimum=0, inclusive=True)),
+        matrix=matrix,
+        slos=_slos(c, data["slos"]) if "slos" in data else (),
+        timeclock=timeclock,
+        source=source,
+    )
+
+
+def _display(path: Path) -> str:
+    """Name a file relative to the project (``scenarios/x.toml``) when it is inside it, as users refer to it."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(_PROJECT_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate one scenario file.
+
+    Raises:
+        ScenarioError: if the file cannot be read, is not TOML, or is not a valid scenario; the message names the
+            file, the key and the expected form.
+    """
+    p = Path(path)
+    where = _display(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{where}: cannot read: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{where}: not valid TOML: {exc}") from exc
+    return parse_scenario(data, where=where, source=where)
+
+
+def available_scenarios(directory: Path = SCENARIO_DIR) -> list[str]:
+    """Return the names of the scenario files in ``directory``, sorted."""
+    return sorted(p.stem for p in directory.glob("*.toml"))
+
+
+def load_named(name: str, directory: Path = SCENARIO_DIR) -> Scenario:
+    """Load ``<directory>/<name>.toml``; the scenario's own ``name`` must match the file name.
+
+    Raises:
+        ScenarioError: if there is no such scenario (the message lists the available ones) or the file is invalid.
+    """
+    if not _NAME_RE.match(name):
+        raise ScenarioError(f"scenario name {_show(name)}: expected a name of a-z, 0-9 and '-'")
+    path = directory / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(available_scenarios(directory)) or "(none)"
+        raise ScenarioError(f"no scenario {_show(name)} in {_display(directory)}; available: {known}")
+    scenario = load_scenario(path)
+    if scenario.name != name:
+        raise ScenarioError(
+            f"{_display(path)}: name: expected {_show(name)} (the file name), got {_show(scenario.name)}"
+        )
+    return scenario

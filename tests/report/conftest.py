@@ -1,0 +1,198 @@
+"""Fixtures for scenario, SLO, result and report tests: a valid scenario text and synthetic measured cells."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
+from harness.fingerprint import Fingerprint, collect_fingerprint
+from harness.latency import DEFAULT_HIGHEST_US, LatencyRecorder, MetricSet
+from harness.results import (
+    CellInput,
+    GeneratorHealth,
+    GeneratorProcess,
+    GroupSizeLatency,
+    ResourceSample,
+    ServerProcess,
+    TimePoint,
+    TimeSeries,
+    build_result,
+)
+from harness.scenario import LatencySlo, LossSlo, Slo
+
+VALID_SCENARIO = """\
+name = "tiny"
+description = "A small chat scenario for tests."
+kind = "chat"
+duration_s = 10
+seed = 3
+
+[matrix]
+servers = ["daphne"]
+layers = ["inmemory"]
+workers = [1]
+
+[load]
+users = 10
+spawn_rate = 5
+rate = 2
+room_size = 5
+
+[[slos]]
+metric = "fanout"
+statistic = "p99"
+limit_ms = 250
+
+[[slos]]
+max_lost_ratio = 0
+"""
+
+
+@pytest.fixture
+def valid_scenario_text() -> str:
+    return VALID_SCENARIO
+
+
+@pytest.fixture
+def write_scenario(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write ``text`` to ``<tmp>/<name>.toml`` and return the path."""
+
+    def write(text: str, name: str = "tiny") -> Path:
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def rng() -> random.Random:
+    return random.Random(5)
+
+
+# -- synthetic measured cells (test data only: never shown outside tests) ----------------------------------------
+
+CELL_GRID = [("daphne", "inmemory"), ("uvicorn", "inmemory"), ("daphne", "redis"), ("uvicorn", "redis")]
+
+
+def _lognormal_us(r: random.Random, median_us: float, sigma: float) -> int:
+    return max(1, int(r.lognormvariate(math.log(median_us), sigma)))
+
+
+@pytest.fixture
+def make_cell() -> Callable[..., CellInput]:
+    """Build a CellInput from seeded synthetic samples."""
+
+    def make(
+        server: str = "daphne",
+        layer: str = "inmemory",
+        *,
+        scenario: str = "chat-rooms",
+        seed: int = 1,
+        median_us: float = 2_000,
+        out_of_range: int = 0,
+        generator_bound: bool = False,
+        lost: int = 0,
+        group_sizes: tuple[int, ...] = (),
+        samples: int = 3_000,
+    ) -> CellInput:
+        r = random.Random(seed)
+        metrics = MetricSet()
+        for _ in range(samples):
+            metrics.record_us("fanout", _lognormal_us(r, median_us, 0.6))
+            metrics.record_us("response_time", _lognormal_us(r, median_us * 1.2, 0.7))
+        for _ in range(out_of_range):
+            metrics.record_us("fanout", DEFAULT_HIGHEST_US + 5_000_000)
+        lag = LatencyRecorder()
+        for _ in range(200):
+            lag.record_us(_lognormal_us(r, 50, 1.0))
+        points = []
+        for t in range(10):
+            window = LatencyRecorder()
+            for _ in range(100):
+                window.record_us(_lognormal_us(r, median_us, 0.6))
+            points.append(TimePoint(float(t), 20, 40, 400 + r.randint(-20, 20), 0, window.value_at_percentile(99)))
+        points.append(TimePoint(10.0, 20, 0, 0, 0, None))
+        samples_ = tuple(
+            ResourceSample(float(t), 20 + r.random() * 30, 60_000_000 + t * 200_000, 40 + t) for t in range(11)
+        )
+        groups = []
+        for size in group_sizes:
+            rec = LatencyRecorder()
+            for _ in range(200):
+                rec.record_us(_lognormal_us(r, median_us * (1 + math.log10(size)), 0.5))
+            groups.append(GroupSizeLatency(size, 1, rec))
+        failures = ConnectFailures()
+        closes = UnexpectedCloses()
+        expected = samples * 2
+        return CellInput(
+            server=server,
+            layer=layer,
+            workers=1,
+            scenario=scenario,
+            duration_s=10.0,
+            parameters={"users": 20, "rate": 2.0},
+            metrics=metrics,
+            delivery=DeliveryCounts(
+                streams=20,
+                expected=expected,
+                received=expected - lost,
+                distinct=expected - lost,
+                lost=lost,
+                duplicated=0,
+                reordered=0,
+                outside_expected=0,
+                late_untracked=0,
+                exact=True,
+            ),
+            connect_failures=failures,
+            unexpected_closes=closes,
+            generator=GeneratorHealth(
+                processes=(GeneratorProcess("worker", 1000 + seed, 40.0, 97.0 if generator_bound else 60.0),),
+                send_lag=lag.summary(),
+                generator_bound=generator_bound,
+                reasons=("worker CPU 97 % > 90 %",) if generator_bound else (),
+            ),
+            server_processes=(ServerProcess(server, 2000 + seed, samples_),),
+            timeseries=TimeSeries(1.0, "fanout", tuple(points)),
+            fanout_by_group_size=tuple(groups),
+        )
+
+    return make
+
+
+FIXED_CREATED = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="session")
+def fingerprint() -> Fingerprint:
+    return collect_fingerprint(seed=7, argv=["harness", "run", "chat-rooms"], now=FIXED_CREATED)
+
+
+@pytest.fixture
+def make_result(make_cell, fingerprint) -> Callable[..., dict[str, Any]]:
+    """Build a validated result document with ``n`` synthetic cells of the CELL_GRID."""
+
+    def make(n: int = 4, *, scenario: str = "chat-rooms", slos: tuple[Slo, ...] | None = None, **cell_kw: Any):
+        cells = [
+            make_cell(server, layer, scenario=scenario, seed=i + 1, median_us=1_500 * (i + 1), **cell_kw)
+            for i, (server, layer) in enumerate(CELL_GRID[:n])
+        ]
+        chosen = (LatencySlo("fanout", "p99", 250.0), LossSlo(0.0)) if slos is None else slos
+        return build_result(
+            run_id="run-test",
+            fingerprint=fingerprint,
+            config={"scenario": {"name": scenario}},
+            cells=cells,
+            slos=chosen,
+            created=FIXED_CREATED,
+        )
+
+    return make

@@ -1,0 +1,77 @@
+"""harness.report: a self-contained page with the tables and SVG charts, escaped, with the right warnings."""
+
+from __future__ import annotations
+
+import re
+from xml.etree import ElementTree
+
+import pytest
+
+from harness.report import render_report
+
+
+def svgs(page: str) -> list[str]:
+    return re.findall(r"<svg .*?</svg>", page, flags=re.S)
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_renders_tables_and_charts_for_one_and_four_cells(make_result, n):
+    page = render_report(make_result(n, group_sizes=(1, 10, 100, 1000)))
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    for anchor in ('id="summary"', 'id="verdicts"', 'id="fingerprint"', 'id="fanout"', 'id="delivery"'):
+        assert anchor in page
+    charts = svgs(page)
+    # spectrum x2 metrics, p99 over time, throughput, fan-out by group size, CPU, RSS
+    assert len(charts) == 7
+    for chart in charts:
+        ElementTree.fromstring(chart)  # well-formed XML, so every browser draws it
+    assert page.count("daphne+inmemory, 1 worker") >= 3
+    assert "percentile spectrum" in page and "fan-out latency by group size" in page
+    assert "99.9%" in page, "the spectrum's x axis is labelled in percentiles"
+    if n == 4:
+        assert "uvicorn+redis, 1 worker" in page
+
+
+def test_self_contained(make_result):
+    page = render_report(make_result(2))
+    assert "<script" not in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "@import" not in page and "url(" not in page
+
+
+def test_escapes_a_malicious_scenario_name(make_result):
+    evil = '<script>alert("x")</script>'
+    page = render_report(make_result(1, scenario=evil))
+    assert evil not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+
+
+def test_generator_bound_banner_only_when_flagged(make_result):
+    assert "GENERATOR-BOUND RUN" not in render_report(make_result(2))
+    page = render_report(make_result(2, generator_bound=True))
+    assert 'class="banner"' in page and "GENERATOR-BOUND RUN" in page
+    assert "worker CPU 97 % &gt; 90 %" in page
+
+
+def test_out_of_range_warning(make_result):
+    assert "underestimates" not in render_report(make_result(1))
+    page = render_report(make_result(1, out_of_range=4))
+    assert "4 samples were above the histogram range" in page
+    assert "high percentiles are underestimates" in page
+
+
+def test_verdict_banner(make_result):
+    assert "PASS: all 2 SLO checks met" in render_report(make_result(1))
+    assert "FAIL: 1 of 2 SLO checks breached" in render_report(make_result(1, lost=1))
+    assert "No SLOs configured" in render_report(make_result(1, slos=()))
+
+
+def test_renders_a_cell_without_samples_or_series(make_result):
+    doc = make_result(1)
+    cell = doc["cells"][0]
+    cell["metrics"] = {}
+    del cell["timeseries"]
+    cell["server_resources"]["processes"] = []
+    page = render_report(doc)
+    assert "No latency metrics in the result." in page
+    assert "no per-interval samples" in page and "No server resource samples" in page
