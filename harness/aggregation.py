@@ -109,6 +109,8 @@ class Collector:
         self.cpu_samples: list[float] = []
         self.series: dict[int, _Second] = {}
         self.report_no = 0
+        #: Set once the process has stopped; every later snapshot is final too.
+        self.final = False
 
     def _second(self) -> _Second:
         key = int(self._clock())
@@ -150,6 +152,7 @@ class Collector:
     def snapshot(self, *, final: bool = False) -> dict[str, Any]:
         """Return a JSON-safe cumulative snapshot; each call gets the next ``report_no``."""
         self.report_no += 1
+        self.final = self.final or final
         return {
             "v": SNAPSHOT_VERSION,
             "run_id": self.run_id,
@@ -158,7 +161,7 @@ class Collector:
             "host": self.host,
             "pid": self.pid,
             "report_no": self.report_no,
-            "final": final,
+            "final": self.final,
             "metrics": self.metrics.to_dict(),
             "ledger": self.ledger.to_dict(),
             "connect_failures": self.connect_failures.to_dict(),
