@@ -443,8 +443,10 @@ class _HarnessUser(locust.User):
 
     def on_stop(self) -> None:
         self._stopping = True
-        self._greenlets.kill(block=False)
-        for conn in self._sockets:
+        # A receiver blocked in recv() must be gone before close() reads the same socket: gevent
+        # refuses two greenlets waiting on one socket.
+        self._greenlets.kill(block=True, timeout=2.0)
+        for conn in list(self._sockets):
             conn.close()
 
     # -- helpers ---------------------------------------------------------------------------
