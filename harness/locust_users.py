@@ -540,8 +540,12 @@ class _EnvelopeUser(_HarnessUser):
         gevent.sleep(self.cfg.warmup_s)
 
         def send_one(seq: int, intended_ns: int) -> bool:
-            if self._window is not None:
+            # Time spent waiting for a reply (max-inflight) is the server holding the sender back,
+            # not the generator falling behind, so send lag counts only from when the window opened.
+            ready_ns = intended_ns
+            if self._window is not None and not self._window.acquire(blocking=False):
                 self._window.acquire()
+                ready_ns = max(intended_ns, time.monotonic_ns())
             sent_ns = time.monotonic_ns()
             data = self.wrap(Envelope(self.cfg.run_id, self.uid, seq, intended_ns, sent_ns))
             if self.cfg.burn_us:
@@ -550,7 +554,7 @@ class _EnvelopeUser(_HarnessUser):
                 conn.send_text(data)
             except Closed:
                 return False  # the receiver greenlet reports the close
-            self.collector.record_send(self.uid, group, sent_ns - intended_ns)
+            self.collector.record_send(self.uid, group, sent_ns - ready_ns)
             return True
 
         self.pace(send_one, seed=self.cfg.seed * 1_000_003 + self.index)
