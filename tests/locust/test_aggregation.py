@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import random
 
-from harness.accounting import DeliveryLedger
 from harness.aggregation import Aggregator, Collector, HealthThresholds, build_result, health_of
 from harness.latency import MetricSet
 
 
-def _record(collector: Collector, union: MetricSet, ledger: DeliveryLedger, rng: random.Random, n: int) -> None:
+def _record(collector: Collector, union: MetricSet, rng: random.Random, n: int) -> None:
     for _ in range(n):
         value = rng.randrange(1, 5_000_000)
         name = rng.choice(["round_trip", "fanout", "service_time"])
@@ -20,13 +19,12 @@ def _record(collector: Collector, union: MetricSet, ledger: DeliveryLedger, rng:
 def test_merge_of_periodic_cumulative_reports_equals_union_of_samples() -> None:
     rng = random.Random(7)
     union = MetricSet()
-    union_ledger = DeliveryLedger()
     aggregator = Aggregator(run_id="r1")
     workers = [Collector(run_id="r1", process_id=f"w{i}", role="worker") for i in range(2)]
     stale: list[dict[str, object]] = []
     for round_no in range(4):
         for i, worker in enumerate(workers):
-            _record(worker, union, union_ledger, rng, 200 + 50 * i)
+            _record(worker, union, rng, 200 + 50 * i)
             for seq in range(round_no * 10, round_no * 10 + 10):
                 worker.ledger.observe(f"s{i}", f"w{i}", seq)
             data: dict[str, object] = {}
