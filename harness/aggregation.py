@@ -1,0 +1,378 @@
+"""Per-process collection of load results and their exact merge on the Locust master.
+
+Every generator process (the local runner, or each Locust worker) owns one :class:`Collector`:
+latency histograms (:class:`~harness.latency.MetricSet`), delivery accounting
+(:class:`~harness.accounting.DeliveryLedger`), connect failures, unexpected closes, who sent how
+many messages to which group, CPU samples and a per-second time series.
+
+Transport. A worker ships a **cumulative snapshot** of its collector in every Locust
+``report_to_master`` payload (under the ``"harness"`` key), numbered by ``report_no``. The master
+(:class:`Aggregator`, a ``worker_report`` listener) keeps only the newest snapshot of each process
+and merges the newest snapshots when asked. Replacing instead of adding makes the merge exact
+whatever the number of periodic reports, and a report that arrives twice or late changes nothing.
+Deltas would be smaller, but delivery accounting cannot be split into deltas: whether an arrival
+is a duplicate or reordered depends on everything the stream received before.
+
+Expectations. Every member of a group (an echo socket is a group of one, a broadcast URL or chat
+room a group of its members) should receive every message sent to that group. Senders and
+receivers may sit in different processes, so the expected seq range of each (sender, receiver)
+stream is only set on the merged ledger: ``[0, messages sent)``. This module imports neither
+locust, gevent nor asyncio, so it can be unit-tested in a plain process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from harness.accounting import ConnectFailureKind, ConnectFailures, DeliveryLedger, UnexpectedCloses
+from harness.latency import LatencyRecorder, MetricSet
+
+__all__ = [
+    "RESULT_VERSION",
+    "SNAPSHOT_KEY",
+    "SNAPSHOT_VERSION",
+    "Aggregator",
+    "Collector",
+    "HealthThresholds",
+    "ProcessHealth",
+    "build_result",
+    "health_of",
+]
+
+#: Key of our snapshot inside Locust's worker report dict.
+SNAPSHOT_KEY: Final = "harness"
+# History: 1 = first version.
+SNAPSHOT_VERSION: Final = 1
+# History of the result file written by the master: 1 = first version.
+RESULT_VERSION: Final = 1
+#: Metric recorded per second in the time series: the latency of every delivery from actual send.
+SERIES_METRIC: Final = "delivery"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthThresholds:
+    """When a generator process is too busy for its numbers to be trusted.
+
+    Attributes:
+        cpu_percent: mean CPU of one process (100 = one core, a gevent process cannot use more)
+            above which it is ``generator_bound``.
+        send_lag_p99_ms: p99 of ``send_lag`` (actual minus intended send) above which it is
+            ``generator_bound``.
+    """
+
+    cpu_percent: float = 85.0
+    send_lag_p99_ms: float = 5.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {"cpu_percent": self.cpu_percent, "send_lag_p99_ms": self.send_lag_p99_ms}
+
+
+@dataclass
+class _Second:
+    sends: int = 0
+    deliveries: int = 0
+    latency: LatencyRecorder = field(default_factory=LatencyRecorder)
+
+
+class Collector:
+    """Everything one generator process measured; see the module doc.
+
+    Args:
+        run_id: the run's id, copied into snapshots so the master can refuse another run's.
+        process_id: unique per process (the Locust worker id, or ``"local"``).
+        role: ``local``, ``worker`` or ``master``.
+        clock: wall clock in seconds, for the per-second time series (comparable across hosts
+            that are synchronised by NTP, unlike ``time.monotonic_ns``).
+    """
+
+    def __init__(self, *, run_id: str, process_id: str, role: str, clock: Callable[[], float] = time.time) -> None:
+        self.run_id = run_id
+        self.process_id = process_id
+        self.role = role
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self._clock = clock
+        self.metrics = MetricSet()
+        self.ledger = DeliveryLedger()
+        self.connect_failures = ConnectFailures()
+        self.unexpected_closes = UnexpectedCloses()
+        #: Messages sent per (sender, group).
+        self.sent: dict[tuple[str, str], int] = {}
+        #: Members (receivers) per group.
+        self.members: dict[str, set[str]] = {}
+        self.cpu_samples: list[float] = []
+        self.series: dict[int, _Second] = {}
+        self.report_no = 0
+        #: Set once the process has stopped; every later snapshot is final too.
+        self.final = False
+
+    def _second(self) -> _Second:
+        key = int(self._clock())
+        bucket = self.series.get(key)
+        if bucket is None:
+            bucket = self.series[key] = _Second()
+        return bucket
+
+    # -- recording -----------------------------------------------------
+    def join(self, member: str, group: str) -> None:
+        """Declare that ``member`` receives every message sent to ``group`` from now on."""
+        self.members.setdefault(group, set()).add(member)
+
+    def record_send(self, sender: str, group: str, send_lag_ns: int | None = None) -> None:
+        """Count one message sent to ``group``; ``send_lag_ns`` for scheduled (open-model) sends."""
+        key = (sender, group)
+        self.sent[key] = self.sent.get(key, 0) + 1
+        self._second().sends += 1
+        if send_lag_ns is not None:
+            self.metrics.record_ns("send_lag", max(0, send_lag_ns))
+
+    def record_delivery(self, latency_ns: int | None) -> None:
+        """Count one delivery in the time series, with its latency from the actual send if known."""
+        bucket = self._second()
+        bucket.deliveries += 1
+        if latency_ns is not None:
+            bucket.latency.record_ns(latency_ns)
+
+    def record_connect_failure(self, kind: ConnectFailureKind) -> None:
+        self.connect_failures.record(kind)
+
+    def record_close(self, code: int) -> None:
+        self.unexpected_closes.record(code)
+
+    def sample_cpu(self, percent: float) -> None:
+        self.cpu_samples.append(float(percent))
+
+    # -- transport -----------------------------------------------------
+    def snapshot(self, *, final: bool = False) -> dict[str, Any]:
+        """Return a JSON-safe cumulative snapshot; each call gets the next ``report_no``."""
+        self.report_no += 1
+        self.final = self.final or final
+        return {
+            "v": SNAPSHOT_VERSION,
+            "run_id": self.run_id,
+            "process_id": self.process_id,
+            "role": self.role,
+            "host": self.host,
+            "pid": self.pid,
+            "report_no": self.report_no,
+            "final": self.final,
+            "metrics": self.metrics.to_dict(),
+            "ledger": self.ledger.to_dict(),
+            "connect_failures": self.connect_failures.to_dict(),
+            "unexpected_closes": self.unexpected_closes.to_dict(),
+            "sent": [[s, g, n] for (s, g), n in sorted(self.sent.items())],
+            "members": {g: sorted(m) for g, m in sorted(self.members.items())},
+            "cpu_samples": list(self.cpu_samples),
+            "series": [[t, b.sends, b.deliveries, b.latency.to_dict()] for t, b in sorted(self.series.items())],
+        }
+
+    def report_to_master(self, client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+        """Locust ``report_to_master`` listener: put a cumulative snapshot in the worker's report."""
+        data[SNAPSHOT_KEY] = self.snapshot()
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessHealth:
+    """Generator health of one process.
+
+    Attributes:
+        process_id, role, host, pid: which process.
+        cpu_mean, cpu_max: over the ~1/s psutil samples (percent of one core).
+        cpu_samples: number of samples.
+        send_lag_p99_us: p99 of this process's ``send_lag`` (0 without scheduled sends).
+        generator_bound: a threshold was crossed; see ``reasons``.
+        reasons: one sentence per crossed threshold.
+    """
+
+    process_id: str
+    role: str
+    host: str
+    pid: int
+    cpu_mean: float
+    cpu_max: float
+    cpu_samples: int
+    send_lag_p99_us: int
+    generator_bound: bool
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "process_id": self.process_id,
+            "role": self.role,
+            "host": self.host,
+            "pid": self.pid,
+            "cpu_percent": {"mean": self.cpu_mean, "max": self.cpu_max, "samples": self.cpu_samples},
+            "send_lag_p99_us": self.send_lag_p99_us,
+            "generator_bound": self.generator_bound,
+            "generator_bound_reasons": list(self.reasons),
+        }
+
+
+def health_of(snapshot: Mapping[str, Any], thresholds: HealthThresholds) -> ProcessHealth:
+    """Judge one process from its snapshot against ``thresholds``."""
+    samples = [float(x) for x in snapshot["cpu_samples"]]
+    metrics = MetricSet.from_dict(snapshot["metrics"])
+    lag_p99 = metrics.recorder("send_lag").summary().p99 if "send_lag" in metrics else 0
+    cpu_mean = statistics.fmean(samples) if samples else 0.0
+    reasons: list[str] = []
+    name = f"{snapshot['role']} {snapshot['process_id']} (pid {snapshot['pid']} on {snapshot['host']})"
+    if cpu_mean > thresholds.cpu_percent:
+        reasons.append(
+            f"{name}: mean CPU {cpu_mean:.1f} % > {thresholds.cpu_percent:g} %; "
+            "add generator processes (--processes) or lower the rate per process"
+        )
+    if lag_p99 > thresholds.send_lag_p99_ms * 1000:
+        reasons.append(
+            f"{name}: send-lag p99 {lag_p99 / 1000:.3f} ms > {thresholds.send_lag_p99_ms:g} ms; "
+            "the generator could not keep its schedule, so response times include its own delay"
+        )
+    return ProcessHealth(
+        process_id=str(snapshot["process_id"]),
+        role=str(snapshot["role"]),
+        host=str(snapshot["host"]),
+        pid=int(snapshot["pid"]),
+        cpu_mean=round(cpu_mean, 2),
+        cpu_max=max(samples, default=0.0),
+        cpu_samples=len(samples),
+        send_lag_p99_us=lag_p99,
+        generator_bound=bool(reasons),
+        reasons=tuple(reasons),
+    )
+
+
+class Aggregator:
+    """Master side: keeps the newest snapshot of every process (see the module doc).
+
+    Args:
+        run_id: snapshots of another run are ignored (and counted in :attr:`rejected`).
+    """
+
+    def __init__(self, *, run_id: str) -> None:
+        self.run_id = run_id
+        self.latest: dict[str, dict[str, Any]] = {}
+        self.rejected = 0
+
+    def add_snapshot(self, snapshot: Mapping[str, Any]) -> None:
+        """Keep ``snapshot`` if it is newer than what we hold for its process."""
+        if snapshot.get("v") != SNAPSHOT_VERSION or snapshot.get("run_id") != self.run_id:
+            self.rejected += 1
+            return
+        pid = str(snapshot["process_id"])
+        held = self.latest.get(pid)
+        if held is None or int(snapshot["report_no"]) > int(held["report_no"]):
+            self.latest[pid] = dict(snapshot)
+
+    def worker_report(self, client_id: str, data: Mapping[str, Any], **_kwargs: Any) -> None:
+        """Locust ``worker_report`` listener."""
+        snapshot = data.get(SNAPSHOT_KEY)
+        if isinstance(snapshot, Mapping):
+            self.add_snapshot(snapshot)
+
+    def final_from(self) -> set[str]:
+        """Processes whose newest snapshot is their final one."""
+        return {pid for pid, snap in self.latest.items() if snap.get("final")}
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        return [self.latest[pid] for pid in sorted(self.latest)]
+
+
+def _merge_series(snapshots: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    merged: dict[int, _Second] = {}
+    for snap in snapshots:
+        for t, sends, deliveries, latency in snap["series"]:
+            bucket = merged.setdefault(int(t), _Second())
+            bucket.sends += int(sends)
+            bucket.deliveries += int(deliveries)
+            bucket.latency.merge(LatencyRecorder.from_dict(latency))
+    if not merged:
+        return []
+    first = min(merged)
+    return [
+        {
+            "t_s": t - first,
+            "epoch_s": t,
+            "sends": b.sends,
+            "deliveries": b.deliveries,
+            "p99_us": b.latency.summary().p99,
+            "samples": b.latency.count,
+        }
+        for t, b in sorted(merged.items())
+    ]
+
+
+def build_result(
+    snapshots: Iterable[Mapping[str, Any]],
+    *,
+    run_id: str,
+    mode: str,
+    thresholds: HealthThresholds,
+    config: Mapping[str, Any] | None = None,
+    incomplete: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Merge process snapshots into the result document the master writes at the end of a run.
+
+    Args:
+        snapshots: the newest snapshot of every process (workers, and the master's own).
+        run_id: the run's id.
+        mode: ``local`` or ``distributed``.
+        thresholds: generator-health thresholds.
+        config: the resolved harness options, recorded as given.
+        incomplete: processes whose final snapshot never arrived (their last periodic one was used).
+    """
+    snaps = list(snapshots)
+    metrics = MetricSet()
+    ledger = DeliveryLedger()
+    failures = ConnectFailures()
+    closes = UnexpectedCloses()
+    sent: dict[tuple[str, str], int] = {}
+    members: dict[str, set[str]] = {}
+    for snap in snaps:
+        metrics.merge(MetricSet.from_dict(snap["metrics"]))
+        ledger.merge(DeliveryLedger.from_dict(snap["ledger"]))
+        failures.merge(ConnectFailures.from_dict(snap["connect_failures"]))
+        closes.merge(UnexpectedCloses.from_dict(snap["unexpected_closes"]))
+        for sender, group, n in snap["sent"]:
+            sent[(sender, group)] = sent.get((sender, group), 0) + int(n)
+        for group, names in snap["members"].items():
+            members.setdefault(group, set()).update(names)
+    for (sender, group), n in sent.items():
+        for receiver in members.get(group, ()):
+            ledger.expect(sender, receiver, 0, n)
+    health = [health_of(snap, thresholds) for snap in snaps]
+    reasons = [reason for h in health for reason in h.reasons]
+    return {
+        "version": RESULT_VERSION,
+        "run_id": run_id,
+        "mode": mode,
+        "config": dict(config or {}),
+        "processes": [str(s["process_id"]) for s in snaps],
+        "incomplete_processes": sorted(incomplete),
+        "metrics": metrics.to_dict(),
+        "summaries": {name: s.to_dict() for name, s in metrics.summaries().items()},
+        "metric_counts_by_process": {str(s["process_id"]): {n: r.count for n, r in _metric_items(s)} for s in snaps},
+        "sends": sum(sent.values()),
+        "groups": {g: sorted(m) for g, m in sorted(members.items())},
+        "delivery": ledger.totals().to_dict(),
+        "foreign_messages": dict(sorted(ledger.foreign.items())),
+        "ledger": ledger.to_dict(),
+        "connect_failures": failures.to_dict(),
+        "unexpected_closes": closes.to_dict(),
+        "generator_health": {
+            "thresholds": thresholds.to_dict(),
+            "processes": [h.to_dict() for h in health],
+            "generator_bound": bool(reasons),
+            "generator_bound_reasons": reasons,
+        },
+        "time_series": _merge_series(snaps),
+    }
+
+
+def _metric_items(snapshot: Mapping[str, Any]) -> list[tuple[str, LatencyRecorder]]:
+    ms = MetricSet.from_dict(snapshot["metrics"])
+    return [(name, ms.recorder(name)) for name in ms.names()]

@@ -1,0 +1,53 @@
+"""Fixtures for the Locust generator tests: test servers from harness.test_servers under uvicorn."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from harness.network import free_port
+from harness.processes import ManagedProcess
+from tests.conftest import TIMEOUT
+
+ROOT = Path(__file__).resolve().parents[2]
+
+Serve = Callable[..., str]
+
+
+def _wait_listening(port: int, proc: ManagedProcess) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"uvicorn exited early:\n{proc.tail()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"uvicorn did not listen on {port} within {TIMEOUT} s:\n{proc.tail()}")
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Serve]:
+    """``serve("echo", env={...})`` starts ``harness.test_servers.<name>:app`` and returns ``ws://127.0.0.1:PORT``."""
+    started: list[ManagedProcess] = []
+
+    def start(name: str, env: Mapping[str, str] | None = None) -> str:
+        port = free_port()
+        argv = [sys.executable, "-m", "uvicorn", f"harness.test_servers.{name}:app"]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--lifespan", "off", "--log-level", "warning"]
+        proc_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        proc = ManagedProcess(f"uvicorn-{name}", argv, tmp_path / f"uvicorn-{name}.log", env=proc_env, cwd=ROOT)
+        started.append(proc.start())
+        _wait_listening(port, proc)
+        return f"ws://127.0.0.1:{port}"
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -1,0 +1,150 @@
+"""Real Locust runs (headless, a few seconds each) against the ASGI test servers."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from harness.generator import GeneratorResult, run_generator
+from harness.latency import MetricSet
+from tests.locust.conftest import Serve
+
+
+def _counts(result: GeneratorResult, name: str) -> int:
+    return int(result.summaries[name]["count"])
+
+
+@pytest.mark.parametrize("processes", [0, 2], ids=["local", "two-workers"])
+def test_echo_counts_match_sends_and_merge_exactly(serve: Serve, tmp_path: Path, processes: int) -> None:
+    url = serve("echo")
+    run = run_generator(
+        f"{url}/echo",
+        "echo",
+        users=4,
+        spawn_rate=50,
+        duration_s=2.0,
+        rate_per_user=20,
+        processes=processes,
+        out_dir=tmp_path / "out",
+        grace_s=1.0,
+    )
+    result = run.result
+    sends = result["sends"]
+    assert sends >= 4 * 20 * 2 * 0.9
+    assert _counts(run, "round_trip") == sends
+    assert run.delivery["received"] == run.delivery["expected"] == sends
+    assert run.delivery["lost"] == run.delivery["duplicated"] == 0
+    assert result["incomplete_processes"] == []
+    workers = [p for p in result["processes"] if p != "master"]
+    assert len(workers) == max(processes, 1)
+    per_process = result["metric_counts_by_process"]
+    assert sum(per_process[w].get("round_trip", 0) for w in workers) == _counts(run, "round_trip")
+    merged = MetricSet.from_dict(result["metrics"])
+    assert merged.recorder("connect").count == 4
+    assert sum(point["sends"] for point in result["time_series"]) == sends
+
+
+def test_locust_request_events_carry_real_times(serve: Serve, tmp_path: Path) -> None:
+    url = serve("echo")
+    run = run_generator(
+        f"{url}/echo",
+        "echo",
+        users=2,
+        spawn_rate=50,
+        duration_s=1.5,
+        rate_per_user=20,
+        out_dir=tmp_path / "out",
+        grace_s=1.0,
+    )
+    with open(f"{run.csv_prefix}_stats.csv", newline="") as f:
+        rows = {row["Name"]: row for row in csv.DictReader(f)}
+    assert int(rows["round_trip"]["Request Count"]) == run.result["sends"]
+    assert int(rows["connect"]["Request Count"]) == 2
+    for name in ("round_trip", "connect"):
+        assert float(rows[name]["Min Response Time"]) > 0
+        assert float(rows[name]["Average Response Time"]) > 0
+
+
+def test_broadcast_fans_out_to_every_other_member(serve: Serve, tmp_path: Path) -> None:
+    url = serve("broadcast")
+    run = run_generator(
+        f"{url}/room",
+        "broadcast",
+        users=3,
+        spawn_rate=50,
+        duration_s=2.0,
+        rate_per_user=10,
+        out_dir=tmp_path / "out",
+        grace_s=1.0,
+    )
+    sends = run.result["sends"]
+    assert sends > 0
+    assert _counts(run, "round_trip") == sends
+    assert _counts(run, "fanout") == sends * (3 - 1)
+    assert run.delivery["streams"] == 9
+    assert run.delivery["lost"] == 0
+
+
+def test_corrected_response_time_shows_stall_that_service_time_hides(serve: Serve, tmp_path: Path) -> None:
+    url = serve("stalling", {"HARNESS_STALL_EVERY_S": "3.0", "HARNESS_STALL_S": "1.0"})
+    run = run_generator(
+        f"{url}/stall",
+        "echo",
+        users=1,
+        spawn_rate=10,
+        duration_s=5.0,
+        rate_per_user=100,
+        max_inflight=1,
+        out_dir=tmp_path / "out",
+        grace_s=1.5,
+    )
+    service, response = run.summaries["service_time"], run.summaries["response_time"]
+    # At most 2 of ~500 messages wait out a stall themselves; the ~100 scheduled behind each are late.
+    assert response["p99"] >= 600_000, response
+    assert service["p99"] < 300_000, service
+    assert service["max"] >= 600_000, service
+    # Waiting for the stalled reply is the server's doing, not the generator's.
+    assert not any("send-lag" in r for r in run.result["generator_health"]["generator_bound_reasons"])
+
+
+def test_lossy_server_losses_duplicates_and_reorders_are_counted_exactly(serve: Serve, tmp_path: Path) -> None:
+    env = {"HARNESS_LOSSY_DROP": "5,17", "HARNESS_LOSSY_DUPLICATE": "9", "HARNESS_LOSSY_REORDER": "12,25"}
+    url = serve("lossy", env)
+    users = 2
+    run = run_generator(
+        f"{url}/lossy",
+        "echo",
+        users=users,
+        spawn_rate=50,
+        duration_s=2.0,
+        rate_per_user=20,
+        out_dir=tmp_path / "out",
+        grace_s=1.0,
+    )
+    delivery = run.delivery
+    assert delivery["expected"] == run.result["sends"]
+    assert delivery["lost"] == 2 * users
+    assert delivery["duplicated"] == 1 * users
+    assert delivery["reordered"] == 2 * users
+    assert delivery["exact"] is True
+
+
+def test_overloaded_generator_is_flagged_generator_bound(serve: Serve, tmp_path: Path) -> None:
+    url = serve("echo")
+    # 20 ms of CPU per message at 200 messages/s cannot keep the schedule on any machine.
+    run = run_generator(
+        f"{url}/echo",
+        "echo",
+        users=1,
+        spawn_rate=10,
+        duration_s=2.0,
+        rate_per_user=200,
+        out_dir=tmp_path / "out",
+        grace_s=1.0,
+        extra_args=["--harness-burn-us", "20000"],
+    )
+    health = run.result["generator_health"]
+    assert run.generator_bound
+    assert any("send-lag p99" in reason for reason in health["generator_bound_reasons"]), health
