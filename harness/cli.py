@@ -169,6 +169,74 @@ def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--out", type=Path, default=None, help="Directory for logs (default: a temp directory).")
 
 
+def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a scenario over its server x layer matrix (or against --target) and write result.json + report",
+        description="Start a fresh stack per matrix cell, drive it with the Locust generator, sample server "
+        "resources, and write result.json, report.html and .hgrm files. Exit 3 when an SLO is breached.",
+    )
+    p.add_argument(
+        "--scenario", required=True, help="Scenario name from scenarios/ (e.g. smoke, echo) or a path to a .toml file."
+    )
+    p.add_argument(
+        "--target", default=None, help="ws://host:port[/path] of a deployment the harness did not start (no stack)."
+    )
+    p.add_argument(
+        "--credentials", type=Path, default=None, help="Credentials JSON for reference-app scenarios with --target."
+    )
+    p.add_argument("--out", type=Path, default=None, help="Run directory (default: reports/<timestamp>-<scenario>/).")
+    p.add_argument(
+        "--processes", type=int, default=0, help="Locust worker processes (0: one local runner; N: master + N)."
+    )
+    p.add_argument("--server", action="append", help="Only these servers of the matrix (repeatable).")
+    p.add_argument("--layer", action="append", help="Only these layers of the matrix (repeatable).")
+
+
+def _run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from harness.generator import GeneratorError
+    from harness.run import UnsupportedScenario, run_scenario, summary_table
+    from harness.scenario import Matrix, ScenarioError, load_named, load_scenario
+
+    try:
+        path = Path(args.scenario)
+        scenario = load_scenario(path) if path.suffix == ".toml" or path.exists() else load_named(args.scenario)
+        if args.server or args.layer:
+            m = scenario.matrix
+            unknown = [s for s in args.server or () if s not in m.servers] + [
+                layer for layer in args.layer or () if layer not in m.layers
+            ]
+            if unknown:
+                print(f"error: {', '.join(unknown)} not in the matrix of {scenario.name}: {m}", file=sys.stderr)
+                return 2
+            scenario = dataclasses.replace(
+                scenario,
+                matrix=Matrix(tuple(args.server or m.servers), tuple(args.layer or m.layers), m.workers),
+            )
+        if args.processes < 0:
+            print("error: --processes must be >= 0", file=sys.stderr)
+            return 2
+        outcome = run_scenario(
+            scenario,
+            target=args.target,
+            credentials=args.credentials,
+            out_dir=args.out,
+            processes=args.processes,
+        )
+    except (ScenarioError, UnsupportedScenario) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (StackError, ProcessError, RedisNotFound, GeneratorError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print()
+    print(summary_table(outcome.document))
+    print(f"\nresult: {outcome.files.result}\nreport: {outcome.files.report}")
+    return outcome.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Load-testing and conformance harness for Django Channels."
@@ -176,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _serve_parser(sub)
     _bench_parser(sub)
+    _run_parser(sub)
     return parser
 
 
@@ -183,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "run":
+        return _run(args)
     if args.command == "bench":
         from harness.bench import main as bench_main
 

@@ -31,7 +31,7 @@ class ProgressState:
         elapsed_s: seconds since the cell started.
         total_s: planned seconds of the cell (warm-up + measurement + grace).
         users: connected users now.
-        msgs_per_s: messages received per second over the last interval.
+        msgs_per_s: messages received per second over the last interval, None before the first interval.
         p99_us: p99 of the main latency metric so far, None before the first sample.
         errors: connect failures plus unexpected closes so far.
     """
@@ -43,7 +43,7 @@ class ProgressState:
     elapsed_s: float
     total_s: float
     users: int
-    msgs_per_s: float
+    msgs_per_s: float | None
     p99_us: int | None
     errors: int
 
@@ -61,7 +61,10 @@ def format_progress(state: ProgressState) -> str:
     ``measuring | cell 2/4 uvicorn+inmemory, 1 worker | 0:12/0:14 | users 10 | 198 msgs/s | p99 4.21 ms | errors 0``.
     """
     p99 = "p99 –" if state.p99_us is None else f"p99 {format_ms(state.p99_us)} ms"
-    rate = f"{state.msgs_per_s:.0f}" if state.msgs_per_s >= 10 else f"{state.msgs_per_s:.1f}"
+    if state.msgs_per_s is None:
+        rate = "–"
+    else:
+        rate = f"{state.msgs_per_s:.0f}" if state.msgs_per_s >= 10 else f"{state.msgs_per_s:.1f}"
     return " | ".join(
         (
             state.phase,

@@ -1,0 +1,427 @@
+"""``harness run``: one scenario over its matrix of server x layer x workers cells, or against a given ``--target``.
+
+Each cell gets a fresh stack (through the same machinery as ``harness serve``), the Locust generator in its own
+processes, and a resource sampler on the server side. The cell's measurements become one entry of ``result.json``;
+the run ends with ``report.html``, ``.hgrm`` files and ``reports/latest``.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import math
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
+from harness.fingerprint import collect_fingerprint
+from harness.generator import GeneratorResult, run_generator
+from harness.latency import LatencyRecorder, MetricSet
+from harness.progress import ProgressLine, ProgressState
+from harness.resources import ResourceSampler
+from harness.results import (
+    CellInput,
+    GeneratorHealth,
+    GeneratorProcess,
+    GroupSizeLatency,
+    ResourceSample,
+    RunFiles,
+    ServerProcess,
+    TimePoint,
+    TimeSeries,
+    build_result,
+    default_out_dir,
+    write_run,
+)
+from harness.scenario import Scenario
+from harness.slo import breach_sentences, exit_code
+from harness.stack import Stack, StackConfig
+
+__all__ = ["Cell", "RunOutcome", "UnsupportedScenario", "plan_cells", "run_scenario"]
+
+#: Kinds whose users the Locust generator has; the scenario kind maps onto one of them.
+GENERATOR_KIND = {
+    "echo": "echo",
+    "broadcast": "broadcast",
+    "chat": "chat",
+    "fanout": "chat",
+    "notifications": "notifications",
+    "connect-storm": "connect-storm",
+}
+
+
+class UnsupportedScenario(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Cell:
+    server: str
+    layer: str
+    workers: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.server}+{self.layer}, {self.workers} worker{'s' if self.workers != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    document: dict[str, Any]
+    files: RunFiles
+    exit_code: int
+
+
+def plan_cells(scenario: Scenario, target: str | None) -> list[Cell]:
+    if target is not None:
+        if not scenario.generic and scenario.kind not in GENERATOR_KIND:
+            raise UnsupportedScenario(f"scenario {scenario.name!r} ({scenario.kind}) cannot run against --target")
+        return [Cell("external", "external", 1)]
+    if scenario.generic:
+        raise UnsupportedScenario(
+            f"scenario {scenario.name!r} is generic (any {scenario.kind} server): give the server with "
+            "--target ws://host:port/path"
+        )
+    m = scenario.matrix
+    return [Cell(s, layer, w) for s in m.servers for layer in m.layers for w in m.workers]
+
+
+def _generator_runs(scenario: Scenario) -> list[tuple[int | None, int, float, int]]:
+    """(group size or None, users, rate per user, room size) for each generator run of a cell.
+
+    A fan-out scenario runs once per group size; each group publishes ``load.rate`` messages per second in total, so
+    each member sends ``rate / size`` and the members of all groups of that size fill ``load.users``.
+    """
+    load = scenario.load
+    rate = load.rate if load.rate is not None else 1.0
+    if scenario.kind == "fanout":
+        return [
+            (size, size * max(1, load.users // sum(load.group_sizes)), rate / size, size) for size in load.group_sizes
+        ]
+    return [(None, load.users, rate, load.room_size or 0)]
+
+
+def _stack_config(scenario: Scenario, cell: Cell) -> StackConfig:
+    load = scenario.load
+    users = max(load.users, max(load.group_sizes, default=0), 2)
+    rooms = 1
+    if load.room_size:
+        rooms = math.ceil(users / load.room_size)
+    elif load.group_sizes:
+        rooms = max(1, users)
+    return StackConfig(
+        server=cell.server,
+        layer=cell.layer,
+        workers=cell.workers,
+        seed=scenario.seed,
+        users=users,
+        rooms=rooms,
+        employees=max(2, users),
+        terminals=2,
+        startup_timeout=120,
+    )
+
+
+def _health(result: dict[str, Any], metrics: MetricSet) -> GeneratorHealth:
+    health = result["generator_health"]
+    processes = tuple(
+        GeneratorProcess(
+            role=str(p["role"]),
+            pid=int(p["pid"]),
+            cpu_mean=float(p["cpu_percent"]["mean"]),
+            cpu_max=float(p["cpu_percent"]["max"]),
+        )
+        for p in health["processes"]
+    )
+    lag = metrics.recorder("send_lag").summary() if "send_lag" in metrics else LatencyRecorder().summary()
+    return GeneratorHealth(
+        processes=processes,
+        send_lag=lag,
+        generator_bound=bool(health["generator_bound"]),
+        reasons=tuple(str(r) for r in health["generator_bound_reasons"]),
+    )
+
+
+def _timeseries(result: dict[str, Any], users: int) -> TimeSeries:
+    points = tuple(
+        TimePoint(
+            t_s=float(p["t_s"]),
+            users=users,
+            sent=int(p["sends"]),
+            received=int(p["deliveries"]),
+            errors=0,
+            p99_us=int(p["p99_us"]) if p["samples"] else None,
+        )
+        for p in result["time_series"]
+    )
+    return TimeSeries(interval_s=1.0, latency_metric="response_time", points=points)
+
+
+def _delivery(data: dict[str, Any]) -> DeliveryCounts:
+    return DeliveryCounts(**{k: data[k] for k in DeliveryCounts.__dataclass_fields__})
+
+
+def _merge_runs(
+    runs: Sequence[tuple[int | None, int, GeneratorResult]],
+) -> tuple[MetricSet, DeliveryCounts, ConnectFailures, UnexpectedCloses, dict[str, int], list[GroupSizeLatency]]:
+    metrics = MetricSet()
+    delivery = DeliveryCounts.zero()
+    failures = ConnectFailures()
+    closes = UnexpectedCloses()
+    foreign: dict[str, int] = {}
+    by_size: list[GroupSizeLatency] = []
+    for size, users, run in runs:
+        part = MetricSet.from_dict(run.result["metrics"])
+        metrics.merge(part)
+        delivery = delivery + _delivery(run.result["delivery"])
+        failures.merge(ConnectFailures.from_dict(run.result["connect_failures"]))
+        closes.merge(UnexpectedCloses.from_dict(run.result["unexpected_closes"]))
+        for reason, count in run.result["foreign_messages"].items():
+            foreign[reason] = foreign.get(reason, 0) + int(count)
+        if size is not None and "fanout" in part:
+            by_size.append(GroupSizeLatency(group_size=size, groups=users // size, recorder=part.recorder("fanout")))
+    return metrics, delivery, failures, closes, foreign, by_size
+
+
+def _server_processes(sampler: ResourceSampler) -> tuple[ServerProcess, ...]:
+    data = sampler.to_dict()
+    return tuple(
+        ServerProcess(
+            name=p["name"],
+            pid=p["pid"],
+            samples=tuple(ResourceSample(**s) for s in p["samples"]),
+        )
+        for p in data["processes"]
+    )
+
+
+@dataclass(frozen=True)
+class _Live:
+    """The newest line of Locust's stats history: what the running generator has seen so far."""
+
+    users: int
+    per_s: float
+    p99_us: int | None
+    errors: int
+
+
+def _read_live(history: Path) -> _Live | None:
+    try:
+        with history.open(newline="") as f:
+            rows = [row for row in csv.DictReader(f) if row.get("Name") == "Aggregated"]
+    except OSError:
+        return None
+    if not rows:
+        return None
+    row = rows[-1]
+    try:
+        p99 = None if row["99%"] in {"", "N/A"} else int(float(row["99%"]) * 1000)
+        return _Live(int(row["User Count"]), float(row["Requests/s"]), p99, int(row["Total Failure Count"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _with_progress(
+    show: Callable[[_Live | None], None], history: Path, fn: Callable[..., GeneratorResult], *args: Any, **kwargs: Any
+) -> GeneratorResult:
+    """Run the generator while refreshing the progress line from Locust's per-second stats history."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(fn, *args, **kwargs)
+        while not future.done():
+            show(_read_live(history))
+            time.sleep(1.0)
+        return future.result()
+
+
+def _run_cell(
+    scenario: Scenario,
+    cell: Cell,
+    index: int,
+    count: int,
+    *,
+    target: str | None,
+    credentials: Path | None,
+    out_dir: Path,
+    processes: int,
+    run_id: str,
+    progress: ProgressLine,
+) -> CellInput:
+    cell_dir = out_dir / f"cell-{index:02d}-{cell.server}-{cell.layer}-{cell.workers}w"
+    plan = _generator_runs(scenario)
+    total_s = sum(scenario.warmup_s + scenario.duration_s + scenario.grace_s for _ in plan)
+    started = time.monotonic()
+
+    def show(phase: str, live: _Live | None = None) -> None:
+        progress.update(
+            ProgressState(
+                phase=phase,
+                cell_index=index,
+                cell_count=count,
+                cell_label=cell.label,
+                elapsed_s=time.monotonic() - started,
+                total_s=total_s,
+                users=live.users if live else 0,
+                msgs_per_s=live.per_s if live else None,
+                p99_us=live.p99_us if live else None,
+                errors=live.errors if live else 0,
+            )
+        )
+
+    show("starting")
+    stack: Stack | None = None
+    sampler: ResourceSampler | None = None
+    runs: list[tuple[int | None, int, GeneratorResult]] = []
+    try:
+        if target is None:
+            stack = Stack(_stack_config(scenario, cell), cell_dir / "stack").start()
+            url, creds = stack.ws_url, stack.credentials_path
+            roots = {f"{cell.server}-{i}": pid for i, pid in enumerate(stack.server_pids)}
+            if stack.worker is not None:
+                roots["timeclock-worker"] = stack.worker.pid
+            if stack.redis is not None and stack.redis.process is not None:
+                roots["redis-server"] = stack.redis.process.pid
+            sampler = ResourceSampler(roots, redis_port=stack.redis.port if stack.redis else None).start()
+        else:
+            url, creds = target, credentials
+        for n, (size, users, rate, room_size) in enumerate(plan):
+            phase = "measuring" if size is None else f"measuring group size {size}"
+            locust_dir = cell_dir / (f"locust-size-{size}" if size is not None else "locust")
+            runs.append(
+                (
+                    size,
+                    users,
+                    _with_progress(
+                        functools.partial(show, phase),
+                        locust_dir / "locust_stats_history.csv",
+                        run_generator,
+                        url,
+                        GENERATOR_KIND[scenario.kind],
+                        users=users,
+                        spawn_rate=scenario.load.spawn_rate,
+                        duration_s=scenario.duration_s,
+                        rate_per_user=rate,
+                        arrival=scenario.load.arrival,
+                        processes=processes,
+                        credentials=creds,
+                        run_id=f"{run_id}-{index}-{n}",
+                        out_dir=locust_dir,
+                        warmup_s=scenario.warmup_s,
+                        grace_s=scenario.grace_s,
+                        room_size=room_size,
+                        payload_bytes=scenario.load.payload_bytes,
+                        extra_args=("--harness-seed", str(scenario.seed)),
+                    ),
+                )
+            )
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        if stack is not None:
+            show("stopping")
+            stack.stop()
+    metrics, delivery, failures, closes, foreign, by_size = _merge_runs(runs)
+    first = runs[0][2].result
+    return CellInput(
+        server=cell.server,
+        layer=cell.layer,
+        workers=cell.workers,
+        scenario=scenario.name,
+        duration_s=scenario.duration_s * len(plan),
+        metrics=metrics,
+        delivery=delivery,
+        connect_failures=failures,
+        unexpected_closes=closes,
+        generator=_health(first, metrics),
+        server_processes=_server_processes(sampler) if sampler is not None else (),
+        parameters={
+            "users": scenario.load.users,
+            "rate_per_user": scenario.load.rate,
+            "arrival": scenario.load.arrival,
+            "payload_bytes": scenario.load.payload_bytes,
+            "room_size": scenario.load.room_size,
+            "group_sizes": list(scenario.load.group_sizes),
+            "generator_processes": processes,
+            "target": target or url,
+        },
+        foreign_messages=foreign,
+        timeseries=_timeseries(first, runs[0][1]),
+        fanout_by_group_size=tuple(by_size),
+    )
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    target: str | None = None,
+    credentials: Path | None = None,
+    out_dir: Path | None = None,
+    processes: int = 0,
+    argv: Sequence[str] | None = None,
+    stream: Any = None,
+) -> RunOutcome:
+    if scenario.kind not in GENERATOR_KIND:
+        raise UnsupportedScenario(
+            f"scenario {scenario.name!r} is of kind {scenario.kind!r}, which harness run does not drive yet; "
+            "the EKS shift change runs with `python benchmarks/eks_shift_change.py` (docs/eks.md)"
+        )
+    cells = plan_cells(scenario, target)
+    out = out_dir or default_out_dir(scenario.name)
+    out.mkdir(parents=True, exist_ok=True)
+    run_id = uuid.uuid4().hex[:12]
+    progress = ProgressLine(stream if stream is not None else sys.stderr)
+    inputs = [
+        _run_cell(
+            scenario,
+            cell,
+            i,
+            len(cells),
+            target=target,
+            credentials=credentials,
+            out_dir=out,
+            processes=processes,
+            run_id=run_id,
+            progress=progress,
+        )
+        for i, cell in enumerate(cells, start=1)
+    ]
+    document = build_result(
+        run_id=run_id,
+        fingerprint=collect_fingerprint(seed=scenario.seed, argv=list(argv or sys.argv)),
+        config={"scenario": scenario.to_dict(), "target": target, "generator_processes": processes},
+        cells=inputs,
+        slos=scenario.slos,
+    )
+    files = write_run(document, out)
+    return RunOutcome(document, files, exit_code(document))
+
+
+def summary_table(document: dict[str, Any]) -> str:
+    header = (
+        f"{'cell':<28} {'metric':<14} {'count':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8} "
+        f"{'lost':>6} {'dup':>5} {'gen cpu':>8}"
+    )
+    lines = [header, "-" * len(header)]
+    for cell in document["cells"]:
+        label = f"{cell['server']}+{cell['layer']} x{cell['workers']}"
+        cpu = max((p["cpu_percent"]["mean"] for p in cell["generator_health"]["processes"]), default=0.0)
+        for name, metric in sorted(cell["metrics"].items()):
+            if name == "send_lag":
+                continue
+            ms = {key: metric[key] / 1000 for key in ("p50", "p99", "p99_9", "max")}
+            lines.append(
+                f"{label:<28} {name:<14} {metric['count']:>8} {ms['p50']:>8.2f} {ms['p99']:>8.2f} "
+                f"{ms['p99_9']:>9.2f} {ms['max']:>8.2f} {cell['delivery']['lost']:>6} "
+                f"{cell['delivery']['duplicated']:>5} {cpu:>7.0f}%"
+            )
+        if cell["generator_health"]["generator_bound"]:
+            reasons = "; ".join(cell["generator_health"]["generator_bound_reasons"])
+            lines.append(f"!! GENERATOR-BOUND {label}: {reasons}")
+    breaches = breach_sentences(document)
+    lines.extend(f"SLO breach: {sentence}" for sentence in breaches)
+    return "\n".join(lines)
