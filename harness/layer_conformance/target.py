@@ -93,10 +93,15 @@ class CheckContext:
     def process_local(self) -> bool:
         return bool(self.target.process_local)
 
-    def layer(self, **overrides: Any) -> Any:
+    def layer(self, *, without: tuple[str, ...] = (), **overrides: Any) -> Any:
+        """A new instance; ``without`` drops CONFIG keys so the constructor's defaults apply."""
         if self.target.accepts_prefix and "prefix" not in overrides:
             overrides["prefix"] = f"lc{self.token}:"
-        layer = self.target.make(**overrides)
+        if without:
+            kept = {k: v for k, v in self.target.config.items() if k not in without}
+            layer = LayerTarget(self.target.backend, kept, self.target.process_local).make(**overrides)
+        else:
+            layer = self.target.make(**overrides)
         self.layers.append(layer)
         return layer
 
