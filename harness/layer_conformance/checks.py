@@ -592,6 +592,12 @@ async def c4_send_no_block(ctx: CheckContext) -> Outcome:
 async def c4_cancel_safety(ctx: CheckContext) -> Outcome:
     layer = ctx.layer()
     channel = await layer.new_channel()
+    # First, deterministically: a receive() that timed out, then a send, then a new receive().
+    if await ctx.recv(layer, channel, 0.1) is not None:
+        return failed("receive() on a new channel returned a message")
+    await layer.send(channel, msg(-1))
+    if await ctx.recv(layer, channel, 2.0) is None:
+        return failed("a message sent after a cancelled receive() and before the next one was lost")
     n = 30
     got: list[int] = []
     done = asyncio.Event()
@@ -793,7 +799,8 @@ async def c5_group_mixed(ctx: CheckContext) -> Outcome:
     layer = ctx.layer(capacity=2)
     if not declared(layer, "capacity", 2):
         return not_applicable(NO_CAPACITY)
-    full, free = await layer.new_channel(), await layer.new_channel()
+    # Normal channels: process-specific ones of one instance may share a single capacity (see C5.4).
+    full, free = ctx.name("full"), ctx.name("free")
     group = ctx.name("g")
     for member in (full, free):
         await layer.group_add(group, member)
@@ -930,8 +937,9 @@ async def c6_flush_other_client(ctx: CheckContext) -> Outcome:
         return not_applicable("process-local layer: not distributed, so no other client can observe it")
     reader, flusher = ctx.layer(), ctx.layer()
     channel = await reader.new_channel()
-    await flusher.send(channel, msg(1))
+    await reader.send(channel, msg(1))
     await asyncio.sleep(SETTLE_S)
+    # The flusher is first used inside its own loop: Redis clients bind their connections to the loop that opened them.
     await ctx.in_other_loop(flusher.flush)
     if await ctx.recv(reader, channel, 0.5) is not None:
         return failed("after another client's flush() (own thread and event loop) this client still received")
