@@ -534,11 +534,28 @@ async def c4_fifo_normal(ctx: CheckContext) -> Outcome:
 
 
 async def _race(ctx: CheckContext, readers: list[Any], sender: Any, channel: str, n: int) -> Outcome:
-    tasks = [asyncio.create_task(ctx.drain(r, channel, idle=1.0)) for r in readers]
+    results: list[list[dict[str, Any]]] = [[] for _ in readers]
+
+    async def read(layer: Any, into: list[dict[str, Any]]) -> None:
+        # Blocking receives, cancelled once at the end: a storm of short timeouts would test cancellation instead.
+        while True:
+            into.append(await layer.receive(channel))
+
+    tasks = [asyncio.create_task(read(r, into)) for r, into in zip(readers, results, strict=True)]
     await asyncio.sleep(SETTLE_S)
     for i in range(n):
         await sender.send(channel, msg(i))
-    results = await asyncio.gather(*tasks)
+    deadline = time.monotonic() + 3.0
+    while sum(map(len, results)) < n and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    # Time for a second copy to show up, if the layer makes one.
+    await asyncio.sleep(0.3)
+    for task in tasks:
+        task.cancel()
+    try:
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5.0)
+    except TimeoutError:
+        return failed("receive() did not return within 5 s of being cancelled")
     ids = [m["n"] for got in results for m in got]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     counts = [len(got) for got in results]

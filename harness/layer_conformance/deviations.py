@@ -51,6 +51,13 @@ KNOWN_DEVIATIONS: tuple[KnownDeviation, ...] = (
         "shared on the part up to '!'. No upstream issue found; the link is the source.",
     ),
     KnownDeviation(
+        REDIS,
+        "C4.9",
+        "https://github.com/django/channels_redis/issues/366",
+        "Intermittent: a receive() cancelled while BZPOPMIN is in flight can lose the message it pops (seen here "
+        "with redis-py 8.1; channels_redis#366 describes the same loss with redis-py 4.5.4).",
+    ),
+    KnownDeviation(
         PUBSUB,
         "C1.8",
         _PUBSUB_DESIGN,
