@@ -19,11 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from harness.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
 from harness.fingerprint import collect_fingerprint
 from harness.generator import GeneratorResult, run_generator
 from harness.latency import LatencyRecorder, MetricSet
+from harness.layers import layer_spec
 from harness.progress import ProgressLine, ProgressState
+from harness.redis_server import find_redis_server
 from harness.resources import ResourceSampler
 from harness.results import (
     CellInput,
@@ -40,12 +44,16 @@ from harness.results import (
     write_run,
 )
 from harness.scenario import Scenario
+from harness.shift_change import drive_shift_change, find_free_port_range, shift_schedule
 from harness.slo import breach_sentences, exit_code
 from harness.stack import Stack, StackConfig
 
 __all__ = ["Cell", "RunOutcome", "UnsupportedScenario", "plan_cells", "run_scenario"]
 
 #: Kinds whose users the Locust generator has; the scenario kind maps onto one of them.
+#: Above this share of one core the harness process, not the server, may have limited a timeclock run.
+GENERATOR_CPU_LIMIT = 85.0
+
 GENERATOR_KIND = {
     "echo": "echo",
     "broadcast": "broadcast",
@@ -54,6 +62,10 @@ GENERATOR_KIND = {
     "notifications": "notifications",
     "connect-storm": "connect-storm",
 }
+
+
+#: The timeclock kind is driven by the EKS path in this process (emulator, gateway, kiosk sockets), not by Locust.
+TIMECLOCK = "timeclock"
 
 
 class UnsupportedScenario(ValueError):
@@ -80,6 +92,11 @@ class RunOutcome:
 
 def plan_cells(scenario: Scenario, target: str | None) -> list[Cell]:
     if target is not None:
+        if scenario.kind == TIMECLOCK:
+            raise UnsupportedScenario(
+                f"scenario {scenario.name!r} drives EKS readers through the gateway of a stack it starts; "
+                "it cannot run against --target"
+            )
         if not scenario.generic and scenario.kind not in GENERATOR_KIND:
             raise UnsupportedScenario(f"scenario {scenario.name!r} ({scenario.kind}) cannot run against --target")
         return [Cell("external", "external", 1)]
@@ -104,7 +121,40 @@ def _generator_runs(scenario: Scenario) -> list[tuple[int | None, int, float, in
         return [
             (size, size * max(1, load.users // sum(load.group_sizes)), rate / size, size) for size in load.group_sizes
         ]
-    return [(None, load.users, rate, load.room_size or 0)]
+    return [(None, load.users, rate * _rate_scale(scenario), load.room_size or 0)]
+
+
+def _rate_scale(scenario: Scenario) -> float:
+    """Factor from the scenario's rate to the generator's per-user rate.
+
+    A notifications scenario gives the rate each user receives; the one publisher user sends for all listeners.
+    """
+    return float(max(1, scenario.load.users - 1)) if scenario.kind == "notifications" else 1.0
+
+
+def _shape(scenario: Scenario) -> tuple[str, tuple[str, ...], dict[str, str]]:
+    """The generator's arrival model, extra arguments and environment for the scenario's load shape."""
+    load = scenario.load
+    scale = _rate_scale(scenario)
+    if load.shape == "constant":
+        return load.arrival, (), {}
+    rates = [scale * (stage.rate if stage.rate is not None else (load.rate or 1.0)) for stage in load.stages]
+    user_steps = {}
+    if any(stage.users != load.users for stage in load.stages):
+        # Locust applies a LoadTestShape for the user count; the message rate follows the same stages.
+        user_steps = {
+            "HARNESS_USER_STEPS": ",".join(f"{stage.users}:{stage.duration_s:g}" for stage in load.stages),
+            "HARNESS_USER_STEPS_SPAWN_RATE": f"{load.spawn_rate:g}",
+        }
+    if load.shape == "steps":
+        steps = ",".join(f"{rate:g}:{stage.duration_s:g}" for rate, stage in zip(rates, load.stages, strict=True))
+        return "steps", ("--harness-steps", steps), user_steps
+    if len(load.stages) != 1:
+        raise UnsupportedScenario(
+            f"scenario {scenario.name!r}: a ramp with {len(load.stages)} stages; the generator ramps the message rate "
+            'linearly from [load].rate to one stage\'s rate (use one stage, or shape = "steps")'
+        )
+    return "ramp", ("--harness-rate-end", f"{rates[0]:g}"), user_steps
 
 
 def _stack_config(scenario: Scenario, cell: Cell) -> StackConfig:
@@ -254,6 +304,7 @@ def _run_cell(
 ) -> CellInput:
     cell_dir = out_dir / f"cell-{index:02d}-{cell.server}-{cell.layer}-{cell.workers}w"
     plan = _generator_runs(scenario)
+    arrival, shape_args, shape_env = _shape(scenario)
     total_s = sum(scenario.warmup_s + scenario.duration_s + scenario.grace_s for _ in plan)
     started = time.monotonic()
 
@@ -281,11 +332,7 @@ def _run_cell(
         if target is None:
             stack = Stack(_stack_config(scenario, cell), cell_dir / "stack").start()
             url, creds = stack.ws_url, stack.credentials_path
-            roots = {f"{cell.server}-{i}": pid for i, pid in enumerate(stack.server_pids)}
-            if stack.worker is not None:
-                roots["timeclock-worker"] = stack.worker.pid
-            if stack.redis is not None and stack.redis.process is not None:
-                roots["redis-server"] = stack.redis.process.pid
+            roots = _stack_roots(stack, cell)
             sampler = ResourceSampler(roots, redis_port=stack.redis.port if stack.redis else None).start()
         else:
             url, creds = target, credentials
@@ -306,7 +353,7 @@ def _run_cell(
                         spawn_rate=scenario.load.spawn_rate,
                         duration_s=scenario.duration_s,
                         rate_per_user=rate,
-                        arrival=scenario.load.arrival,
+                        arrival=arrival,
                         processes=processes,
                         credentials=creds,
                         run_id=f"{run_id}-{index}-{n}",
@@ -315,7 +362,8 @@ def _run_cell(
                         grace_s=scenario.grace_s,
                         room_size=room_size,
                         payload_bytes=scenario.load.payload_bytes,
-                        extra_args=("--harness-seed", str(scenario.seed)),
+                        extra_args=("--harness-seed", str(scenario.seed), *shape_args),
+                        extra_env=shape_env,
                     ),
                 )
             )
@@ -355,6 +403,118 @@ def _run_cell(
     )
 
 
+def _run_timeclock_cell(
+    scenario: Scenario,
+    cell: Cell,
+    index: int,
+    count: int,
+    *,
+    target: str | None,
+    credentials: Path | None,
+    out_dir: Path,
+    processes: int,
+    run_id: str,
+    progress: ProgressLine,
+) -> CellInput:
+    """A shift change: emulated EKS readers -> gateway -> worker -> database and one kiosk socket per terminal."""
+    tc = scenario.timeclock
+    if tc is None:
+        raise UnsupportedScenario(f"scenario {scenario.name!r} is of kind timeclock but has no [timeclock] table")
+    cell_dir = out_dir / f"cell-{index:02d}-{cell.server}-{cell.layer}-{cell.workers}w"
+    schedule = shift_schedule(tc.readers, tc.inserts, tc.burst_s, scenario.seed)
+    started = time.monotonic()
+    progress.update(ProgressState("starting", index, count, cell.label, 0.0, tc.burst_s, 0, None, None, 0))
+    config = StackConfig(
+        server=cell.server,
+        layer=cell.layer,
+        workers=cell.workers,
+        seed=scenario.seed,
+        users=2,
+        rooms=1,
+        employees=len(schedule),
+        terminals=tc.readers,
+        reader_base_port=find_free_port_range(tc.readers, seed=scenario.seed),
+        startup_timeout=120,
+    )
+    me = psutil.Process()
+    with Stack(config, cell_dir / "stack") as stack:
+        sampler = ResourceSampler(_stack_roots(stack, cell), redis_port=stack.redis.port if stack.redis else None)
+        sampler.start()
+        progress.update(
+            ProgressState(
+                "measuring", index, count, cell.label, time.monotonic() - started, tc.burst_s, tc.readers, None, None, 0
+            )
+        )
+        cpu_before, wall_before = me.cpu_times(), time.monotonic()
+        try:
+            outcome = drive_shift_change(stack, tc.readers, schedule, tc.burst_s, scenario.seed, stack.run_dir)
+        finally:
+            sampler.stop()
+        cpu_after, wall = me.cpu_times(), time.monotonic() - wall_before
+    cpu_percent = 100.0 * ((cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)) / wall
+    metrics = MetricSet()
+    for latency_ns in outcome.latencies_ns:
+        metrics.record_ns("eks_insert_to_kiosk", latency_ns)
+    seen = outcome.kiosks_with_punch
+    delivery = DeliveryCounts(
+        streams=tc.readers,
+        expected=len(schedule),
+        received=seen + outcome.duplicates,
+        distinct=seen,
+        lost=len(schedule) - seen,
+        duplicated=outcome.duplicates,
+        reordered=0,
+        outside_expected=0,
+        late_untracked=0,
+        exact=True,
+    )
+    bound = cpu_percent > GENERATOR_CPU_LIMIT
+    return CellInput(
+        server=cell.server,
+        layer=cell.layer,
+        workers=cell.workers,
+        scenario=scenario.name,
+        duration_s=tc.burst_s,
+        metrics=metrics,
+        delivery=delivery,
+        connect_failures=ConnectFailures(),
+        unexpected_closes=UnexpectedCloses(),
+        generator=GeneratorHealth(
+            processes=(GeneratorProcess("harness", me.pid, round(cpu_percent, 1), round(cpu_percent, 1)),),
+            send_lag=LatencyRecorder().summary(),
+            generator_bound=bound,
+            reasons=(
+                (
+                    f"harness process CPU {cpu_percent:.0f}% > {GENERATOR_CPU_LIMIT:.0f}% "
+                    "while driving readers and kiosks",
+                )
+                if bound
+                else ()
+            ),
+        ),
+        server_processes=_server_processes(sampler),
+        parameters={
+            "readers": tc.readers,
+            "inserts_per_reader": tc.inserts,
+            "burst_s": tc.burst_s,
+            "punches_stored": outcome.punches_stored,
+            "punches_missing_in_database": outcome.lost,
+            "gateway_reconnects": outcome.gateway.get("reconnects"),
+            "gateway_errors": outcome.gateway.get("errors"),
+            "burst_duration_s": round(outcome.burst_duration_s, 3),
+        },
+    )
+
+
+def _stack_roots(stack: Stack, cell: Cell) -> dict[str, int]:
+    roots = {f"{cell.server}-{i}": pid for i, pid in enumerate(stack.server_pids)}
+    if stack.worker is not None:
+        roots["timeclock-worker"] = stack.worker.pid
+    if stack.redis is not None and stack.redis.process is not None:
+        roots["redis-server"] = stack.redis.process.pid
+    return roots
+
+
 def run_scenario(
     scenario: Scenario,
     *,
@@ -365,18 +525,18 @@ def run_scenario(
     argv: Sequence[str] | None = None,
     stream: Any = None,
 ) -> RunOutcome:
-    if scenario.kind not in GENERATOR_KIND:
+    if scenario.kind not in GENERATOR_KIND and scenario.kind != TIMECLOCK:
         raise UnsupportedScenario(
-            f"scenario {scenario.name!r} is of kind {scenario.kind!r}, which harness run does not drive yet; "
-            "the EKS shift change runs with `python benchmarks/eks_shift_change.py` (docs/eks.md)"
+            f"scenario {scenario.name!r} is of kind {scenario.kind!r}, which harness run cannot drive"
         )
     cells = plan_cells(scenario, target)
     out = out_dir or default_out_dir(scenario.name)
     out.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:12]
     progress = ProgressLine(stream if stream is not None else sys.stderr)
+    run_cell = _run_timeclock_cell if scenario.kind == TIMECLOCK else _run_cell
     inputs = [
-        _run_cell(
+        run_cell(
             scenario,
             cell,
             i,
@@ -390,9 +550,12 @@ def run_scenario(
         )
         for i, cell in enumerate(cells, start=1)
     ]
+    redis_bin = None
+    if target is None and any(layer_spec(cell.layer).needs_redis for cell in cells):
+        redis_bin = find_redis_server().path
     document = build_result(
         run_id=run_id,
-        fingerprint=collect_fingerprint(seed=scenario.seed, argv=list(argv or sys.argv)),
+        fingerprint=collect_fingerprint(redis_server_bin=redis_bin, seed=scenario.seed, argv=list(argv or sys.argv)),
         config={"scenario": scenario.to_dict(), "target": target, "generator_processes": processes},
         cells=inputs,
         slos=scenario.slos,

@@ -48,9 +48,44 @@ def test_smoke_in_memory_and_redis_writes_a_valid_result_and_report(tmp_path: Pa
     assert outcome.exit_code == 0
 
 
-def test_generic_scenarios_need_a_target_and_timeclock_is_refused_clearly() -> None:
+def test_generic_scenarios_need_a_target_and_timeclock_needs_its_own_stack() -> None:
     with pytest.raises(UnsupportedScenario, match="--target ws://"):
         plan_cells(load_named("echo"), None)
     assert len(plan_cells(load_named("echo"), "ws://127.0.0.1:9/")) == 1
-    with pytest.raises(UnsupportedScenario, match="eks_shift_change"):
-        run_scenario(load_named("timeclock-shift-change"), out_dir=Path("/nonexistent/never-written"))
+    with pytest.raises(UnsupportedScenario, match="cannot run against --target"):
+        plan_cells(load_named("timeclock-shift-change"), "ws://127.0.0.1:9/")
+
+
+def test_timeclock_shift_change_through_readers_gateway_and_kiosks(tmp_path: Path) -> None:
+    base = load_named("timeclock-shift-change")
+    assert base.timeclock is not None
+    scenario = dataclasses.replace(
+        base,
+        duration_s=4,
+        warmup_s=1,
+        grace_s=1,
+        matrix=Matrix(("uvicorn",), ("redis",), (1,)),
+        timeclock=dataclasses.replace(base.timeclock, readers=5, inserts=3, burst_s=4),
+    )
+    outcome = run_scenario(scenario, out_dir=tmp_path / "run", argv=["harness", "run"], stream=io.StringIO())
+    (cell,) = outcome.document["cells"]
+    assert cell["metrics"]["eks_insert_to_kiosk"]["count"] == 15
+    assert (cell["delivery"]["expected"], cell["delivery"]["lost"], cell["delivery"]["duplicated"]) == (15, 0, 0)
+    assert cell["parameters"]["punches_stored"] == 15
+    assert outcome.exit_code == 0, [v["sentence"] for v in cell["slo_verdicts"]]
+
+
+def test_load_shapes_map_onto_generator_arguments() -> None:
+    from harness.run import _generator_runs, _shape
+
+    burst = load_named("notifications-burst")
+    arrival, args, env = _shape(burst)
+    # The one publisher sends for all 299 listeners: 0.2/s each becomes 59.8/s, the burst 1495/s.
+    assert (arrival, args, env) == ("steps", ("--harness-steps", "59.8:10,1495:5,59.8:15"), {})
+    assert _generator_runs(burst)[0][2] == pytest.approx(0.2 * 299)
+    assert _shape(load_named("smoke")) == ("constant", (), {})
+    fanout = load_named("fanout")
+    runs = _generator_runs(fanout)
+    assert [(size, rate * size) for size, _, rate, _ in runs] == [
+        (s, fanout.load.rate) for s in fanout.load.group_sizes
+    ]
