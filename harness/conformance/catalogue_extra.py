@@ -110,11 +110,12 @@ def handshake_cases() -> Iterator[Case]:
         "No Sec-WebSocket-Version header.",
         HandshakeProbe(_request(drop="Sec-WebSocket-Version"), "reject", (400, 426)),
     )
-    for i, version in ((8, "12"), (9, "8")):
+    # 12 is a withdrawn draft number and 25 is unassigned in the IANA registry: no server speaks either.
+    for i, version in ((8, "12"), (9, "25")):
         yield _hs(
             f"hs.{i}",
             "4.4",
-            f"Sec-WebSocket-Version {version}, a version the server does not speak.",
+            f"Sec-WebSocket-Version {version}, a version no server speaks.",
             HandshakeProbe(
                 _request(replace={"Sec-WebSocket-Version": version}),
                 "reject",

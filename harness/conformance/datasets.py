@@ -43,7 +43,8 @@ _WORDS = (
 
 def _json(rng: random.Random) -> bytes:
     rows: list[str] = []
-    while sum(len(r) for r in rows) < _SIZE:
+    total = 0
+    while total < _SIZE:
         row = {
             "id": rng.randrange(10**9),
             "name": rng.choice(_WORDS) * rng.randint(1, 3),
@@ -52,24 +53,29 @@ def _json(rng: random.Random) -> bytes:
             "ok": rng.random() < 0.5,
         }
         rows.append(json.dumps(row))
+        total += len(rows[-1]) + 2
     return ("[" + ",\n".join(rows) + "]").encode()[:_SIZE]
 
 
 def _html(rng: random.Random) -> bytes:
     parts = ["<!DOCTYPE html><html><body>"]
-    while sum(len(p) for p in parts) < _SIZE:
+    total = 0
+    while total < _SIZE:
         words = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(5, 30)))
         parts.append(
             f'<div class="c{rng.randrange(20)}"><p>{words}</p>'
             f'<a href="/p/{rng.randrange(999)}">mehr</a></div>\n'
         )
+        total += len(parts[-1])
     return "".join(parts).encode("ascii", "xmlcharrefreplace")[:_SIZE]
 
 
 def _prose(rng: random.Random) -> bytes:
     text: list[str] = []
-    while sum(len(w) + 1 for w in text) < _SIZE:
+    total = 0
+    while total < _SIZE:
         text.append(rng.choice(_WORDS) + rng.choice((" ", " ", " ", ", ", ".\n", "! ")))
+        total += len(text[-1])
     # Cut on a byte boundary on purpose: Autobahn sends this set as binary, so slices may split a character.
     return "".join(text).encode()[:_SIZE]
 
