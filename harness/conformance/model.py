@@ -174,9 +174,9 @@ class HandshakeProbe:
 
     ``expect`` is "accept" (101 with a correct Sec-WebSocket-Accept), "reject" (an HTTP error; ``statuses``
     are the codes rated OK, empty meaning any 4xx, and another 4xx is NON-STRICT) or "timeout" (the server
-    must close a stalled handshake within the case timeout). ``required_headers`` must be present (lower-case
-    name, value) for OK. ``lenient_upgrade`` rates a 101 NON-STRICT instead of FAILED, for requests the RFC
-    describes as a client error that a server may tolerate (HTTP/1.0, POST).
+    should close a stalled handshake within the case timeout, else NON-STRICT). ``required_headers`` must be
+    present (lower-case name, value) for OK. ``lenient_upgrade`` rates a 101 NON-STRICT instead of FAILED, for
+    requests the RFC describes as a client error that a server may tolerate (HTTP/1.0, POST).
     """
 
     request: bytes
