@@ -14,6 +14,7 @@ import hashlib
 import os
 import socket
 import time
+import zlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -196,6 +197,7 @@ class _Connection:
         self._message_kind: Literal["text", "binary"] = "text"
         self._message_compressed = False
         self._reader_task: asyncio.Task[None] | None = None
+        self._parse_failed = False
 
     @property
     def closing(self) -> bool:
@@ -242,9 +244,10 @@ class _Connection:
         for frame in self.parser.frames_received():
             self.log.add("<", str(frame))
             self._on_frame(frame)
-        if self.parser.error is not None and not self.state.eof:
+        if self.parser.error is not None and not self._parse_failed:
+            # The stream cannot be resynchronised after a framing error, so stop reading it.
+            self._parse_failed = True
             self.state.notes.append(f"unparseable server bytes: {self.parser.error}")
-            self.parser = FrameReader(max_size=0)
             self.writer.transport.abort()
         self.changed.set()
 
@@ -252,14 +255,9 @@ class _Connection:
         if self.state.server_close_received:
             self.state.notes.append(f"server sent a frame after its close frame: {frame}")
             return
-        if (
-            frame.rsv2
-            or frame.rsv3
-            or (
-                frame.rsv1
-                and (self.inflater is None or frame.opcode != Opcode.TEXT and frame.opcode != Opcode.BINARY)
-            )
-        ):
+        # RSV1 is legal only on the first frame of a compressed message; continuations are not checked here.
+        rsv1_allowed = self.inflater is not None and frame.opcode in (Opcode.TEXT, Opcode.BINARY)
+        if frame.rsv2 or frame.rsv3 or (frame.rsv1 and not rsv1_allowed):
             self.state.notes.append(f"server set reserved bits: {frame}")
         if frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION):
             self._on_data(frame)
@@ -299,7 +297,7 @@ class _Connection:
         if self._message_compressed and self.inflater is not None:
             try:
                 payload = self.inflater.decompress(payload)
-            except (ValueError, Exception) as exc:  # zlib.error is not a ValueError subclass
+            except (ValueError, zlib.error) as exc:
                 self.state.notes.append(f"cannot inflate a server message: {exc}")
                 return
         if self._message_kind == "text":
