@@ -33,16 +33,12 @@ def summarise(results: list[CheckResult]) -> dict[str, dict[str, int]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.conformance", description=__doc__)
     parser.add_argument("url", help="a WebSocket echo endpoint, ws://host:port/path")
-    parser.add_argument(
-        "--categories", help="comma-separated category keys: 1..13, handshake, limits, keepalive"
-    )
+    parser.add_argument("--categories", help="comma-separated category keys: 1..13, handshake, limits, keepalive")
     parser.add_argument("--ids", help="comma-separated case ids or id prefixes, e.g. 6.4,7.1.1")
     parser.add_argument("--slow", action="store_true", help="include the slow set (9.x, large 12/13, waits)")
     parser.add_argument("--unit", type=float, default=1.0, help="time unit in seconds (default 1.0)")
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument(
-        "--max-message-size", type=int, help="the server's message limit, for boundary checks"
-    )
+    parser.add_argument("--max-message-size", type=int, help="the server's message limit, for boundary checks")
     parser.add_argument("--json", type=Path, help="write every result to this file (refuses to overwrite)")
     args = parser.parse_args(argv)
     if args.json is not None and args.json.exists():

@@ -240,13 +240,9 @@ def _reserved_bits() -> Iterator[Case]:
             ok=(_text(_HELLO),),
             non_strict=((),),
         )
-    yield _fail(
-        "3.5", cat, "5.2", "A binary message with RSV=5.", (SendFrame(BINARY, bytes(range(256)), rsv=5),)
-    )
+    yield _fail("3.5", cat, "5.2", "A binary message with RSV=5.", (SendFrame(BINARY, bytes(range(256)), rsv=5),))
     yield _fail("3.6", cat, "5.2", "A ping with RSV=6.", (SendFrame(PING, _HELLO, rsv=6),))
-    yield _fail(
-        "3.7", cat, "5.2", "A close frame with RSV=7.", (SendFrame(CLOSE, close_payload(1000), rsv=7),)
-    )
+    yield _fail("3.7", cat, "5.2", "A close frame with RSV=7.", (SendFrame(CLOSE, close_payload(1000), rsv=7),))
 
 
 def _opcodes() -> Iterator[Case]:
@@ -298,9 +294,7 @@ def _fragmentation() -> Iterator[Case]:
     )
     two = (SendFrame(TEXT, b"fragment1", fin=False), SendFrame(CONT, b"fragment2"))
     whole = _text(b"fragment1fragment2")
-    yield _echo(
-        "5.3", cat, "5.4", "A text message in two fragments, written in one go.", (SendBatch(two),), (whole,)
-    )
+    yield _echo("5.3", cat, "5.4", "A text message in two fragments, written in one go.", (SendBatch(two),), (whole,))
     yield _echo("5.4", cat, "5.4", "A text message in two fragments, one write per frame.", two, (whole,))
     yield _echo(
         "5.5",
@@ -320,9 +314,7 @@ def _fragmentation() -> Iterator[Case]:
         (SendBatch(three),),
         obs,
     )
-    yield _echo(
-        "5.7", cat, "5.4", "Two text fragments with a ping between them, one write per frame.", three, obs
-    )
+    yield _echo("5.7", cat, "5.4", "Two text fragments with a ping between them, one write per frame.", three, obs)
     yield _echo(
         "5.8",
         cat,

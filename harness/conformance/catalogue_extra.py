@@ -90,14 +90,10 @@ def handshake_cases() -> Iterator[Case]:
         "hs.3",
         "4.2.1",
         "Header names and the Upgrade token in unusual letter case.",
-        HandshakeProbe(
-            _request(tuple((n.upper(), "WebSocket" if n == "Upgrade" else v) for n, v in _BASE)), "accept"
-        ),
+        HandshakeProbe(_request(tuple((n.upper(), "WebSocket" if n == "Upgrade" else v) for n, v in _BASE)), "accept"),
     )
     yield _hs("hs.4", "4.2.1", "No Upgrade header.", HandshakeProbe(_request(drop="Upgrade"), "reject", ()))
-    yield _hs(
-        "hs.5", "4.2.1", "No Connection header.", HandshakeProbe(_request(drop="Connection"), "reject", ())
-    )
+    yield _hs("hs.5", "4.2.1", "No Connection header.", HandshakeProbe(_request(drop="Connection"), "reject", ()))
     yield _hs(
         "hs.6",
         "4.2.1",
@@ -145,17 +141,13 @@ def handshake_cases() -> Iterator[Case]:
         "hs.13",
         "4.2.1",
         "An HTTP/1.0 request line (the handshake needs HTTP/1.1 or later).",
-        HandshakeProbe(
-            _request(request_line="GET {path} HTTP/1.0"), "reject", (400, 426, 505), lenient_upgrade=True
-        ),
+        HandshakeProbe(_request(request_line="GET {path} HTTP/1.0"), "reject", (400, 426, 505), lenient_upgrade=True),
     )
     yield _hs(
         "hs.14",
         "4.2.1",
         "POST instead of GET.",
-        HandshakeProbe(
-            _request(request_line="POST {path} HTTP/1.1"), "reject", (400, 405), lenient_upgrade=True
-        ),
+        HandshakeProbe(_request(request_line="POST {path} HTTP/1.1"), "reject", (400, 405), lenient_upgrade=True),
     )
     yield _hs(
         "hs.15",
@@ -172,9 +164,7 @@ def handshake_cases() -> Iterator[Case]:
             f"hs.{i}",
             "4.2.1; CVE-2026-44546",
             f"The Upgrade header is hidden behind byte 0x{ord(byte):02x} inside another header's value.",
-            HandshakeProbe(
-                _request(drop="Upgrade", add=(("X-Smuggle", f"a{byte}Upgrade: websocket"),)), "reject", ()
-            ),
+            HandshakeProbe(_request(drop="Upgrade", add=(("X-Smuggle", f"a{byte}Upgrade: websocket"),)), "reject", ()),
         )
     yield _hs(
         "hs.22",

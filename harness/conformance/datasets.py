@@ -63,8 +63,7 @@ def _html(rng: random.Random) -> bytes:
     while total < _SIZE:
         words = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(5, 30)))
         parts.append(
-            f'<div class="c{rng.randrange(20)}"><p>{words}</p>'
-            f'<a href="/p/{rng.randrange(999)}">mehr</a></div>\n'
+            f'<div class="c{rng.randrange(20)}"><p>{words}</p><a href="/p/{rng.randrange(999)}">mehr</a></div>\n'
         )
         total += len(parts[-1])
     return "".join(parts).encode("ascii", "xmlcharrefreplace")[:_SIZE]

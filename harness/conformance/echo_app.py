@@ -28,9 +28,7 @@ async def app(
                 return
     if scope["type"] == "http":
         await receive()
-        await send(
-            {"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]}
-        )
+        await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"WebSocket echo only\n"})
         return
     if scope["type"] != "websocket":

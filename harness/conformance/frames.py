@@ -94,9 +94,7 @@ def encode_frame(
     """
     if not 0 <= opcode <= 15:
         raise ValueError(f"opcode {opcode} does not fit in 4 bits")
-    first = (
-        (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0) | opcode
-    )
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0) | opcode
     mask_bit = 0x80 if mask_key is not None else 0
     n = len(payload)
     form = length_form
@@ -149,9 +147,7 @@ class Frame:
     def is_control(self) -> bool:
         return self.opcode in CONTROL_OPCODES
 
-    def serialize(
-        self, *, mask_key: bytes | None = None, length_form: LengthForm = LengthForm.MINIMAL
-    ) -> bytes:
+    def serialize(self, *, mask_key: bytes | None = None, length_form: LengthForm = LengthForm.MINIMAL) -> bytes:
         """The frame's bytes; a reader round-trips them (the tests check both directions on RFC vectors)."""
         return encode_frame(
             self.opcode,
@@ -166,9 +162,7 @@ class Frame:
 
     def __str__(self) -> str:
         shown = self.payload if len(self.payload) <= 32 else self.payload[:24] + b"..." + self.payload[-4:]
-        bits = "".join(
-            c for c, on in (("F", self.fin), ("1", self.rsv1), ("2", self.rsv2), ("3", self.rsv3)) if on
-        )
+        bits = "".join(c for c, on in (("F", self.fin), ("1", self.rsv1), ("2", self.rsv2), ("3", self.rsv3)) if on)
         return f"<op={self.opcode} [{bits}] len={len(self.payload)} {shown!r}>"
 
 

@@ -378,9 +378,7 @@ def _frame_bytes(step: SendFrame) -> bytes:
     )
 
 
-def _message_frames(
-    opcode: int, payload: bytes, fragment_size: int | None, *, compressed: bool
-) -> list[bytes]:
+def _message_frames(opcode: int, payload: bytes, fragment_size: int | None, *, compressed: bool) -> list[bytes]:
     size = fragment_size or max(len(payload), 1)
     pieces = [payload[i : i + size] for i in range(0, len(payload), size)] or [b""]
     out = []
@@ -436,9 +434,7 @@ async def _echo_rounds(conn: _Connection, step: EchoRounds, deadline: float) -> 
                 break
             payload = slice_payload(step.dataset, i, step.size)
             wire_payload = conn.deflater.compress(payload) if conn.deflater else payload
-            frames = _message_frames(
-                opcode, wire_payload, step.fragment_size, compressed=conn.deflater is not None
-            )
+            frames = _message_frames(opcode, wire_payload, step.fragment_size, compressed=conn.deflater is not None)
             await conn.write(b"".join(frames))
             try:
                 got = await asyncio.wait_for(queue.get(), max(deadline - time.monotonic(), 0.001))
@@ -454,9 +450,7 @@ async def _echo_rounds(conn: _Connection, step: EchoRounds, deadline: float) -> 
         conn.state.observations.append(Observation("rounds", str(matched).encode()))
 
 
-async def _read_head(
-    reader: asyncio.StreamReader, log: WireLog, timeout: float
-) -> tuple[bytes, bytes] | None:
+async def _read_head(reader: asyncio.StreamReader, log: WireLog, timeout: float) -> tuple[bytes, bytes] | None:
     """Read up to the blank line ending an HTTP head; returns (head, leftover) or None on EOF/timeout."""
     buf = b""
     deadline = time.monotonic() + timeout
@@ -478,9 +472,7 @@ async def _read_head(
 
 
 async def _open(target: Target, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(target.host, target.port, limit=_MAX_HEAD), timeout
-    )
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(target.host, target.port, limit=_MAX_HEAD), timeout)
     sock = writer.get_extra_info("socket")
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -500,9 +492,7 @@ def _judge(expect: Expect, state: _State) -> tuple[Behaviour, CloseVerdict, list
     if expect.informational:
         got = ", ".join(str(o) for o in obs[:6]) or "nothing"
         closer = state.first_closer or "nobody"
-        notes.append(
-            f"received {got}; closing started by {closer}; server close code {state.server_close_code}"
-        )
+        notes.append(f"received {got}; closing started by {closer}; server close code {state.server_close_code}")
         return Behaviour.INFORMATIONAL, CloseVerdict.INFORMATIONAL, notes
     if expect.close.closed_by_client != closed_by_client:
         close = CloseVerdict.FAILED
@@ -522,8 +512,7 @@ def _judge(expect: Expect, state: _State) -> tuple[Behaviour, CloseVerdict, list
     if obs == expect.ok:
         behaviour = Behaviour.OK
         if expect.fail_fast_step is not None and (
-            state.steps_done_at_server_close is None
-            or state.steps_done_at_server_close > expect.fail_fast_step
+            state.steps_done_at_server_close is None or state.steps_done_at_server_close > expect.fail_fast_step
         ):
             behaviour = Behaviour.NON_STRICT
             notes.append("the server failed the connection only after the whole message arrived, not fast")
@@ -568,12 +557,7 @@ async def _run_frames_case(case: Case, target: Target, unit: float, log: WireLog
     writer.write(request)
     got = await _read_head(reader, log, 2 * unit)
     head = parse_http_head(got[0]) if got else None
-    if (
-        got is None
-        or head is None
-        or head.status != 101
-        or head.get("sec-websocket-accept") != accept_for(key)
-    ):
+    if got is None or head is None or head.status != 101 or head.get("sec-websocket-accept") != accept_for(key):
         writer.transport.abort()
         status = head.status if head else "no response"
         return result(Behaviour.FAILED, CloseVerdict.FAILED, None, [f"opening handshake failed ({status})"])
@@ -585,9 +569,7 @@ async def _run_frames_case(case: Case, target: Target, unit: float, log: WireLog
     if ext is not None:
         if not case.deflate_offers:
             writer.transport.abort()
-            return result(
-                Behaviour.FAILED, CloseVerdict.FAILED, None, ["server enabled an extension not offered"]
-            )
+            return result(Behaviour.FAILED, CloseVerdict.FAILED, None, ["server enabled an extension not offered"])
         deflate = ext
     conn = _Connection(reader, writer, log, answer_pings=case.answer_pings, deflate=deflate)
     conn.start(got[1])
@@ -633,9 +615,7 @@ async def _run_handshake_case(
     t0 = time.monotonic()
     notes: list[str] = []
     reader, writer = await _open(target, 2 * unit)
-    request = probe.request.replace(b"{host}", target.host_header.encode()).replace(
-        b"{path}", target.path.encode()
-    )
+    request = probe.request.replace(b"{host}", target.host_header.encode()).replace(b"{path}", target.path.encode())
     log.data(">", request)
     writer.write(request)
     try:
@@ -726,9 +706,7 @@ async def run_case(case: Case, target: Target, *, unit: float = 1.0) -> CheckRes
                 _run_handshake_case(case, case.handshake, target, unit, log), (case.timeout_units + 5) * unit
             )
         else:
-            res = await asyncio.wait_for(
-                _run_frames_case(case, target, unit, log), (case.timeout_units + 5) * unit
-            )
+            res = await asyncio.wait_for(_run_frames_case(case, target, unit, log), (case.timeout_units + 5) * unit)
     except TimeoutError:
         res = CheckResult(
             case.id,
@@ -793,9 +771,7 @@ async def run_wire_checks_async(
 ) -> list[CheckResult]:
     """See ``run_wire_checks``; for callers already inside an event loop."""
     target = parse_ws_url(url)
-    cases = select_cases(
-        categories=categories, ids=ids, include_slow=include_slow, max_message_size=max_message_size
-    )
+    cases = select_cases(categories=categories, ids=ids, include_slow=include_slow, max_message_size=max_message_size)
     limit = asyncio.Semaphore(concurrency)
 
     async def one(case: Case) -> CheckResult:

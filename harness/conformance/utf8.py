@@ -82,10 +82,7 @@ def utf8_sequence_groups() -> list[tuple[str, list[bytes]]]:
         ),
         (
             "Lead bytes each followed by a space",
-            [
-                _span(a, b, sep=b" ")
-                for a, b in ((0xC0, 0xDF), (0xE0, 0xEF), (0xF0, 0xF7), (0xF8, 0xFB), (0xFC, 0xFD))
-            ],
+            [_span(a, b, sep=b" ") for a, b in ((0xC0, 0xDF), (0xE0, 0xEF), (0xF0, 0xF7), (0xF8, 0xFB), (0xFC, 0xFD))],
         ),
         ("Sequences missing their last byte", truncated),
         ("All truncated sequences concatenated", [b"".join(truncated)]),

@@ -113,9 +113,9 @@ def test_url_and_handshake_helpers() -> None:
 
 def test_deflate_response_parsing() -> None:
     assert parse_deflate_response(None) is None
-    assert parse_deflate_response(
-        "permessage-deflate; server_no_context_takeover; client_max_window_bits=10"
-    ) == (DeflateParams(server_no_context_takeover=True, client_max_window_bits=10))
+    assert parse_deflate_response("permessage-deflate; server_no_context_takeover; client_max_window_bits=10") == (
+        DeflateParams(server_no_context_takeover=True, client_max_window_bits=10)
+    )
     assert isinstance(parse_deflate_response("permessage-deflate; server_max_window_bits=7"), str)
     assert isinstance(parse_deflate_response("permessage-deflate; x=1"), str)
     assert isinstance(parse_deflate_response("foo"), str)

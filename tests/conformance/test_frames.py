@@ -96,9 +96,7 @@ class TestIllegalFrames:
 
 class TestReader:
     def test_byte_by_byte(self) -> None:
-        data = encode_frame(Opcode.BINARY, b"\x00" * 300, mask_key=None) + encode_frame(
-            Opcode.PONG, b"", mask_key=None
-        )
+        data = encode_frame(Opcode.BINARY, b"\x00" * 300, mask_key=None) + encode_frame(Opcode.PONG, b"", mask_key=None)
         reader = FrameReader()
         seen: list[Frame] = []
         for i in range(len(data)):

@@ -83,12 +83,8 @@ def test_boundary_limits(small_limit_server: str) -> None:
 
 def test_sloppy_server_fails_the_right_checks(sloppy_server: str) -> None:
     ids = ["1.1.2", "1.2.3", "2.1", "3.1", "4.1.1", "5.3", "6.3.1", "hs.1", "hs.10"]
-    deviation = KnownDeviation(
-        frozenset({"2.1"}), "https://example.invalid/sloppy#pings", "never answers pings"
-    )
-    results = {
-        r.id: r for r in run_wire_checks(sloppy_server, ids=ids, unit=UNIT, known_deviations=[deviation])
-    }
+    deviation = KnownDeviation(frozenset({"2.1"}), "https://example.invalid/sloppy#pings", "never answers pings")
+    results = {r.id: r for r in run_wire_checks(sloppy_server, ids=ids, unit=UNIT, known_deviations=[deviation])}
     assert {i: results[i].behaviour for i in ids} == {
         "1.1.2": Behaviour.OK,
         "1.2.3": Behaviour.OK,
