@@ -313,6 +313,18 @@ def _warnings(cells: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> list
                 f"{label}: {closes['1006']:,} connections dropped without a close frame (1006); "
                 "check the server log for crashes or timeouts."
             )
+        pressure = cell.get("layer_pressure", {})
+        if pressure.get("group_send_over_capacity") or pressure.get("channel_full"):
+            out.append(
+                f"{label}: the channel layer was at capacity: group_send skipped "
+                f"{pressure['group_send_over_capacity']:,} deliveries and {pressure['channel_full']:,} sends raised "
+                "ChannelFull (from the server logs). Consumers fell behind; raise capacity or lower the load."
+            )
+        elif pressure and not pressure.get("observable", True):
+            out.append(
+                f"{label}: this layer drops messages at capacity without logging them, so layer back-pressure could "
+                "not be observed; rely on the delivery counts."
+            )
         failures = {k: v for k, v in cell.get("connect_failures", {}).items() if v}
         if failures:
             kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(failures.items()))

@@ -157,6 +157,10 @@ class CellInput:
     foreign_messages: Mapping[str, int] = field(default_factory=dict)
     timeseries: TimeSeries | None = None
     fanout_by_group_size: tuple[GroupSizeLatency, ...] = ()
+    #: The ``$defs/cell/layer_pressure`` object (harness.layer_pressure), when the cell ran its own stack.
+    layer_pressure: Mapping[str, Any] | None = None
+    #: Redis INFO samples as ``$defs/server_resources/redis`` items.
+    redis_samples: tuple[Mapping[str, Any], ...] = ()
 
 
 def build_cell(cell: CellInput, slos: Sequence[Slo] = ()) -> dict[str, Any]:
@@ -196,6 +200,10 @@ def build_cell(cell: CellInput, slos: Sequence[Slo] = ()) -> dict[str, Any]:
             ]
         },
     }
+    if cell.redis_samples:
+        doc["server_resources"]["redis"] = [dict(sample) for sample in cell.redis_samples]
+    if cell.layer_pressure is not None:
+        doc["layer_pressure"] = dict(cell.layer_pressure)
     if cell.timeseries is not None:
         doc["timeseries"] = {
             "interval_s": cell.timeseries.interval_s,

@@ -25,6 +25,7 @@ from harness.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
 from harness.fingerprint import collect_fingerprint
 from harness.generator import GeneratorResult, run_generator
 from harness.latency import LatencyRecorder, MetricSet
+from harness.layer_pressure import layer_pressure
 from harness.layers import layer_spec
 from harness.progress import ProgressLine, ProgressState
 from harness.redis_server import find_redis_server
@@ -374,6 +375,7 @@ def _run_cell(
             show("stopping")
             stack.stop()
     metrics, delivery, failures, closes, foreign, by_size = _merge_runs(runs)
+    pressure = _pressure(stack, cell) if stack is not None else None
     first = runs[0][2].result
     return CellInput(
         server=cell.server,
@@ -400,6 +402,8 @@ def _run_cell(
         foreign_messages=foreign,
         timeseries=_timeseries(first, runs[0][1]),
         fanout_by_group_size=tuple(by_size),
+        layer_pressure=pressure,
+        redis_samples=tuple(sampler.to_dict()["redis"]) if sampler is not None else (),
     )
 
 
@@ -493,6 +497,8 @@ def _run_timeclock_cell(
             ),
         ),
         server_processes=_server_processes(sampler),
+        layer_pressure=_pressure(stack, cell),
+        redis_samples=tuple(sampler.to_dict()["redis"]),
         parameters={
             "readers": tc.readers,
             "inserts_per_reader": tc.inserts,
@@ -504,6 +510,13 @@ def _run_timeclock_cell(
             "burst_duration_s": round(outcome.burst_duration_s, 3),
         },
     )
+
+
+def _pressure(stack: Stack, cell: Cell) -> dict[str, Any]:
+    logs = [p.log_path for p in (stack.launch.processes if stack.launch else [])]
+    if stack.worker is not None:
+        logs.append(stack.worker.log_path)
+    return layer_pressure(logs, layer_spec(cell.layer).backend)
 
 
 def _stack_roots(stack: Stack, cell: Cell) -> dict[str, int]:

@@ -89,3 +89,17 @@ def test_load_shapes_map_onto_generator_arguments() -> None:
     assert [(size, rate * size) for size, _, rate, _ in runs] == [
         (s, fanout.load.rate) for s in fanout.load.group_sizes
     ]
+
+
+def test_layer_pressure_and_redis_samples_reach_the_result(tmp_path: Path) -> None:
+    scenario = dataclasses.replace(
+        load_named("smoke"), duration_s=2, warmup_s=1, grace_s=1, matrix=Matrix(("uvicorn",), ("redis",), (1,))
+    )
+    outcome = run_scenario(scenario, out_dir=tmp_path / "run", argv=["harness", "run"], stream=io.StringIO())
+    (cell,) = outcome.document["cells"]
+    assert cell["layer_pressure"]["observable"] is True
+    assert cell["layer_pressure"]["group_send_over_capacity"] == 0
+    assert "uvicorn.log" in cell["layer_pressure"]["source"]
+    assert cell["server_resources"]["redis"] and all(
+        s["connected_clients"] >= 1 for s in cell["server_resources"]["redis"]
+    )
