@@ -237,6 +237,79 @@ def _run(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def _conform_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "conform",
+        help="run the conformance checks (wire, ASGI, channel layer, security, app protocol) across servers x layers",
+        description="Run the conformance groups against servers it starts (default: the full matrix) or against "
+        "--target, print a table, and write index.json, report.html and junit.xml. Exit 1 when a check FAILED that "
+        "is not a known deviation.",
+    )
+    p.add_argument("--server", action="append", choices=("daphne", "uvicorn"), help="Server(s) to check (repeatable).")
+    p.add_argument(
+        "--ws-impl",
+        action="append",
+        choices=("websockets-sansio", "wsproto"),
+        help="Uvicorn WebSocket implementation(s) to check (repeatable; default: both).",
+    )
+    p.add_argument("--layer", action="append", choices=sorted(LAYERS), help="Channel layer(s) to check (repeatable).")
+    p.add_argument("--target", default=None, help="ws://host:port/path of a server the harness did not start.")
+    p.add_argument(
+        "--groups", default=None, help="Comma-separated groups: wire,asgi,layer,security,app (default: all that apply)."
+    )
+    p.add_argument("--slow", action="store_true", help="Include the slow checks (Autobahn 9.x limits and the like).")
+    p.add_argument("--unit", type=float, default=1.0, help="Time unit in seconds that check timeouts scale with.")
+    p.add_argument(
+        "--out", type=Path, default=None, help="Output directory (default: reports/<timestamp>-conformance)."
+    )
+
+
+def _conform(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from harness.conform import GROUPS, IMPLEMENTATIONS, ConformConfig, run_conformance, summarise, write_outputs
+
+    servers = args.server or ["daphne", "uvicorn"]
+    impls = [
+        name
+        for name, impl in IMPLEMENTATIONS.items()
+        if impl.server in servers and (impl.server != "uvicorn" or not args.ws_impl or impl.ws_impl in args.ws_impl)
+    ]
+    groups = tuple(g.strip() for g in args.groups.split(",") if g.strip()) if args.groups else None
+    if groups is None:
+        groups = ("wire", "asgi") if args.target else GROUPS
+    config = ConformConfig(
+        implementations=tuple(impls),
+        layers=tuple(args.layer or ("inmemory", "redis", "redis-pubsub")),
+        groups=groups,
+        target=args.target,
+        include_slow=args.slow,
+        unit=args.unit,
+    )
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = args.out or Path("reports") / f"{stamp}-conformance"
+    try:
+        config.check()
+        started = time.monotonic()
+        records = run_conformance(config, out, progress=lambda line: print(f"running {line}", flush=True))
+    except (ValueError, RedisNotFound, ProcessError, StackError, RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
+    document = write_outputs(records, config, out, sys.argv)
+    print()
+    verdicts = sorted({v for counts in document["summary"].values() for v in counts})
+    width = max(len(cell) for cell in document["summary"]) if document["summary"] else 10
+    print(f"{'group: cell':<{width}}  " + "  ".join(f"{v:>15}" for v in verdicts))
+    for cell, counts in summarise(records).items():
+        print(f"{cell:<{width}}  " + "  ".join(f"{counts.get(v, 0):>15}" for v in verdicts))
+    failing = [r for r in records if r.fails_run]
+    print(f"\n{len(records)} check runs in {time.monotonic() - started:.0f} s; {len(failing)} unexpected failure(s)")
+    for r in failing[:20]:
+        print(f"  FAILED {r.group} {r.id} ({r.cell}): {r.source}")
+    print(f"index: {out / 'index.json'}\nreport: {out / 'report.html'}\njunit: {out / 'junit.xml'}")
+    return 1 if failing else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Load-testing and conformance harness for Django Channels."
@@ -244,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _serve_parser(sub)
     _run_parser(sub)
+    _conform_parser(sub)
     return parser
 
 
@@ -253,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "run":
         return _run(args)
+    if args.command == "conform":
+        return _conform(args)
     raise AssertionError(f"unhandled command {args.command}")
 
 
