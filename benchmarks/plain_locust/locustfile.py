@@ -14,7 +14,7 @@ Configuration (environment):
 * ``PLAIN_LOCUST_ORIGIN``: the ``Origin`` header (the app's ``http://host:port``).
 * ``PLAIN_LOCUST_CREDENTIALS``: the reference app's credentials JSON.
 * ``PLAIN_LOCUST_ROOM_SIZE``: users per room (user ``i`` joins ``rooms[i // size]``, as the harness's ChatUser).
-* ``PLAIN_LOCUST_RATE``: messages per second per user (``constant_throughput``).
+* ``PLAIN_LOCUST_RATE``: messages per second per user (constant throughput from a random first send).
 * ``PLAIN_LOCUST_OUT``: where the counters go.
 """
 
@@ -90,8 +90,6 @@ def credentials() -> dict[str, Any]:
 
 
 class PlainChatUser(locust.User):
-    wait_time = locust.constant_throughput(RATE)
-
     def on_start(self) -> None:
         creds = credentials()
         index = next(_indexes)
@@ -126,9 +124,16 @@ class PlainChatUser(locust.User):
             raise locust.exception.StopUser()
         counters.connected += 1
         counters.last_connect_epoch = max(counters.last_connect_epoch, time.time())
-        # Users spawn within a second; a random phase keeps their first sends from arriving as one burst
-        # every period (at 0.1 msg/s per user that would be the whole room sending in the same second).
+        # Users spawn within a second; a random phase keeps their sends from arriving as one burst every period
+        # (at 0.1 msg/s per user that would be the whole room sending in the same second).
         gevent.sleep(random.uniform(0, 1 / RATE))
+        self.next_send = time.monotonic()
+
+    def wait_time(self) -> float:
+        # constant_throughput(RATE), anchored to the first send: Locust's own counts the random phase slept in
+        # on_start against the first interval, which puts every user's second send in the same second again.
+        self.next_send += 1 / RATE
+        return max(0.0, self.next_send - time.monotonic())
 
     def on_stop(self) -> None:
         if hasattr(self, "ws"):
