@@ -48,3 +48,10 @@ def serve(session: nox.Session) -> None:
     """Serve the reference app: arguments after -- go to `harness serve` (see `harness serve --help`)."""
     session.install("-e", ".")
     session.run("python", "-m", "harness", "serve", *session.posargs)
+
+
+@nox.session(name="bench-generator")
+def bench_generator(session: nox.Session) -> None:
+    """Generator vs server CPU per delivered message, and vs a plain Locust user (docs/performance.md)."""
+    session.install("-e", ".", "websocket-client")
+    session.run("python", "benchmarks/generator_cost.py", *session.posargs)
