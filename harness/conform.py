@@ -26,8 +26,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
+from harness.conformance.asgi_checks import run_asgi_checks
 from harness.conformance.catalogue import wire_cases
 from harness.conformance.model import KnownDeviation
 from harness.conformance.runner import run_wire_checks
@@ -73,7 +75,7 @@ class Implementation:
             return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--access-log", os.devnull, app]
         return [
             sys.executable, "-m", "uvicorn", app, "--ws", self.ws_impl,
-            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--lifespan", "off",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
         ]  # fmt: skip
 
 
@@ -279,6 +281,19 @@ def run_conformance(config: ConformConfig, out_dir: Path, progress: Progress = p
                     unit=config.unit,
                     known_deviations=wire_deviations(impl),
                 )
+            records += _wire_records(results, impl, None)
+
+    if "asgi" in config.groups:
+        if config.target is not None:
+            parts = urlsplit(config.target)
+            progress(f"asgi: {config.target} (expects harness.conformance.asgi_probe:app there)")
+            records += _wire_records(
+                run_asgi_checks(f"{parts.scheme}://{parts.netloc}", unit=config.unit), None, config.target
+            )
+        for impl in impls if config.target is None else []:
+            progress(f"asgi: {impl.label}")
+            with serving(impl, "harness.conformance.asgi_probe:app", logs) as base:
+                results = run_asgi_checks(base, unit=config.unit, server=impl.stack_server)
             records += _wire_records(results, impl, None)
 
     if "layer" in config.groups:

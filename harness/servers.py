@@ -106,6 +106,11 @@ SERVERS: dict[str, ServerSpec] = {
         Daphne(),
         Uvicorn(),
         Uvicorn(
+            name="uvicorn-sansio",
+            ws="websockets-sansio",
+            description="Uvicorn with the websockets sans-I/O WebSocket implementation",
+        ),
+        Uvicorn(
             name="uvicorn-wsproto",
             ws="wsproto",
             description="Uvicorn with the wsproto WebSocket implementation",
