@@ -13,6 +13,7 @@ A check that does not depend on a dimension is run once for it, and its record s
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import json
@@ -29,16 +30,20 @@ from typing import Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
+from harness.conformance.app_checks import run_app_checks
+from harness.conformance.app_client import AppTarget
 from harness.conformance.asgi_checks import run_asgi_checks
 from harness.conformance.catalogue import wire_cases
 from harness.conformance.model import KnownDeviation
 from harness.conformance.runner import run_wire_checks
+from harness.conformance.security_checks import run_security_checks
 from harness.fingerprint import collect_fingerprint
 from harness.layer_conformance.runner import run_layer_checks
 from harness.layers import layer_spec
 from harness.network import free_port
 from harness.processes import ManagedProcess
 from harness.redis_server import RedisServer
+from harness.stack import Stack, StackConfig
 
 __all__ = [
     "GROUPS",
@@ -295,6 +300,23 @@ def run_conformance(config: ConformConfig, out_dir: Path, progress: Progress = p
             with serving(impl, "harness.conformance.asgi_probe:app", logs) as base:
                 results = run_asgi_checks(base, unit=config.unit, server=impl.stack_server)
             records += _wire_records(results, impl, None)
+
+    app_groups = [g for g in ("app", "security") if g in config.groups]
+    if app_groups:
+        for impl in impls:
+            for layer in config.layers:
+                progress(f"{' and '.join(app_groups)}: {impl.label} x {layer}")
+                stack_config = StackConfig(
+                    server=impl.stack_server, layer=layer, users=12, rooms=3, employees=6, terminals=3
+                )
+                with Stack(stack_config, out_dir / "stacks" / f"{impl.stack_server}-{layer}") as stack:
+                    target = AppTarget(stack.http_url, stack.ws_url, stack.credentials(), timeout=5.0 * config.unit)
+                    # The app checks first: the security checks log one user in through the form, which rehashes
+                    # its password and ends that user's prepared session.
+                    results = run_app_checks(target) if "app" in app_groups else []
+                    if "security" in app_groups:
+                        results += run_security_checks(target)
+                records += [dataclasses.replace(r, layer=layer) for r in _wire_records(results, impl, None)]
 
     if "layer" in config.groups:
         redis: RedisServer | None = None
