@@ -109,6 +109,26 @@ def test_corrected_response_time_shows_stall_that_service_time_hides(serve: Serv
     assert not any("send-lag" in r for r in run.result["generator_health"]["generator_bound_reasons"])
 
 
+def test_open_loop_run_of_the_same_server_sees_the_stall_in_service_time_too(serve: Serve, tmp_path: Path) -> None:
+    """Without the wait for each reply (open model), messages pile up behind a stall and their own service time
+    shows it: the closed-loop run above hid it from service time, which is coordinated omission."""
+    url = serve("stalling", {"HARNESS_STALL_EVERY_S": "3.0", "HARNESS_STALL_S": "1.0"})
+    run = run_generator(
+        f"{url}/stall",
+        "echo",
+        users=1,
+        spawn_rate=10,
+        duration_s=5.0,
+        rate_per_user=100,
+        max_inflight=0,
+        out_dir=tmp_path / "out",
+        grace_s=1.5,
+    )
+    service, response = run.summaries["service_time"], run.summaries["response_time"]
+    assert service["p99"] >= 600_000, service
+    assert response["p99"] >= 600_000, response
+
+
 def test_lossy_server_losses_duplicates_and_reorders_are_counted_exactly(serve: Serve, tmp_path: Path) -> None:
     env = {"HARNESS_LOSSY_DROP": "5,17", "HARNESS_LOSSY_DUPLICATE": "9", "HARNESS_LOSSY_REORDER": "12,25"}
     url = serve("lossy", env)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from harness.network import free_port
+from harness.processes import ManagedProcess
 from harness.results import validate_result
 from harness.run import UnsupportedScenario, plan_cells, run_scenario
 from harness.scenario import Matrix, load_named
@@ -103,3 +107,35 @@ def test_layer_pressure_and_redis_samples_reach_the_result(tmp_path: Path) -> No
     assert cell["server_resources"]["redis"] and all(
         s["connected_clients"] >= 1 for s in cell["server_resources"]["redis"]
     )
+
+
+def test_echo_and_broadcast_against_a_server_the_harness_did_not_start(tmp_path: Path) -> None:
+    for kind, app, path in (("echo", "echo", "/"), ("broadcast", "broadcast", "/room")):
+        port = free_port()
+        server = ManagedProcess(
+            name=f"{kind}-server",
+            argv=[sys.executable, "-m", "uvicorn", f"harness.test_servers.{app}:app", "--port", str(port)],
+            log_path=tmp_path / f"{kind}.log",
+        ).start()
+        try:
+            scenario = dataclasses.replace(load_named(kind), duration_s=2, warmup_s=1, grace_s=1)
+            scenario = dataclasses.replace(scenario, load=dataclasses.replace(scenario.load, users=4, spawn_rate=10))
+            for _ in range(100):
+                if "Uvicorn running" in server.log_text():
+                    break
+                time.sleep(0.1)
+            outcome = run_scenario(
+                scenario,
+                target=f"ws://127.0.0.1:{port}{path}",
+                out_dir=tmp_path / kind,
+                argv=["harness", "run"],
+                stream=io.StringIO(),
+            )
+        finally:
+            server.stop()
+        (cell,) = outcome.document["cells"]
+        assert (cell["server"], cell["parameters"]["target"]) == ("external", f"ws://127.0.0.1:{port}{path}")
+        assert cell["delivery"]["lost"] == 0 and cell["metrics"]["response_time"]["count"] > 0
+        if kind == "broadcast":
+            sends = cell["metrics"]["round_trip"]["count"]
+            assert cell["metrics"]["fanout"]["count"] == sends * 3
