@@ -70,6 +70,8 @@ class Implementation:
     ws_impl: str
     #: Name in harness.servers.SERVERS, for stacks of the reference app.
     stack_server: str
+    #: The server's default WebSocket message limit, for the boundary checks (lim.6-lim.9; --slow above 4 MiB).
+    max_message_size: int
 
     @property
     def label(self) -> str:
@@ -87,9 +89,9 @@ class Implementation:
 IMPLEMENTATIONS: dict[str, Implementation] = {
     impl.label: impl
     for impl in (
-        Implementation("daphne", "autobahn", "daphne"),
-        Implementation("uvicorn", "websockets-sansio", "uvicorn-sansio"),
-        Implementation("uvicorn", "wsproto", "uvicorn-wsproto"),
+        Implementation("daphne", "autobahn", "daphne", 1024 * 1024),
+        Implementation("uvicorn", "websockets-sansio", "uvicorn-sansio", 16 * 1024 * 1024),
+        Implementation("uvicorn", "wsproto", "uvicorn-wsproto", 16 * 1024 * 1024),
     )
 }
 
@@ -285,6 +287,7 @@ def run_conformance(config: ConformConfig, out_dir: Path, progress: Progress = p
                     include_slow=config.include_slow,
                     unit=config.unit,
                     known_deviations=wire_deviations(impl),
+                    max_message_size=impl.max_message_size,
                 )
             records += _wire_records(results, impl, None)
 
