@@ -16,11 +16,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from harness.conformance.frames import FrameReader, Opcode, close_payload, encode_frame, parse_close_payload
-from harness.conformance.runner import HttpHead, Target, WireLog, accept_for, handshake_request, parse_http_head
+from harness.conformance.runner import (
+    MAX_HEAD,
+    HttpHead,
+    Target,
+    WireLog,
+    accept_for,
+    handshake_request,
+    parse_http_head,
+    read_head,
+)
 
 __all__ = ["Connection", "Message", "http_get", "open_ws", "read_body"]
 
-_MAX_HEAD = 65536
 _MAX_MESSAGE = 8 * 1024 * 1024
 
 
@@ -143,31 +151,11 @@ class Connection:
 
 
 async def _open_tcp(target: Target, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(target.host, target.port, limit=_MAX_HEAD), timeout)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(target.host, target.port, limit=MAX_HEAD), timeout)
     sock = writer.get_extra_info("socket")
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return reader, writer
-
-
-async def _read_head(conn_reader: asyncio.StreamReader, log: WireLog, timeout: float) -> tuple[bytes, bytes] | None:
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while b"\r\n\r\n" not in buf:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or len(buf) > _MAX_HEAD:
-            return None
-        try:
-            chunk = await asyncio.wait_for(conn_reader.read(65536), remaining)
-        except (TimeoutError, OSError):
-            return None
-        if not chunk:
-            log.add("<", "EOF")
-            return None
-        log.data("<", chunk)
-        buf += chunk
-    head, _, leftover = buf.partition(b"\r\n\r\n")
-    return head, leftover
 
 
 async def open_ws(
@@ -188,7 +176,7 @@ async def open_ws(
     request = handshake_request(target, key, extra)
     log.data(">", request)
     writer.write(request)
-    got = await _read_head(reader, log, timeout)
+    got = await read_head(reader, log, timeout)
     if got is None:
         writer.close()
         return None, log

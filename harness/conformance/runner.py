@@ -55,10 +55,19 @@ from harness.conformance.model import (
     WaitServerPing,
 )
 
-__all__ = ["Target", "parse_ws_url", "run_case", "run_wire_checks", "run_wire_checks_async", "select_cases"]
+__all__ = [
+    "MAX_HEAD",
+    "Target",
+    "parse_ws_url",
+    "read_head",
+    "run_case",
+    "run_wire_checks",
+    "run_wire_checks_async",
+    "select_cases",
+]
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_MAX_HEAD = 65536
+MAX_HEAD = 65536
 _MAX_MESSAGE = 64 * 1024 * 1024
 _LOG_ENTRIES = 120
 _LOG_BYTES = 48
@@ -450,13 +459,13 @@ async def _echo_rounds(conn: _Connection, step: EchoRounds, deadline: float) -> 
         conn.state.observations.append(Observation("rounds", str(matched).encode()))
 
 
-async def _read_head(reader: asyncio.StreamReader, log: WireLog, timeout: float) -> tuple[bytes, bytes] | None:
+async def read_head(reader: asyncio.StreamReader, log: WireLog, timeout: float) -> tuple[bytes, bytes] | None:
     """Read up to the blank line ending an HTTP head; returns (head, leftover) or None on EOF/timeout."""
     buf = b""
     deadline = time.monotonic() + timeout
     while b"\r\n\r\n" not in buf:
         remaining = deadline - time.monotonic()
-        if remaining <= 0 or len(buf) > _MAX_HEAD:
+        if remaining <= 0 or len(buf) > MAX_HEAD:
             return None
         try:
             chunk = await asyncio.wait_for(reader.read(65536), remaining)
@@ -472,7 +481,7 @@ async def _read_head(reader: asyncio.StreamReader, log: WireLog, timeout: float)
 
 
 async def _open(target: Target, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(target.host, target.port, limit=_MAX_HEAD), timeout)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(target.host, target.port, limit=MAX_HEAD), timeout)
     sock = writer.get_extra_info("socket")
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -555,7 +564,7 @@ async def _run_frames_case(case: Case, target: Target, unit: float, log: WireLog
     request = handshake_request(target, key, extra if case.deflate_offers else ())
     log.data(">", request)
     writer.write(request)
-    got = await _read_head(reader, log, 2 * unit)
+    got = await read_head(reader, log, 2 * unit)
     head = parse_http_head(got[0]) if got else None
     if got is None or head is None or head.status != 101 or head.get("sec-websocket-accept") != accept_for(key):
         writer.transport.abort()
@@ -644,7 +653,7 @@ async def _run_handshake_case(
                 time.monotonic() - t0,
                 notes=notes,
             )
-        got = await _read_head(reader, log, case.timeout_units * unit)
+        got = await read_head(reader, log, case.timeout_units * unit)
         head = parse_http_head(got[0]) if got else None
         if head is None:
             if got is None:
