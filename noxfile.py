@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 
 import nox
 
@@ -18,7 +19,8 @@ CHROMIUM = os.environ.get("CHROMIUM_EXECUTABLE", "/usr/bin/chromium")
 def tests(session: nox.Session) -> None:
     """Run the test suite (starts its own redis-server, servers and headless Chromium)."""
     session.install("-e", ".[test]")
-    env = {"REFERENCE_APP_DATA_DIR": str(session.create_tmp())}
+    # Outside the checkout: a temp dir inside it would change how files are named in messages under test.
+    env = {"REFERENCE_APP_DATA_DIR": tempfile.mkdtemp(prefix="channels-harness-tests-")}
     args = list(session.posargs)
     if not shutil.which(CHROMIUM) and not os.environ.get("CI"):
         # Outside CI a missing browser should not hide every other result; CI installs Chromium and runs them.
