@@ -482,7 +482,9 @@ class _HarnessUser(locust.User):
     def _receive_loop(self, conn: WsConnection, handle: Callable[[Message], None]) -> None:
         while True:
             try:
-                messages = conn.recv_many(timeout=_RECV_WAKE_S)
+                # No timeout: on_stop kills this greenlet, and a timeout would arm a gevent timer on every
+                # wake-up, which is per delivered frame.
+                messages = conn.recv_many(timeout=None)
             except TimeoutError:
                 continue
             except Closed as exc:
