@@ -85,8 +85,8 @@ KIND_CLASSES: Final[dict[str, tuple[str, ...]]] = {
 ARRIVALS: Final = ("constant", "poisson", "ramp", "steps")
 #: How long a user keeps sending when --harness-send-seconds is 0: until Locust stops it.
 _FOREVER_S: Final = 10 * 24 * 3600.0
-#: Receive timeout per wake-up; short so a stopping user notices quickly.
-_RECV_WAKE_S: Final = 1.0
+#: How long an idle user's task sleeps between checks once its session is running.
+_IDLE_S: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +436,7 @@ class _HarnessUser(locust.User):
             self._done = True
             self.run_session()
         # After the session the user stays (its receivers keep counting in-flight messages).
-        gevent.sleep(_RECV_WAKE_S)
+        gevent.sleep(_IDLE_S)
 
     def run_session(self) -> None:
         raise NotImplementedError
