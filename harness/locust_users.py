@@ -793,6 +793,16 @@ class ConnectStormUser(_HarnessUser):
     """
 
     def run_session(self) -> None:
+        # Against the reference app (a credentials file is given) the storm opens chat sockets as a logged-in
+        # user, as browsers would; against any other server it opens the target URL itself.
+        self.url, self.cookies = self.cfg.target, None
+        if self.cfg.credentials:
+            creds = self.runtime.credentials()
+            account = creds["users"][self.index % len(creds["users"])]
+            room = creds["rooms"][self.index % len(creds["rooms"])]["slug"]
+            self.url = f"{self.cfg.target.rstrip('/')}/ws/chat/{room}/"
+            self.cookies = {str(creds.get("session_cookie_name", "sessionid")): account["session"]}
+
         def send_one(_seq: int, intended_ns: int) -> bool:
             self._greenlets.spawn(self._one, intended_ns)
             return True
@@ -802,7 +812,7 @@ class ConnectStormUser(_HarnessUser):
     def _one(self, intended_ns: int) -> None:
         started = time.monotonic_ns()
         self.collector.metrics.record_ns("send_lag", max(0, started - intended_ns))
-        conn = self.open_socket(self.cfg.target)
+        conn = self.open_socket(self.url, cookies=self.cookies)
         if conn is None:
             return
         self.collector.metrics.record_ns("response_time", time.monotonic_ns() - intended_ns)
