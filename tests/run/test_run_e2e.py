@@ -139,3 +139,20 @@ def test_echo_and_broadcast_against_a_server_the_harness_did_not_start(tmp_path:
         if kind == "broadcast":
             sends = cell["metrics"]["round_trip"]["count"]
             assert cell["metrics"]["fanout"]["count"] == sends * 3
+
+
+def test_connect_storm_opens_chat_sockets_as_logged_in_users(tmp_path: Path) -> None:
+    base = load_named("connect-storm")
+    scenario = dataclasses.replace(
+        base,
+        duration_s=3,
+        grace_s=1,
+        matrix=Matrix(("uvicorn",), ("inmemory",), (1,)),
+        load=dataclasses.replace(base.load, users=10, spawn_rate=20, rate=1.0),
+    )
+    outcome = run_scenario(scenario, out_dir=tmp_path / "run", argv=["harness", "run"], stream=io.StringIO())
+    (cell,) = outcome.document["cells"]
+    # Without the session cookie and a chat path every attempt would be an HTTP 403 and no connect would be timed.
+    assert cell["metrics"]["connect"]["count"] >= 10
+    assert sum(cell["connect_failures"].values()) == 0, cell["connect_failures"]
+    assert outcome.exit_code == 0, [v["sentence"] for v in cell["slo_verdicts"]]
