@@ -439,7 +439,8 @@ class _HarnessUser(locust.User):
         gevent.sleep(_IDLE_S)
 
     def run_session(self) -> None:
-        raise NotImplementedError
+        """Open this user's sockets and run its schedule; each concrete user class defines it."""
+        raise NotImplementedError(f"{type(self).__name__} defines no run_session")
 
     def on_stop(self) -> None:
         self._stopping = True
@@ -519,7 +520,8 @@ class _EnvelopeUser(_HarnessUser):
         return self.cfg.target
 
     def group(self) -> str:
-        raise NotImplementedError
+        """The delivery group this user's messages go to (echo: itself; chat: its room); defined per class."""
+        raise NotImplementedError(f"{type(self).__name__} defines no group")
 
     def cookies(self) -> Mapping[str, str] | None:
         return None
