@@ -18,9 +18,7 @@ import datetime as dt
 import html
 import json
 import os
-import socket
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -189,19 +187,6 @@ class ConformConfig:
                 raise ValueError(f"--target {self.target!r}: expected a ws:// URL")
 
 
-def _wait_port(port: int, process: ManagedProcess, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process.alive():
-            raise RuntimeError(f"{process.name} exited during start-up; its log ends with:\n{process.tail()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.3):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{process.name} did not listen on port {port} within {timeout:.0f} s")
-
-
 @contextmanager
 def serving(impl: Implementation, app: str, log_dir: Path) -> Iterator[str]:
     """Serve the ASGI ``app`` with ``impl`` on a free port; yield its ws:// base URL."""
@@ -212,13 +197,13 @@ def serving(impl: Implementation, app: str, log_dir: Path) -> Iterator[str]:
         log_path=log_dir / f"{impl.server}-{impl.ws_impl}-{port}.log",
     ).start()
     try:
-        _wait_port(port, process)
+        process.wait_listening(port)
         yield f"ws://127.0.0.1:{port}"
     finally:
         process.stop()
 
 
-def _wire_records(results: Sequence[Any], impl: Implementation | None, target: str | None) -> list[Record]:
+def _check_records(results: Sequence[Any], impl: Implementation | None, target: str | None) -> list[Record]:
     server, ws_impl = (impl.server, impl.ws_impl) if impl else (target or "target", NOT_APPLICABLE)
     return [
         Record(
@@ -276,7 +261,7 @@ def run_conformance(config: ConformConfig, out_dir: Path, progress: Progress = p
     if "wire" in config.groups:
         if config.target is not None:
             progress(f"wire: {config.target}")
-            records += _wire_records(
+            records += _check_records(
                 run_wire_checks(config.target, include_slow=config.include_slow, unit=config.unit), None, config.target
             )
         for impl in impls if config.target is None else []:
@@ -289,20 +274,20 @@ def run_conformance(config: ConformConfig, out_dir: Path, progress: Progress = p
                     known_deviations=wire_deviations(impl),
                     max_message_size=impl.max_message_size,
                 )
-            records += _wire_records(results, impl, None)
+            records += _check_records(results, impl, None)
 
     if "asgi" in config.groups:
         if config.target is not None:
             parts = urlsplit(config.target)
             progress(f"asgi: {config.target} (expects harness.conformance.asgi_probe:app there)")
-            records += _wire_records(
+            records += _check_records(
                 run_asgi_checks(f"{parts.scheme}://{parts.netloc}", unit=config.unit), None, config.target
             )
         for impl in impls if config.target is None else []:
             progress(f"asgi: {impl.label}")
             with serving(impl, "harness.conformance.asgi_probe:app", logs) as base:
                 results = run_asgi_checks(base, unit=config.unit, server=impl.stack_server)
-            records += _wire_records(results, impl, None)
+            records += _check_records(results, impl, None)
 
     app_groups = [g for g in ("app", "security") if g in config.groups]
     if app_groups:
@@ -319,7 +304,7 @@ def run_conformance(config: ConformConfig, out_dir: Path, progress: Progress = p
                     results = run_app_checks(target) if "app" in app_groups else []
                     if "security" in app_groups:
                         results += run_security_checks(target)
-                records += [dataclasses.replace(r, layer=layer) for r in _wire_records(results, impl, None)]
+                records += [dataclasses.replace(r, layer=layer) for r in _check_records(results, impl, None)]
 
     if "layer" in config.groups:
         redis: RedisServer | None = None

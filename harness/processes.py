@@ -5,8 +5,10 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +71,19 @@ class ManagedProcess:
 
     def returncode(self) -> int | None:
         return None if self.popen is None else self.popen.poll()
+
+    def wait_listening(self, port: int, *, timeout: float = 30.0, host: str = "127.0.0.1") -> None:
+        """Return once ``host:port`` accepts connections; raise ProcessError if this process exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise ProcessError(f"{self.name} exited during start-up; its log ends with:\n{self.tail()}")
+            try:
+                with socket.create_connection((host, port), timeout=0.3):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise ProcessError(f"{self.name} did not listen on {host}:{port} within {timeout:.0f} s:\n{self.tail()}")
 
     def tail(self, lines: int = 30) -> str:
         try:

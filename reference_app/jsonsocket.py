@@ -90,6 +90,13 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
     def handlers(self) -> dict[str, Handler]:
         return {"ping": self.on_ping}
 
+    def _handler_table(self) -> dict[str, Handler]:
+        # Built on the first message and kept: handlers() allocates, and receive() is the hot path.
+        table: dict[str, Handler] | None = self.__dict__.get("_handlers")
+        if table is None:
+            table = self.__dict__["_handlers"] = self.handlers()
+        return table
+
     async def on_ping(self, payload: Payload) -> None:
         await self.send_json({"type": "pong", **echo_fields(payload)})
 
@@ -134,7 +141,7 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
         ref = payload.get("id")
         try:
             message_type = require(payload, "type", str, "a message type string")
-            handlers = self.handlers()
+            handlers = self._handler_table()
             handler = handlers.get(message_type)
             if handler is None:
                 accepted = ", ".join(sorted(handlers))

@@ -642,17 +642,7 @@ async def _run_handshake_case(
                 notes.append(f"the server kept a stalled handshake open for {case.timeout_units * unit:.0f}s")
             except OSError:
                 behaviour = Behaviour.OK
-            return CheckResult(
-                case.id,
-                case.group,
-                case.category,
-                case.source,
-                behaviour,
-                CloseVerdict.NOT_APPLICABLE,
-                None,
-                time.monotonic() - t0,
-                notes=notes,
-            )
+            return _handshake_result(case, behaviour, t0, notes)
         got = await read_head(reader, log, case.timeout_units * unit)
         head = parse_http_head(got[0]) if got else None
         if head is None:
@@ -682,19 +672,24 @@ async def _run_handshake_case(
                 if present is None or value.lower() not in present.lower():
                     behaviour = Behaviour.NON_STRICT
                     notes.append(f"response lacks '{name}: {value}'")
-        return CheckResult(
-            case.id,
-            case.group,
-            case.category,
-            case.source,
-            behaviour,
-            CloseVerdict.NOT_APPLICABLE,
-            None,
-            time.monotonic() - t0,
-            notes=notes,
-        )
+        return _handshake_result(case, behaviour, t0, notes)
     finally:
         writer.transport.abort()
+
+
+def _handshake_result(case: Case, behaviour: Behaviour, t0: float, notes: list[str]) -> CheckResult:
+    """A handshake probe has no closing handshake to judge."""
+    return CheckResult(
+        case.id,
+        case.group,
+        case.category,
+        case.source,
+        behaviour,
+        CloseVerdict.NOT_APPLICABLE,
+        None,
+        time.monotonic() - t0,
+        notes=notes,
+    )
 
 
 def _request_key(request: bytes) -> str | None:

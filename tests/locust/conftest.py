@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -20,19 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 Serve = Callable[..., str]
 
 
-def _wait_listening(port: int, proc: ManagedProcess) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            raise RuntimeError(f"uvicorn exited early:\n{proc.tail()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"uvicorn did not listen on {port} within {TIMEOUT} s:\n{proc.tail()}")
-
-
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Serve]:
     """``serve("echo", env={...})`` starts ``harness.test_servers.<name>:app`` and returns ``ws://127.0.0.1:PORT``."""
@@ -45,7 +30,7 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
         proc_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         proc = ManagedProcess(f"uvicorn-{name}", argv, tmp_path / f"uvicorn-{name}.log", env=proc_env, cwd=ROOT)
         started.append(proc.start())
-        _wait_listening(port, proc)
+        proc.wait_listening(port, timeout=TIMEOUT)
         return f"ws://127.0.0.1:{port}"
 
     yield start
