@@ -181,6 +181,14 @@ class StreamTracker:
         Raises:
             ValueError: if ``seq`` is not a non-negative int.
         """
+        ends = self._ends
+        # The common case first: the next seq in order extends the highest interval (it cannot be below the
+        # floor, a duplicate or reordered). Same outcome as the general path below, at a fraction of its cost.
+        if ends and ends[-1] == seq and type(seq) is int:
+            self.received += 1
+            ends[-1] = seq + 1
+            self.highest = seq
+            return "new"
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
             raise ValueError(f"seq must be a non-negative int, got {seq!r}")
         self.received += 1
@@ -388,7 +396,10 @@ class DeliveryLedger:
 
     def observe(self, sender: str, receiver: str, seq: int) -> Observation:
         """Account one arrival on the ``sender -> receiver`` stream."""
-        return self.stream(sender, receiver).observe(seq)
+        tracker = self._streams.get((sender, receiver))
+        if tracker is None:
+            tracker = self.stream(sender, receiver)
+        return tracker.observe(seq)
 
     def expect(self, sender: str, receiver: str, first: int, end: int) -> None:
         """Set the expected seq range ``[first, end)`` of one stream."""

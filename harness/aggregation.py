@@ -108,15 +108,21 @@ class Collector:
         self.members: dict[str, set[str]] = {}
         self.cpu_samples: list[float] = []
         self.series: dict[int, _Second] = {}
+        # The bucket of the second last recorded in: nearly every record lands in the same one as the last.
+        self._current_key = -1
+        self._current = _Second()
         self.report_no = 0
         #: Set once the process has stopped; every later snapshot is final too.
         self.final = False
 
     def _second(self) -> _Second:
         key = int(self._clock())
+        if key == self._current_key:
+            return self._current
         bucket = self.series.get(key)
         if bucket is None:
             bucket = self.series[key] = _Second()
+        self._current_key, self._current = key, bucket
         return bucket
 
     # -- recording -----------------------------------------------------

@@ -162,6 +162,15 @@ def test_connect_failures_and_closes():
         u.record(70000)
 
 
+def naive_kinds(seqs):
+    seen, highest, kinds = set(), -1, []
+    for s in seqs:
+        kinds.append("duplicate" if s in seen else "reordered" if s < highest else "new")
+        seen.add(s)
+        highest = max(highest, s)
+    return kinds
+
+
 def naive_counts(seqs, first, end):
     seen, highest, dup, reord = set(), -1, 0, 0
     for s in seqs:
@@ -187,13 +196,20 @@ def pick(c):
     return {k: getattr(c, k) for k in ("received", "distinct", "duplicated", "reordered", "lost", "outside_expected")}
 
 
-seq_lists = st.lists(st.integers(min_value=0, max_value=60), max_size=80)
+# Mostly in-order runs with drops, repeats and jumps, so both the in-order fast path and the general path run.
+seq_lists = st.one_of(
+    st.lists(st.integers(min_value=0, max_value=60), max_size=80),
+    st.lists(st.tuples(st.integers(0, 60), st.integers(1, 12)), max_size=8).map(
+        lambda runs: [s for start, n in runs for s in range(start, start + n)]
+    ),
+)
 
 
 @settings(max_examples=80, deadline=None)
 @given(seq_lists, st.integers(0, 20), st.integers(0, 70))
 def test_tracker_matches_naive_set_model(seqs, first, length):
-    t, _ = feed(seqs, expect=(first, first + length))
+    t, kinds = feed(seqs, expect=(first, first + length))
+    assert kinds == naive_kinds(seqs)
     assert pick(t.counts()) == naive_counts(seqs, first, first + length)
     assert t.counts().exact
     assert pick(StreamTracker.from_dict(json.loads(json.dumps(t.to_dict()))).counts()) == pick(t.counts())

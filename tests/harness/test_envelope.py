@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.envelope import Envelope, Foreign, decode_envelope, encode_envelope
 
@@ -60,6 +64,7 @@ def _raw(**overrides):
         (_raw(i=1.5), "bad_value"),
         (_raw(r=""), "bad_value"),
         (_raw(s=5), "bad_value"),
+        (_raw(a=2**63), "bad_value"),
     ],
 )
 def test_malformed_payloads_return_foreign(payload, reason):
@@ -74,3 +79,38 @@ def test_other_run_is_foreign():
     assert decode_envelope(data, run_id="r-1") == ENV
     result = decode_envelope(data, run_id="r-2")
     assert isinstance(result, Foreign) and result.reason == "other_run"
+
+
+_any_value = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.floats(allow_nan=False),
+    st.text(max_size=3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "h": st.one_of(st.just(1), _any_value),
+            "r": st.one_of(st.just("r-1"), _any_value),
+            "s": st.one_of(st.just("s"), _any_value),
+            "q": st.one_of(st.integers(0, 5), _any_value),
+            "i": st.one_of(st.integers(-5, 5), _any_value),
+            "a": st.one_of(st.integers(-5, 5), _any_value),
+        },
+    ),
+    st.sampled_from([None, "r-1", "r-2"]),
+)
+def test_dict_fast_path_agrees_with_the_general_checks(obj, run_id):
+    # A plain dict takes the fast path; the same keys behind a read-only mapping take the general checks.
+    fast = decode_envelope(obj, run_id=run_id)
+    general = decode_envelope(MappingProxyType(obj), run_id=run_id)
+    assert type(fast) is type(general)
+    if isinstance(fast, Foreign):
+        assert isinstance(general, Foreign) and fast.reason == general.reason
+    else:
+        assert fast == general

@@ -39,6 +39,40 @@ def test_record_ns_converts_and_counts_negative():
     assert s.max == 1235
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(min_value=-3_000, max_value=12_000_000), max_size=2_500),
+    st.sampled_from([(10_000, 2), (60_000_000, 3), (3_600_000_000, 3), (100_000, 5)]),
+)
+def test_buffered_ns_samples_land_in_hdrh_buckets(values_ns, config):
+    """Buffered nanosecond samples fold into exactly the buckets hdrh's own record_value picks."""
+    highest, sig = config
+    rec = LatencyRecorder(highest_trackable_us=highest, significant_figures=sig)
+    reference = LatencyRecorder(highest_trackable_us=highest, significant_figures=sig)
+    accepted = [rec.record_ns(v) for v in values_ns]
+    for v in values_ns:
+        # The unbuffered path: hdrh.record_value through record_us.
+        reference.record_us(-1 if v < 0 else ns_to_us(v))
+    assert accepted == [ns_to_us(v) <= highest for v in values_ns]
+    assert rec == reference
+    assert rec.count == reference.count
+    assert rec.summary() == reference.summary()
+    assert rec.encode() == reference.encode()
+
+
+def test_buffered_samples_are_read_by_every_reader():
+    rec = LatencyRecorder()
+    for v in (1_000, 2_000, 3_000):
+        rec.record_ns(v * 1000)
+    assert rec.count == 3
+    # 3000 µs sits in a bucket 2 µs wide: HDR reports its highest equivalent value.
+    assert rec.value_at_percentile(100) == 3001
+    assert LatencyRecorder.decode(rec.encode()).count == 3
+    merged = LatencyRecorder()
+    merged.merge(rec)
+    assert merged.summary().max == rec.summary().max == 3001
+
+
 def test_out_of_range_is_counted_not_dropped(small_recorder):
     assert small_recorder.record_us(10_000)
     # 10_001 still fits hdrh's last bucket; the recorder must refuse it anyway.
