@@ -25,6 +25,7 @@ from __future__ import annotations
 import locust  # isort: split
 
 import argparse
+import gc
 import http.client
 import itertools
 import json
@@ -44,14 +45,15 @@ import gevent
 import gevent.lock
 import gevent.pool
 import orjson
-import psutil
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.accounting import ConnectFailureKind
 from harness.aggregation import Aggregator, Collector, HealthThresholds, build_result
 from harness.envelope import Envelope, Foreign, decode_envelope, encode_envelope
+from harness.hub_receiver import HubReceiver
 from harness.schedule import ConstantRate, Pacer, Poisson, Ramp, Schedule, Steps
+from harness.user_numbers import user_index
 from harness.wsclient import Closed, ConnectFailure, Message, WsConnection, connect
 
 __all__ = [
@@ -85,8 +87,10 @@ KIND_CLASSES: Final[dict[str, tuple[str, ...]]] = {
 ARRIVALS: Final = ("constant", "poisson", "ramp", "steps")
 #: How long a user keeps sending when --harness-send-seconds is 0: until Locust stops it.
 _FOREVER_S: Final = 10 * 24 * 3600.0
-#: How long an idle user's task sleeps between checks once its session is running.
-_IDLE_S: Final = 1.0
+#: Locust's wait between a user's tasks once its session has run. The user then only receives (in the hub), so
+#: its greenlet has nothing to do; a wait in Locust's wait() is cut short when Locust stops the user, so it can
+#: be long. (Waking every second instead cost 50 idle users a few ms of CPU per second.)
+_IDLE_WAIT_S: Final = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,7 @@ class HarnessConfig:
     burn_us: int
     final_timeout_s: float
     seed: int
+    worker_count: int
 
     @classmethod
     def from_options(cls, opts: Any) -> HarnessConfig:
@@ -146,6 +151,7 @@ class HarnessConfig:
             burn_us=int(get("burn_us")),
             final_timeout_s=float(get("final_timeout")),
             seed=int(get("seed")),
+            worker_count=int(get("worker_count")),
         )
 
     def schedule(self, seed: int) -> Schedule:
@@ -204,6 +210,12 @@ def add_arguments(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
     add("burn-us", type=int, default=0, help="test only: burn this much CPU per sent message")
     add("final-timeout", type=float, default=15.0, help="seconds the master waits for workers' final reports")
     add("seed", type=int, default=1, help="seed of Poisson schedules")
+    add(
+        "worker-count",
+        type=int,
+        default=0,
+        help="set by the master at test start (workers connected then); workers number their users by it",
+    )
 
 
 # -- per-process runtime -------------------------------------------------------------------
@@ -233,10 +245,12 @@ class _Runtime:
         return next(self._counter)
 
     def global_index(self, local: int) -> int:
-        """An index unique across workers (workers are numbered by the master)."""
+        """This process's ``local``-th user's number across all generator processes (see :func:`user_index`)."""
         runner = self.environment.runner
-        worker = int(getattr(runner, "worker_index", 0) or 0) if isinstance(runner, WorkerRunner) else 0
-        return worker * 1_000_000 + local
+        if not isinstance(runner, WorkerRunner):
+            return local
+        assert self.config is not None
+        return user_index(local, int(runner.worker_index), self.config.worker_count)
 
     def credentials(self) -> dict[str, Any]:
         if self._credentials is None:
@@ -255,11 +269,15 @@ class _Runtime:
         self._sampler = gevent.spawn(self._sample_cpu, self.collector)
 
     def _sample_cpu(self, collector: Collector) -> None:
-        proc = psutil.Process()
-        proc.cpu_percent(None)
+        # CPU time of the whole process (every thread) over wall time, in percent of one core: what psutil's
+        # Process.cpu_percent() reports, without the /proc reads it makes on every call.
+        last_cpu, last_wall = time.process_time(), time.monotonic()
         while True:
             gevent.sleep(1.0)
-            collector.sample_cpu(proc.cpu_percent(None))
+            cpu, wall = time.process_time(), time.monotonic()
+            if wall > last_wall:
+                collector.sample_cpu(100.0 * (cpu - last_cpu) / (wall - last_wall))
+            last_cpu, last_wall = cpu, wall
 
     def stop_sampler(self) -> None:
         if self._sampler is not None:
@@ -311,6 +329,13 @@ def listen(hook: Any, listener: Callable[..., None]) -> None:
 
 def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
     assert _runtime is not None
+    # What exists now (Locust, gevent, our modules) lives for the whole run; moving it out of the collector's
+    # generations keeps full collections from walking it again and again during the test.
+    gc.freeze()
+    runner = environment.runner
+    if isinstance(runner, MasterRunner) and environment.parsed_options is not None:
+        # The master fires test_start before it sends the first spawn messages, which carry its options.
+        environment.parsed_options.harness_worker_count = runner.worker_count
     _runtime.start()
 
 
@@ -413,13 +438,13 @@ class _HarnessUser(locust.User):
     """Common machinery: one session per user, then idle until Locust stops it."""
 
     abstract = True
-    wait_time = locust.constant(0)
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         self._done = False
         self._stopping = False
         self._sockets: list[WsConnection] = []
+        self._receivers: list[HubReceiver] = []
         self._greenlets = gevent.pool.Group()
 
     def on_start(self) -> None:
@@ -430,13 +455,16 @@ class _HarnessUser(locust.User):
         self.index = runtime.global_index(runtime.next_index())
         self.uid = f"{runtime.tag}-{self.index}"
 
+    def wait_time(self) -> float:
+        # The session starts at once; after it the user stays connected (its receivers keep counting in-flight
+        # messages) and idles in Locust's interruptible wait.
+        return _IDLE_WAIT_S if self._done else 0.0
+
     @locust.task
     def session(self) -> None:
         if not self._done:
             self._done = True
             self.run_session()
-        # After the session the user stays (its receivers keep counting in-flight messages).
-        gevent.sleep(_IDLE_S)
 
     def run_session(self) -> None:
         """Open this user's sockets and run its schedule; each concrete user class defines it."""
@@ -444,8 +472,9 @@ class _HarnessUser(locust.User):
 
     def on_stop(self) -> None:
         self._stopping = True
-        # A receiver blocked in recv() must be gone before close() reads the same socket: gevent
-        # refuses two greenlets waiting on one socket.
+        # Receivers must be gone before close() reads the same sockets.
+        for receiver in self._receivers:
+            receiver.stop()
         self._greenlets.kill(block=True, timeout=2.0)
         for conn in list(self._sockets):
             conn.close()
@@ -478,23 +507,13 @@ class _HarnessUser(locust.User):
         return conn
 
     def spawn_receiver(self, conn: WsConnection, handle: Callable[[Message], None]) -> None:
-        self._greenlets.spawn(self._receive_loop, conn, handle)
+        """Deliver each message of ``conn`` to ``handle``, which runs in gevent's hub and must not block."""
+        self._receivers.append(HubReceiver(conn, handle, self._on_closed).start())
 
-    def _receive_loop(self, conn: WsConnection, handle: Callable[[Message], None]) -> None:
-        while True:
-            try:
-                # No timeout: on_stop kills this greenlet, and a timeout would arm a gevent timer on every
-                # wake-up, which is per delivered frame.
-                messages = conn.recv_many(timeout=None)
-            except TimeoutError:
-                continue
-            except Closed as exc:
-                if not self._stopping:
-                    self.collector.record_close(exc.code)
-                    self.fire("unexpected_close", 0.001, exc=exc)
-                return
-            for message in messages:
-                handle(message)
+    def _on_closed(self, exc: Closed) -> None:
+        if not self._stopping:
+            self.collector.record_close(exc.code)
+            self.fire("unexpected_close", 0.001, exc=exc)
 
     def pace(self, send_one: Callable[[int, int], bool], *, seed: int) -> None:
         """Walk the schedule: wait for each slot, then ``send_one(seq, intended_ns)``; stop on False."""

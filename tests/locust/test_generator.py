@@ -9,6 +9,7 @@ import pytest
 
 from harness.generator import GeneratorResult, run_generator
 from harness.latency import MetricSet
+from harness.user_numbers import user_index
 from tests.locust.conftest import Serve
 
 
@@ -85,6 +86,36 @@ def test_broadcast_fans_out_to_every_other_member(serve: Serve, tmp_path: Path) 
     assert _counts(run, "fanout") == sends * (3 - 1)
     assert run.delivery["streams"] == 9
     assert run.delivery["lost"] == 0
+
+
+def test_rooms_get_their_members_across_two_workers(serve: Serve, tmp_path: Path) -> None:
+    url = serve("broadcast")
+    run = run_generator(
+        f"{url}/room",
+        "broadcast",
+        users=4,
+        spawn_rate=50,
+        duration_s=1.5,
+        rate_per_user=5,
+        processes=2,
+        room_size=2,
+        out_dir=tmp_path / "out",
+        grace_s=1.0,
+    )
+    # Users are numbered across workers, so 4 users in rooms of 2 fill exactly rooms 0 and 1.
+    groups = run.result["groups"]
+    assert sorted(groups) == [f"broadcast:{url}/room/room-0", f"broadcast:{url}/room/room-1"]
+    assert [len(members) for members in groups.values()] == [2, 2]
+    assert run.delivery["lost"] == 0 and run.result["sends"] > 0
+
+
+def test_user_numbers_are_unique_and_dense_across_workers() -> None:
+    numbers = [user_index(local, worker, 3) for worker in range(3) for local in range(5)]
+    assert sorted(numbers) == list(range(15))
+    # A worker that joined after the start (index 3 of a count of 3) stays apart from the others.
+    late = [user_index(local, 3, 3) for local in range(5)]
+    assert not set(late) & set(numbers)
+    assert [user_index(local, 0, 0) for local in range(3)] == [0, 1, 2]
 
 
 def test_corrected_response_time_shows_stall_that_service_time_hides(serve: Serve, tmp_path: Path) -> None:
