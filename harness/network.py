@@ -4,16 +4,71 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import socket
+from pathlib import Path
 from typing import Any
 
-__all__ = ["free_port", "http_get_json", "listening_socket"]
+__all__ = ["ephemeral_port_range", "find_free_port_range", "free_port", "http_get_json", "listening_socket"]
+
+#: Lowest port handed out by :func:`find_free_port_range`; below it sit well-known services (PostgreSQL, Redis ...).
+PORT_RANGE_LOW = 20000
+#: The IANA ephemeral range, used where the kernel's cannot be read.
+_IANA_EPHEMERAL = (49152, 65535)
+_LINUX_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The ports the kernel picks from for ``bind(0)`` and outgoing connections (inclusive bounds)."""
+    try:
+        low, high = (int(field) for field in _LINUX_EPHEMERAL.read_text().split())
+    except (OSError, ValueError):
+        return _IANA_EPHEMERAL
+    return low, high
+
+
+def find_free_port_range(
+    count: int, host: str = "127.0.0.1", seed: int | None = None, *, exclude: range = range(0)
+) -> int:
+    """A base port such that base .. base+count-1 can all be bound right now and none lies in ``exclude``.
+
+    The block is taken below the kernel's ephemeral range when it fits there. Ports in that range are handed out
+    by the kernel to every ``bind(0)`` (:func:`free_port`) and every outgoing connection, so a block checked free
+    there can be taken before its owner binds it: an emulated reader then sat on a gateway's status port.
+    """
+    ephemeral_low, _ = ephemeral_port_range()
+    low, high = PORT_RANGE_LOW, ephemeral_low
+    if high - low < 4 * count:
+        low = 1024
+    if high - low < 4 * count:
+        # Too many ports to keep out of the ephemeral range: accept the small chance of a race.
+        low, high = PORT_RANGE_LOW, 65535
+    if high - low < count:
+        raise ValueError(f"cannot find {count} consecutive ports: at most {high - low} fit in {low}-{high}")
+    rng = random.Random(seed)
+    for _ in range(50):
+        base = rng.randrange(low, high - count + 1)
+        if base < exclude.stop and exclude.start < base + count:
+            continue
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind((host, port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise RuntimeError(f"found no {count} consecutive free ports in {low}-{high}")
 
 
 def listening_socket(host: str, port: int, *, backlog: int = 2048) -> socket.socket:

@@ -27,6 +27,7 @@ from harness.generator import GeneratorResult, run_generator
 from harness.latency import LatencyRecorder, MetricSet
 from harness.layer_pressure import layer_pressure
 from harness.layers import layer_spec
+from harness.network import find_free_port_range
 from harness.progress import ProgressLine, ProgressState
 from harness.redis_server import find_redis_server
 from harness.resources import ResourceSampler
@@ -45,7 +46,7 @@ from harness.results import (
     write_run,
 )
 from harness.scenario import Scenario
-from harness.shift_change import drive_shift_change, find_free_port_range, shift_schedule
+from harness.shift_change import drive_shift_change, shift_schedule
 from harness.slo import breach_sentences, exit_code
 from harness.stack import Stack, StackConfig
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
 import sqlite3
 import statistics
 import sys
@@ -30,7 +29,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from harness.network import free_port
+from harness.network import find_free_port_range
 from harness.processes import ManagedProcess
 from harness.stack import Stack, StackConfig
 
@@ -38,34 +37,10 @@ __all__ = [
     "BadgeEvent",
     "ShiftChangeResult",
     "drive_shift_change",
-    "find_free_port_range",
     "one_insert_per_reader",
     "run_shift_change",
     "shift_schedule",
 ]
-
-PORT_RANGE_LOW = 20000
-PORT_RANGE_HIGH = 60000
-
-
-def find_free_port_range(count: int, host: str = "127.0.0.1", seed: int | None = None) -> int:
-    """A base port such that base .. base+count-1 can all be bound right now (checked one by one)."""
-    rng = random.Random(seed)
-    for _ in range(50):
-        base = rng.randrange(PORT_RANGE_LOW, PORT_RANGE_HIGH - count)
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind((host, port))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        return base
-    raise RuntimeError(f"found no {count} consecutive free ports in {PORT_RANGE_LOW}-{PORT_RANGE_HIGH}")
 
 
 @dataclass(frozen=True)
@@ -158,7 +133,10 @@ async def _http(port: int, method: str, path: str, body: Any = None, timeout: fl
     finally:
         writer.close()
     head, _, rest = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(rest) if rest else None
+    status_line = head.split(b"\r\n", 1)[0].split()
+    if len(status_line) < 2 or not status_line[0].startswith(b"HTTP/") or not status_line[1].isdigit():
+        raise ValueError(f"127.0.0.1:{port} answered {method} {path} with {data[:40]!r}, not an HTTP response")
+    return int(status_line[1]), json.loads(rest) if rest else None
 
 
 async def _wait_http(
@@ -231,8 +209,9 @@ async def _drive(
     employees = credentials["employees"]
     base_port = stack.config.reader_base_port
     env = dict(stack.env)
-    control_port = free_port()
-    status_ports = [free_port() for _ in range(gateways)]
+    # The emulator's control port and the gateways' status ports: one block clear of the readers' ports.
+    first = find_free_port_range(1 + gateways, exclude=range(base_port, base_port + readers))
+    control_port, status_ports = first, list(range(first + 1, first + 1 + gateways))
     emulator = ManagedProcess(
         name="eks-emulator",
         argv=[
