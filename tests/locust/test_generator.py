@@ -136,8 +136,11 @@ def test_corrected_response_time_shows_stall_that_service_time_hides(serve: Serv
     assert response["p99"] >= 600_000, response
     assert service["p99"] < 300_000, service
     assert service["max"] >= 600_000, service
-    # Waiting for the stalled reply is the server's doing, not the generator's.
-    assert not any("send-lag" in r for r in run.result["generator_health"]["generator_bound_reasons"])
+    # Waiting for the stalled reply is the server's doing, not the generator's: counted as send lag, the ~100
+    # sends queued behind each stall would lag by up to a second. What remains is the generator's own lateness,
+    # which on these VMs includes timers firing up to ~25 ms late (a bare time.sleep shows it), so the bound is
+    # far from both: not the 5 ms generator_bound threshold.
+    assert run.summaries["send_lag"]["p99"] < 100_000, run.summaries["send_lag"]
 
 
 def test_open_loop_run_of_the_same_server_sees_the_stall_in_service_time_too(serve: Serve, tmp_path: Path) -> None:
