@@ -14,6 +14,15 @@ gets the :class:`~harness.wsclient.Closed` that ended the connection.
 
 TLS connections (``wss://``) keep the blocking path: a TLS record is not a socket read, so the callback
 would need the SSL object's own buffering. They are received by a greenlet in :meth:`WsConnection.recv_many`.
+
+Deferred handling (:class:`ReceiveBatch`). A receiver given a batch still reads every socket the moment it is
+readable and stamps the read with ``time.monotonic_ns()`` then, so every latency is what it would have been;
+only parsing and handling wait, up to the batch's delay, and then run for every read of every receiver at once,
+in the order of the reads. A generator wakes once per frame in fan-out (frames trickle in as the server writes
+them) and each wake-up found the parser, the handler and their data cold: handled in batches the same work
+costs far less (docs/performance.md has the figures). What a handler does happens that much later: a reply
+(pong) leaves later, and anything that must react at once to a message (a closed-loop sender waiting for its
+own reply) should not use a batch.
 """
 
 from __future__ import annotations
@@ -29,11 +38,53 @@ from gevent.hub import get_hub
 
 from harness.wsclient import READ_SIZE, Closed, Message, WsConnection
 
-__all__ = ["HubReceiver"]
+__all__ = ["FLUSH_AT_READS", "HubReceiver", "ReceiveBatch"]
 
 log = logging.getLogger("harness.receiver")
 
 _READ = 1  # libev's EV_READ
+#: A batch this long is handled at once. Frames that arrive while a batch is handled are read (and timed) after
+#: it, so its length bounds that wait: 64 reads at the 7-8 µs a frame costs warm is about half a millisecond,
+#: and a batch that long is already warm.
+FLUSH_AT_READS = 64
+
+
+class ReceiveBatch:
+    """Reads of any number of :class:`HubReceiver` s, parsed and handled together at most ``delay_s`` later.
+
+    One per hub (a Locust process has one), shared by all its receivers: batching across sockets is the point.
+    """
+
+    def __init__(self, delay_s: float) -> None:
+        if not delay_s > 0:
+            raise ValueError(f"a receive batch needs a delay > 0 s, got {delay_s}")
+        self.delay_s = delay_s
+        self._reads: list[tuple[HubReceiver, bytes, int]] = []
+        self._timer: Any = None
+
+    def __len__(self) -> int:
+        return len(self._reads)
+
+    def add(self, receiver: HubReceiver, data: bytes, now_ns: int) -> None:
+        reads = self._reads
+        if not reads:
+            # A fresh timer per batch: a libev timer restarted after it fired goes off at once.
+            timer = self._timer = get_hub().loop.timer(self.delay_s)
+            timer.start(self.flush)
+        reads.append((receiver, data, now_ns))
+        if len(reads) >= FLUSH_AT_READS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Parse and handle every read so far, oldest first (in the hub, or in a greenlet that must not yield)."""
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.stop()
+            timer.close()
+        while self._reads:
+            reads, self._reads = self._reads, []
+            for receiver, data, now_ns in reads:
+                receiver._handle(data, now_ns)
 
 
 class HubReceiver:
@@ -43,6 +94,7 @@ class HubReceiver:
         conn: an open connection; nothing else may read it while the receiver runs.
         on_message: called in the hub for each message, in order; must not block.
         on_closed: called once, in a greenlet, when the connection has ended (not after :meth:`stop`).
+        batch: handle reads in this batch instead of at once (see the module's docstring).
     """
 
     def __init__(
@@ -50,10 +102,13 @@ class HubReceiver:
         conn: WsConnection,
         on_message: Callable[[Message], None],
         on_closed: Callable[[Closed], None],
+        batch: ReceiveBatch | None = None,
     ) -> None:
         self.conn = conn
         self.on_message = on_message
         self.on_closed = on_closed
+        self.batch = batch
+        self._handed_over = False
         self._watcher: Any = None
         self._greenlets: list[gevent.Greenlet] = []
         self._stopped = False
@@ -73,7 +128,12 @@ class HubReceiver:
         return self
 
     def stop(self) -> None:
-        """Stop delivering (the connection stays as it is, for the caller to close)."""
+        """Stop delivering (the connection stays as it is, for the caller to close).
+
+        What was read before is handled first: a message read is a message delivered.
+        """
+        if self.batch is not None and self.batch:
+            self.batch.flush()
         self._stopped = True
         self._stop_watcher()
         for greenlet in self._greenlets:
@@ -100,13 +160,26 @@ class HubReceiver:
             return  # woken without data (another reader of the fd, a spurious wake-up)
         except OSError:
             data = b""  # a reset is an abrupt end, like EOF without a close frame
+        now_ns = time.monotonic_ns()
+        batch = self.batch
+        if batch is None:
+            self._handle(data, now_ns)
+            return
+        if not data:
+            self._stop_watcher()  # the end stays readable: without this, every loop would queue it again
+        batch.add(self, data, now_ns)
+
+    def _handle(self, data: bytes, now_ns: int) -> None:
+        """Parse one read and hand its messages on (at once, or from the batch in read order)."""
         conn = self.conn
-        core = conn.receive_data(data, time.monotonic_ns())
+        core = conn.receive_data(data, now_ns)
         self._dispatch(conn.take_messages())
-        if not core:
+        if not core or self._handed_over:
+            # Once handed over, only reads queued before that are fed here, before the greenlet reads on.
             return
         if not conn.is_open:
             # The closing handshake reads and writes with waits: a greenlet's job.
+            self._handed_over = True
             self._stop_watcher()
             self._spawn(self._receive_in_greenlet)
         elif conn.has_data_to_send():

@@ -51,7 +51,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from harness.accounting import ConnectFailureKind
 from harness.aggregation import Aggregator, Collector, HealthThresholds, build_result
 from harness.envelope import Envelope, Foreign, decode_envelope, encode_envelope
-from harness.hub_receiver import HubReceiver
+from harness.hub_receiver import HubReceiver, ReceiveBatch
 from harness.schedule import ConstantRate, Pacer, Poisson, Ramp, Schedule, Steps
 from harness.user_numbers import user_index
 from harness.wsclient import Closed, ConnectFailure, Message, WsConnection, connect
@@ -91,6 +91,9 @@ _FOREVER_S: Final = 10 * 24 * 3600.0
 #: its greenlet has nothing to do; a wait in Locust's wait() is cut short when Locust stops the user, so it can
 #: be long. (Waking every second instead cost 50 idle users a few ms of CPU per second.)
 _IDLE_WAIT_S: Final = 3600.0
+#: Default of --harness-receive-batch-ms (docs/generator.md, "Receiving"; figures in docs/performance.md).
+DEFAULT_RECEIVE_BATCH_MS: Final = 10.0
+MAX_RECEIVE_BATCH_MS: Final = 1000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,7 @@ class HarnessConfig:
     final_timeout_s: float
     seed: int
     worker_count: int
+    receive_batch_ms: float
 
     @classmethod
     def from_options(cls, opts: Any) -> HarnessConfig:
@@ -152,6 +156,7 @@ class HarnessConfig:
             final_timeout_s=float(get("final_timeout")),
             seed=int(get("seed")),
             worker_count=int(get("worker_count")),
+            receive_batch_ms=float(get("receive_batch_ms")),
         )
 
     def schedule(self, seed: int) -> Schedule:
@@ -174,6 +179,16 @@ def _origin_of(url: str) -> str:
     parts = urlsplit(url)
     scheme = "https" if parts.scheme == "wss" else "http"
     return f"{scheme}://{parts.netloc}" if parts.netloc else ""
+
+
+def _batch_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected milliseconds (a number), got {text!r}") from None
+    if not 0 <= value <= MAX_RECEIVE_BATCH_MS:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_RECEIVE_BATCH_MS:g} ms, got {text}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
@@ -211,6 +226,13 @@ def add_arguments(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
     add("final-timeout", type=float, default=15.0, help="seconds the master waits for workers' final reports")
     add("seed", type=int, default=1, help="seed of Poisson schedules")
     add(
+        "receive-batch-ms",
+        type=_batch_ms,
+        default=DEFAULT_RECEIVE_BATCH_MS,
+        help="parse and handle received messages in batches at most this late; every message is still timed when "
+        "it is read (0: handle each read at once; closed-loop senders, --harness-max-inflight, always do)",
+    )
+    add(
         "worker-count",
         type=int,
         default=0,
@@ -237,6 +259,8 @@ class _Runtime:
         self.config: HarnessConfig | None = None
         self.collector: Collector | None = None
         self.aggregator: Aggregator | None = None
+        #: Shared by every receiver of this process (None: each read is handled at once).
+        self.receive_batch: ReceiveBatch | None = None
         self._sampler: gevent.Greenlet | None = None
         self._counter = itertools.count()
         self._credentials: dict[str, Any] | None = None
@@ -266,6 +290,8 @@ class _Runtime:
         self.collector = Collector(run_id=self.config.run_id, process_id=self.process_id, role=self.role)
         if self.role == "master":
             self.aggregator = Aggregator(run_id=self.config.run_id)
+        if self.config.receive_batch_ms > 0:
+            self.receive_batch = ReceiveBatch(self.config.receive_batch_ms / 1000)
         self._sampler = gevent.spawn(self._sample_cpu, self.collector)
 
     def _sample_cpu(self, collector: Collector) -> None:
@@ -361,6 +387,9 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
     if runtime is None or runtime.collector is None or runtime.config is None:
         return
     runtime.stop_sampler()
+    if runtime.receive_batch is not None:
+        # Messages read but not yet handled belong in the final counts.
+        runtime.receive_batch.flush()
     cfg = runtime.config
     if runtime.role == "worker":
         runtime.collector.final = True
@@ -506,9 +535,15 @@ class _HarnessUser(locust.User):
         self._sockets.append(conn)
         return conn
 
-    def spawn_receiver(self, conn: WsConnection, handle: Callable[[Message], None]) -> None:
-        """Deliver each message of ``conn`` to ``handle``, which runs in gevent's hub and must not block."""
-        self._receivers.append(HubReceiver(conn, handle, self._on_closed).start())
+    def spawn_receiver(self, conn: WsConnection, handle: Callable[[Message], None], *, at_once: bool = False) -> None:
+        """Deliver each message of ``conn`` to ``handle``, which runs in gevent's hub and must not block.
+
+        Messages are handled in the process's receive batch unless ``at_once`` (or --harness-receive-batch-ms 0);
+        either way ``Message.received_ns`` is the time of the read.
+        """
+        batch = None if at_once else self.runtime.receive_batch
+        log.warning("DEBUG at_once=%s batch=%s", at_once, batch)
+        self._receivers.append(HubReceiver(conn, handle, self._on_closed, batch).start())
 
     def _on_closed(self, exc: Closed) -> None:
         if not self._stopping:
@@ -559,7 +594,8 @@ class _EnvelopeUser(_HarnessUser):
             return
         group = self.group()
         self.collector.join(self.uid, group)
-        self.spawn_receiver(conn, self.on_message)
+        # A closed-loop sender waits for its own reply: that must release the window at once.
+        self.spawn_receiver(conn, self.on_message, at_once=self._window is not None)
         gevent.sleep(self.cfg.warmup_s)
 
         def send_one(seq: int, intended_ns: int) -> bool:
@@ -789,7 +825,8 @@ class KioskUser(_HarnessUser):
             self.spawn_receiver(conn, self.on_message)
 
     def on_message(self, message: Message) -> None:
-        now_ns = time.time_ns()
+        # inserted_at is wall-clock time; the message was read at received_ns (monotonic), maybe a batch ago.
+        now_ns = time.time_ns() - (time.monotonic_ns() - message.received_ns)
         try:
             obj = orjson.loads(message.data)
         except orjson.JSONDecodeError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -49,3 +50,17 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def run_gevent_script(script: str, *args: str) -> str:
+    """Run ``script`` (which monkey-patches with gevent first) in a fresh interpreter; return its stdout."""
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT * 6,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -75,6 +75,9 @@ async def behave(ws: ServerConnection) -> None:
         count = int(query.get("n", "100"))
         for i in range(count):
             await ws.send(f"burst {i}")
+        if "close" in query:  # then close (1000) in the same breath
+            await ws.close()
+            return
     elif url.path == "/fragments":
         await ws.send(["frag", "mented ", "text"])
         await ws.send([b"\x00\x01", b"\x02"])

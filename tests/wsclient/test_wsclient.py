@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from websockets.frames import Close, Frame, Opcode
@@ -19,8 +16,7 @@ from websockets.utils import accept_key
 
 from harness.wsclient import Closed, ConnectFailure, Message, connect
 from tests.conftest import TIMEOUT
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.wsclient.conftest import run_gevent_script
 
 
 def test_echo_text(server_url: str) -> None:
@@ -375,16 +371,7 @@ print(f"{time.monotonic() - started:.3f}")
 
 def test_concurrent_greenlets_under_gevent(server_url: str) -> None:
     greenlets, rounds = 50, 3
-    result = subprocess.run(
-        [sys.executable, "-c", GEVENT_SCRIPT, f"{server_url}/slow", str(greenlets), str(rounds)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 6,
-    )
-    assert result.returncode == 0, result.stderr
-    elapsed = float(result.stdout)
+    elapsed = float(run_gevent_script(GEVENT_SCRIPT, f"{server_url}/slow", str(greenlets), str(rounds)))
     # Each echo takes 0.3 s at the server: run one greenlet at a time, 150 echoes would take 45 s.
     serial = greenlets * rounds * 0.3
     assert elapsed < serial / 5, f"{elapsed} s: greenlets did not overlap"
