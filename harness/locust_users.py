@@ -91,7 +91,7 @@ _FOREVER_S: Final = 10 * 24 * 3600.0
 #: its greenlet has nothing to do; a wait in Locust's wait() is cut short when Locust stops the user, so it can
 #: be long. (Waking every second instead cost 50 idle users a few ms of CPU per second.)
 _IDLE_WAIT_S: Final = 3600.0
-#: Default of --harness-receive-batch-ms (docs/generator.md, "Receiving"; figures in docs/performance.md).
+#: Default of --harness-receive-batch-ms (docs/generator.md, "Receiving in batches"; figures in docs/performance.md).
 DEFAULT_RECEIVE_BATCH_MS: Final = 10.0
 MAX_RECEIVE_BATCH_MS: Final = 1000.0
 
@@ -542,7 +542,6 @@ class _HarnessUser(locust.User):
         either way ``Message.received_ns`` is the time of the read.
         """
         batch = None if at_once else self.runtime.receive_batch
-        log.warning("DEBUG at_once=%s batch=%s", at_once, batch)
         self._receivers.append(HubReceiver(conn, handle, self._on_closed, batch).start())
 
     def _on_closed(self, exc: Closed) -> None:
