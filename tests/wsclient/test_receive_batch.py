@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
+import gevent
 import pytest
 
 from harness.hub_receiver import FLUSH_AT_READS, HubReceiver, ReceiveBatch
@@ -46,7 +47,8 @@ def receiver(name, conn):
 
 a = connect(url + "/echo", timeout=10)
 b = connect(url + "/echo", timeout=10)
-ra, rb = receiver("a", a), receiver("b", b)
+ra = receiver("a", a)
+receiver("b", b)
 sent = {}
 for name, conn, text in [("a", a, "a1"), ("b", b, "b1"), ("a", a, "a2")]:
     sent[text] = time.monotonic_ns()
@@ -66,16 +68,16 @@ stopped_with = [h[1] for h in handled]
 
 # The end of a connection queues behind the messages read before it: five messages, then the server's close.
 c = connect(url + "/burst?n=5&close=1", timeout=10)
-rc = receiver("c", c)
+receiver("c", c)
 # A connection the server drops (TCP reset or EOF, no close frame).
 d = connect(url + "/abort", timeout=10)
-rd = receiver("d", d)
+receiver("d", d)
 d.send_text("bye")
 gevent.sleep(delay * 2 + 0.5)
 
 # A server ping: the pong is queued by the core while the batch is handled and must still go out.
 p = connect(url + "/ping", timeout=10)
-rp = receiver("p", p)
+receiver("p", p)
 p.send_text("go")
 gevent.sleep(delay * 2 + 1.0)
 
@@ -129,8 +131,6 @@ class _Recorder:
 
 
 def test_a_full_batch_is_handled_at_once_and_a_short_one_after_the_delay() -> None:
-    import gevent
-
     handled: list[tuple[bytes, int]] = []
     receiver = cast(HubReceiver, _Recorder(handled))
     batch = ReceiveBatch(60.0)
