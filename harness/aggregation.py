@@ -51,6 +51,8 @@ SNAPSHOT_KEY: Final = "harness"
 SNAPSHOT_VERSION: Final = 1
 # History of the result file written by the master: 1 = first version.
 RESULT_VERSION: Final = 1
+#: Envelope deliveries buffered before they are recorded in the histograms.
+_DELIVERIES_FOLD_AT: Final = 1024
 #: Metric recorded per second in the time series: the latency of every delivery from actual send.
 SERIES_METRIC: Final = "delivery"
 
@@ -98,7 +100,7 @@ class Collector:
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self._clock = clock
-        self.metrics = MetricSet()
+        self._metrics = MetricSet()
         self.ledger = DeliveryLedger()
         self.connect_failures = ConnectFailures()
         self.unexpected_closes = UnexpectedCloses()
@@ -107,21 +109,39 @@ class Collector:
         #: Members (receivers) per group.
         self.members: dict[str, set[str]] = {}
         self.cpu_samples: list[float] = []
-        self.series: dict[int, _Second] = {}
+        self._series: dict[int, _Second] = {}
         # The bucket of the second last recorded in: nearly every record lands in the same one as the last.
         self._current_key = -1
         self._current = _Second()
         self.report_no = 0
+        # Envelope deliveries not yet in the histograms: (own, service ns, response ns), all of the current second.
+        self._deliveries: list[tuple[bool, int, int]] = []
         #: Set once the process has stopped; every later snapshot is final too.
         self.final = False
+
+    @property
+    def metrics(self) -> MetricSet:
+        """The latency histograms, with every delivery recorded so far (buffered ones are folded in first)."""
+        if self._deliveries:
+            self._fold_deliveries()
+        return self._metrics
+
+    @property
+    def series(self) -> dict[int, _Second]:
+        """Sends, deliveries and delivery latency per wall-clock second (buffered deliveries folded in first)."""
+        if self._deliveries:
+            self._fold_deliveries()
+        return self._series
 
     def _second(self) -> _Second:
         key = int(self._clock())
         if key == self._current_key:
             return self._current
-        bucket = self.series.get(key)
+        if self._deliveries:
+            self._fold_deliveries()  # they belong to the second that ends here
+        bucket = self._series.get(key)
         if bucket is None:
-            bucket = self.series[key] = _Second()
+            bucket = self._series[key] = _Second()
         self._current_key, self._current = key, bucket
         return bucket
 
@@ -136,7 +156,7 @@ class Collector:
         self.sent[key] = self.sent.get(key, 0) + 1
         self._second().sends += 1
         if send_lag_ns is not None:
-            self.metrics.record_ns("send_lag", max(0, send_lag_ns))
+            self._metrics.record_ns("send_lag", max(0, send_lag_ns))
 
     def record_delivery(self, latency_ns: int | None) -> None:
         """Count one delivery in the time series, with its latency from the actual send if known."""
@@ -144,6 +164,37 @@ class Collector:
         bucket.deliveries += 1
         if latency_ns is not None:
             bucket.latency.record_ns(latency_ns)
+
+    def record_envelope(
+        self, sender: str, receiver: str, seq: int, received_ns: int, sent_ns: int, intended_ns: int
+    ) -> bool:
+        """Account one envelope received and time it; False (and nothing timed) if it was a duplicate.
+
+        ``round_trip`` (the sender's own copy) or ``fanout``, ``service_time`` (both from the actual send),
+        ``response_time`` (from the intended send) and the second's delivery latency.
+        """
+        if self.ledger.observe(sender, receiver, seq) == "duplicate":
+            return False
+        self._second().deliveries += 1
+        # Buffered and recorded a batch at a time: one append here instead of five recorder calls.
+        deliveries = self._deliveries
+        deliveries.append((sender == receiver, received_ns - sent_ns, received_ns - intended_ns))
+        if len(deliveries) >= _DELIVERIES_FOLD_AT:
+            self._fold_deliveries()
+        return True
+
+    def _fold_deliveries(self) -> None:
+        deliveries, self._deliveries = self._deliveries, []
+        metrics = self._metrics
+        service_time = metrics.recorder("service_time")
+        second = self._current.latency
+        own = [service for is_own, service, _ in deliveries if is_own]
+        if own:
+            metrics.recorder("round_trip").record_many_ns(own, service_time, second)
+        if len(own) < len(deliveries):
+            others = [service for is_own, service, _ in deliveries if not is_own]
+            metrics.recorder("fanout").record_many_ns(others, service_time, second)
+        metrics.recorder("response_time").record_many_ns([response for _, _, response in deliveries])
 
     def record_connect_failure(self, kind: ConnectFailureKind) -> None:
         self.connect_failures.record(kind)

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import binascii
 import math
+import sys
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -132,6 +133,55 @@ class LatencySummary:
 _SUMMARY_PERCENTILES: Final = (50.0, 90.0, 99.0, 99.9, 99.99)
 
 
+def _add_in_range(values_ns: Iterable[int], recorders: Sequence[LatencyRecorder]) -> None:
+    """Add every value (ns, each within the recorders' range) to every recorder (all of one configuration).
+
+    hdrh's record_value costs about 1.5 µs in pure Python and a generator records several latencies per
+    delivered message, so samples are added here in bulk with HdrHistogram._counts_index_for (unit magnitude 0)
+    inlined, and each value's bucket is found once however many histograms it goes to.
+    """
+    h = recorders[0]._h
+    mask = h.sub_bucket_mask
+    magnitude = h.sub_bucket_half_count_magnitude
+    half = h.sub_bucket_half_count
+    shift = magnitude + 1
+    low, high = sys.maxsize, -1
+    n = 0
+    if len(recorders) == 1:
+        counts = h.counts
+        for value_ns in values_ns:
+            value = (value_ns + 500) // 1000
+            bucket = (value | mask).bit_length() - shift
+            counts[((bucket + 1) << magnitude) + (value >> bucket) - half] += 1
+            if value > high:
+                high = value
+            if value < low:
+                low = value
+            n += 1
+    else:
+        every_counts = [r._h.counts for r in recorders]
+        for value_ns in values_ns:
+            value = (value_ns + 500) // 1000
+            bucket = (value | mask).bit_length() - shift
+            index = ((bucket + 1) << magnitude) + (value >> bucket) - half
+            for counts in every_counts:
+                counts[index] += 1
+            if value > high:
+                high = value
+            if value < low:
+                low = value
+            n += 1
+    if not n:
+        return
+    for recorder in recorders:
+        hist = recorder._h
+        hist.total_count += n
+        if low < hist.min_value:
+            hist.min_value = low
+        if high > hist.max_value:
+            hist.max_value = high
+
+
 class LatencyRecorder:
     """An HDR histogram of microsecond latencies plus anomaly counters.
 
@@ -201,28 +251,8 @@ class LatencyRecorder:
         return self._h
 
     def _fold(self) -> None:
-        # hdrh's record_value costs about 1.5 µs in pure Python and a generator records several latencies per
-        # delivered message, so samples are buffered and folded here with the same bucket arithmetic
-        # (HdrHistogram._counts_index_for with unit magnitude 0) inlined. Every buffered sample is in range.
-        h = self._h
-        counts = h.counts
-        mask = h.sub_bucket_mask
-        magnitude = h.sub_bucket_half_count_magnitude
-        half = h.sub_bucket_half_count
-        shift = magnitude + 1
-        low, high = h.min_value, h.max_value
-        pending = self._pending
-        for value_ns in pending:
-            value = (value_ns + 500) // 1000
-            bucket = (value | mask).bit_length() - shift
-            counts[((bucket + 1) << magnitude) + (value >> bucket) - half] += 1
-            if value > high:
-                high = value
-            if value < low:
-                low = value
-        h.total_count += len(pending)
-        h.min_value, h.max_value = low, high
-        pending.clear()
+        _add_in_range(self._pending, (self,))
+        self._pending.clear()
 
     # -- recording -----------------------------------------------------
     def record_us(self, value_us: int, count: int = 1) -> bool:
@@ -270,6 +300,26 @@ class LatencyRecorder:
         if value_ns < 0:
             return self.record_us(-1, count)
         return self.record_us(ns_to_us(value_ns), count)
+
+    def record_many_ns(self, values_ns: Sequence[int], *also: LatencyRecorder) -> None:
+        """:meth:`record_ns` for each of ``values_ns``, here and in every recorder of ``also``.
+
+        For callers that buffer samples themselves and record the same values in several histograms: each
+        value's bucket is found once for all of them. ``also`` must have this recorder's configuration.
+
+        Raises:
+            ValueError: if a recorder of ``also`` has another configuration.
+        """
+        recorders = (self, *also)
+        for other in also:
+            self._check_compatible(other)
+        limit = self._fast_limit_ns
+        if all(0 <= value_ns <= limit for value_ns in values_ns):
+            _add_in_range(values_ns, recorders)
+            return
+        for recorder in recorders:
+            for value_ns in values_ns:
+                recorder.record_ns(value_ns)
 
     # -- merging -------------------------------------------------------
     def _check_compatible(self, other: LatencyRecorder) -> None:

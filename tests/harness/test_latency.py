@@ -233,3 +233,47 @@ def test_metric_set_rejects_mismatched_configuration():
     d["metrics"] = {"x": LatencyRecorder(highest_trackable_us=1000).to_dict()}
     with pytest.raises(HistogramDecodeError, match="configuration"):
         MetricSet.from_dict(d)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(min_value=-3_000, max_value=12_000_000), max_size=600),
+    st.lists(st.integers(min_value=0, max_value=12_000_000), max_size=50),
+    st.lists(st.integers(min_value=0, max_value=12_000_000), max_size=50),
+)
+def test_record_many_ns_equals_recording_each_value_in_each_recorder(values_ns, before_a, before_b):
+    """Each value's bucket is found once for all recorders; every recorder must still end as if fed one by one."""
+    config = {"highest_trackable_us": 10_000, "significant_figures": 2}
+    recorders = [LatencyRecorder(**config) for _ in range(3)]
+    references = [LatencyRecorder(**config) for _ in range(3)]
+    # Earlier samples of their own (folded in two, still buffered in one), so min and max differ between them.
+    for rec, ref, earlier in zip(recorders, references, (before_a, before_b, before_a[::2]), strict=True):
+        for v in earlier:
+            rec.record_ns(v)
+            ref.record_ns(v)
+    recorders[0].summary(), recorders[2].summary()
+    recorders[0].record_many_ns(values_ns, *recorders[1:])
+    for ref in references:
+        for v in values_ns:
+            ref.record_ns(v)
+    for rec, ref in zip(recorders, references, strict=True):
+        assert rec.summary() == ref.summary()
+        assert rec.encode() == ref.encode()
+        assert (rec.out_of_range, rec.negative) == (ref.out_of_range, ref.negative)
+
+
+def test_record_many_ns_keeps_each_recorders_own_min_and_max():
+    low, high, fresh = LatencyRecorder(), LatencyRecorder(), LatencyRecorder()
+    low.record_ns(5_000)
+    high.record_ns(900_000_000)
+    low.summary(), high.summary()  # folded into their histograms, where min and max are kept
+    low.record_many_ns([50_000, 60_000], high, fresh)
+    assert (low.summary().min, low.summary().max) == (5, 60)
+    assert high.summary().min == 50
+    assert high.summary().max == pytest.approx(900_000, rel=1e-3)
+    assert (fresh.summary().min, fresh.summary().max, fresh.count) == (50, 60, 2)
+
+
+def test_record_many_ns_rejects_another_configuration():
+    with pytest.raises(ValueError, match="different configurations"):
+        LatencyRecorder().record_many_ns([1_000], LatencyRecorder(significant_figures=2))

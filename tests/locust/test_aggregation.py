@@ -82,3 +82,51 @@ def test_health_flags_cpu_and_send_lag_with_reasons() -> None:
     calm.sample_cpu(10.0)
     calm.record_send("u", "g", 100_000)
     assert not health_of(calm.snapshot(), HealthThresholds()).generator_bound
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.2
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_buffered_envelope_deliveries_equal_recording_each_one() -> None:
+    """record_envelope buffers deliveries; what any reader sees must be what recording each one at once gives."""
+    rng = random.Random(3)
+    clock = _Clock()
+    collector = Collector(run_id="r", process_id="local", role="local", clock=clock)
+    reference = MetricSet()
+    per_second: dict[int, MetricSet] = {}
+    seqs: dict[tuple[str, str], int] = {}
+    for i in range(3000):
+        if i % 700 == 699:
+            clock.now += 1.0  # deliveries of the next second must land in its own bucket
+        sender, receiver = rng.choice(["a", "b"]), rng.choice(["a", "b", "c"])
+        seq = seqs[sender, receiver] = seqs.get((sender, receiver), -1) + 1
+        sent = rng.randrange(0, 10**9)
+        received = sent + rng.randrange(-2_000, 5 * 10**9)  # a few negative, a few beyond an hour
+        intended = sent - rng.randrange(0, 10**8)
+        assert collector.record_envelope(sender, receiver, seq, received, sent, intended)
+        reference.record_ns("round_trip" if sender == receiver else "fanout", received - sent)
+        reference.record_ns("service_time", received - sent)
+        reference.record_ns("response_time", received - intended)
+        per_second.setdefault(int(clock.now), MetricSet()).record_ns("delivery", received - sent)
+        if i == 1500:
+            # A snapshot in the middle sees everything recorded so far.
+            assert MetricSet.from_dict(collector.snapshot()["metrics"]).recorder("service_time").count == i + 1
+    # A duplicate is accounted in the ledger and timed nowhere.
+    assert not collector.record_envelope("a", "c", 0, 10**9, 0, 0)
+    assert collector.metrics == reference
+    assert sorted(collector.series) == sorted(per_second)
+    for second, bucket in collector.series.items():
+        assert bucket.latency == per_second[second].recorder("delivery")
+        assert bucket.deliveries == per_second[second].recorder("delivery").count
+    assert collector.ledger.totals().duplicated == 1
+
+
+def test_echo_deliveries_create_no_fanout_metric() -> None:
+    collector = Collector(run_id="r", process_id="local", role="local")
+    collector.record_envelope("a", "a", 0, 2_000_000, 1_000_000, 1_000_000)
+    assert collector.metrics.names() == ["response_time", "round_trip", "service_time"]
