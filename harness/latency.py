@@ -147,6 +147,8 @@ def _add_in_range(values_ns: Iterable[int], recorders: Sequence[LatencyRecorder]
     shift = magnitude + 1
     low, high = sys.maxsize, -1
     n = 0
+    # One recorder (every _fold) gets a loop of its own: without the inner loop over histograms it cost
+    # 272-296 ns per value against 309-398 ns (1024 values, 200 rounds, this machine).
     if len(recorders) == 1:
         counts = h.counts
         for value_ns in values_ns:
