@@ -315,8 +315,9 @@ class LatencyRecorder:
         recorders = (self, *also)
         for other in also:
             self._check_compatible(other)
-        limit = self._fast_limit_ns
-        if all(0 <= value_ns <= limit for value_ns in values_ns):
+        if not values_ns:
+            return
+        if min(values_ns) >= 0 and max(values_ns) <= self._fast_limit_ns:
             _add_in_range(values_ns, recorders)
             return
         for recorder in recorders:
