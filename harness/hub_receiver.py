@@ -17,15 +17,12 @@ would need the SSL object's own buffering. They are received by a greenlet in :m
 
 Deferred handling (:class:`ReceiveBatch`). A receiver given a batch still reads every socket the moment it is
 readable and stamps the read with ``time.monotonic_ns()`` then, so every latency is what it would have been;
-only parsing and handling wait, and then run for every read of every receiver at once, in the order of the
-reads. A generator wakes once per frame in fan-out (frames trickle in as the server writes them) and each
-wake-up found the parser, the handler and their data cold: handled in batches the same work costs far less.
-A batch is handled when the process is awake anyway: at the first pass of the event loop at least the batch's
-delay after its first read, whatever woke the process for it (the next read, a send's timer, Locust's
-once-a-second work). It wakes the process itself only if nothing else did within :data:`MAX_WAIT_S`. A wake-up
-costs the process more CPU than handling a frame (docs/performance.md has the figures). What a handler does
-happens that much later: a reply (pong) leaves later, and anything that must react at once to a
-message (a closed-loop sender waiting for its own reply) should not use a batch.
+only parsing and handling wait, up to the batch's delay, and then run for every read of every receiver at once,
+in the order of the reads. A generator wakes once per frame in fan-out (frames trickle in as the server writes
+them) and each wake-up found the parser, the handler and their data cold: handled in batches the same work
+costs far less (docs/performance.md has the figures). What a handler does happens that much later: a reply
+(pong) leaves later, and anything that must react at once to a message (a closed-loop sender waiting for its
+own reply) should not use a batch.
 """
 
 from __future__ import annotations
@@ -41,48 +38,28 @@ from gevent.hub import get_hub
 
 from harness.wsclient import READ_SIZE, Closed, Message, WsConnection
 
-__all__ = ["FLUSH_AT_READS", "MAX_WAIT_S", "HubReceiver", "ReceiveBatch"]
+__all__ = ["FLUSH_AT_READS", "HubReceiver", "ReceiveBatch"]
 
 log = logging.getLogger("harness.receiver")
 
 _READ = 1  # libev's EV_READ
-_LOWEST_PRIORITY = -2  # libev's EV_MINPRI
 #: A batch this long is handled at once. Frames that arrive while a batch is handled are read (and timed) after
 #: it, so its length bounds that wait: 64 reads at the 7-8 µs a frame costs warm is about half a millisecond,
 #: and a batch that long is already warm.
 FLUSH_AT_READS = 64
-#: A batch waits at most this long for the process to wake up for something else. Its handlers run that late at
-#: worst: a pong the server asked for (servers allow seconds for one), Locust's request events. Locust's
-#: CSV files hold what it last sampled, once a second, so the grace period after the last send must leave time
-#: for this wait and a sample.
-MAX_WAIT_S = 0.25
 
 
 class ReceiveBatch:
-    """Reads of any number of :class:`HubReceiver` s, parsed and handled together at least ``delay_s`` later.
+    """Reads of any number of :class:`HubReceiver` s, parsed and handled together at most ``delay_s`` later.
 
     One per hub (a Locust process has one), shared by all its receivers: batching across sockets is the point.
-    The reads are handled at the first pass of the event loop once ``delay_s`` has passed since the first of
-    them, at :data:`FLUSH_AT_READS` reads, or ``max_wait_s`` after the first read if the process slept that
-    long (the module's docstring says why); by default ``max_wait_s`` is :data:`MAX_WAIT_S`, or the delay if
-    that is longer.
     """
 
-    def __init__(self, delay_s: float, max_wait_s: float | None = None) -> None:
+    def __init__(self, delay_s: float) -> None:
         if not delay_s > 0:
             raise ValueError(f"a receive batch needs a delay > 0 s, got {delay_s}")
-        if max_wait_s is None:
-            max_wait_s = max(delay_s, MAX_WAIT_S)
-        elif not max_wait_s >= delay_s:
-            raise ValueError(
-                f"a receive batch's longest wait must be at least its delay ({delay_s} s), got {max_wait_s}"
-            )
         self.delay_s = delay_s
-        self.max_wait_s = max_wait_s
-        self._delay_ns = round(delay_s * 1e9)
         self._reads: list[tuple[HubReceiver, bytes, int]] = []
-        self._due_ns = 0
-        self._check: Any = None
         self._timer: Any = None
 
     def __len__(self) -> int:
@@ -91,25 +68,11 @@ class ReceiveBatch:
     def add(self, receiver: HubReceiver, data: bytes, now_ns: int) -> None:
         reads = self._reads
         if not reads:
-            self._due_ns = now_ns + self._delay_ns
-            loop = get_hub().loop
-            check = self._check
-            if check is None:
-                # Runs after every poll of the loop, whatever woke it; only while reads wait. Lowest priority:
-                # libev calls it after the poll's other watchers, so a send due in this pass leaves on time.
-                check = self._check = loop.check()
-                check.ref = False
-                check.priority = _LOWEST_PRIORITY
-            check.start(self._on_loop_pass)
             # A fresh timer per batch: a libev timer restarted after it fired goes off at once.
-            timer = self._timer = loop.timer(self.max_wait_s)
+            timer = self._timer = get_hub().loop.timer(self.delay_s)
             timer.start(self.flush)
         reads.append((receiver, data, now_ns))
         if len(reads) >= FLUSH_AT_READS:
-            self.flush()
-
-    def _on_loop_pass(self) -> None:
-        if time.monotonic_ns() >= self._due_ns:
             self.flush()
 
     def flush(self) -> None:
@@ -118,8 +81,6 @@ class ReceiveBatch:
         if timer is not None:
             timer.stop()
             timer.close()
-        if self._check is not None:
-            self._check.stop()
         while self._reads:
             reads, self._reads = self._reads, []
             for receiver, data, now_ns in reads:

@@ -229,10 +229,8 @@ def add_arguments(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
         "receive-batch-ms",
         type=_batch_ms,
         default=DEFAULT_RECEIVE_BATCH_MS,
-        help="parse and handle received messages in batches, at the first wake-up of the process at least this "
-        "long after a batch's first read (at most 0.25 s after it, or this long if longer); every message is still "
-        "timed when it is read "
-        "(0: handle each read at once; closed-loop senders, --harness-max-inflight, always do)",
+        help="parse and handle received messages in batches at most this late; every message is still timed when "
+        "it is read (0: handle each read at once; closed-loop senders, --harness-max-inflight, always do)",
     )
     add(
         "worker-count",

@@ -7,7 +7,6 @@ stop(), not before a close, not when a pong has to go out.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, cast
 
 import gevent
@@ -34,8 +33,7 @@ from harness.hub_receiver import HubReceiver, ReceiveBatch
 from harness.wsclient import connect
 
 url, delay = sys.argv[1], float(sys.argv[2])
-# Its longest wait equal to its delay: handled then, whatever else wakes this script.
-batch = ReceiveBatch(delay, max_wait_s=delay)
+batch = ReceiveBatch(delay)
 handled = []
 closed = []
 
@@ -157,68 +155,6 @@ def test_a_full_batch_is_handled_at_once_and_a_short_one_after_the_delay() -> No
     assert handled == [(b"one", 1), (b"two", 2)]
 
 
-class _TimedRecorder:
-    """Stands in for a HubReceiver: records when the batch handed it each read."""
-
-    def __init__(self, handled: list[tuple[bytes, float]]) -> None:
-        self.handled = handled
-
-    def _handle(self, data: bytes, now_ns: int) -> None:
-        self.handled.append((data, time.monotonic()))
-
-
-def _one_read(max_wait_s: float) -> tuple[list[tuple[bytes, float]], float]:
-    """A batch with a delay of 50 ms and one read in it; what it handles, and when the read was added."""
-    handled: list[tuple[bytes, float]] = []
-    batch = ReceiveBatch(0.05, max_wait_s=max_wait_s)
-    started = time.monotonic()
-    batch.add(cast(HubReceiver, _TimedRecorder(handled)), b"one", 1)
-    return handled, started
-
-
-def test_a_batch_waits_for_a_wake_up_it_did_not_cause() -> None:
-    handled, started = _one_read(max_wait_s=5.0)
-    # Something else wakes the process well after the delay; nothing else does before.
-    other = gevent.spawn_later(0.3, lambda: None)
-    gevent.sleep(0.15)  # this test's own wake-up, past the delay: the batch goes with it
-    gevent.sleep(0)  # the rest of that pass of the loop (the batch comes after what woke the process)
-    assert [data for data, _ in handled] == [b"one"]
-    first_at = handled[0][1] - started
-    assert 0.14 < first_at < 0.25, first_at  # not at the delay (no wake-up of its own), not at the longest wait
-    other.join()
-
-    handled, started = _one_read(max_wait_s=5.0)
-    other = gevent.spawn_later(0.3, lambda: None)
-    other.join()  # the spawned greenlet's timer is the first wake-up after the delay
-    assert [data for data, _ in handled] == [b"one"]
-    assert 0.29 < handled[0][1] - started < 0.5, handled
-
-
-def test_a_batch_nothing_else_wakes_is_handled_at_its_longest_wait() -> None:
-    handled, started = _one_read(max_wait_s=0.4)
-    gevent.sleep(2.0)
-    assert [data for data, _ in handled] == [b"one"]
-    assert 0.39 < handled[0][1] - started < 1.5, handled
-
-
-def test_what_woke_the_process_runs_before_the_batch() -> None:
-    """A send due in the same pass of the loop as a batch goes first, so the batch does not delay it."""
-    order: list[str] = []
-
-    class Recorder:
-        def _handle(self, data: bytes, now_ns: int) -> None:
-            order.append("batch")
-
-    batch = ReceiveBatch(0.01, max_wait_s=5.0)
-    batch.add(cast(HubReceiver, Recorder()), b"one", 1)
-    gevent.sleep(0.1)  # the first pass after the delay is this greenlet's timer
-    order.append("timer")
-    gevent.sleep(0)
-    assert order == ["timer", "batch"]
-
-
-def test_a_batch_needs_a_positive_delay_and_a_longest_wait_not_below_it() -> None:
+def test_a_batch_needs_a_positive_delay() -> None:
     with pytest.raises(ValueError, match="delay > 0 s, got 0"):
         ReceiveBatch(0)
-    with pytest.raises(ValueError, match=r"at least its delay \(0.5 s\), got 0.1"):
-        ReceiveBatch(0.5, max_wait_s=0.1)
