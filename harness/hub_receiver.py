@@ -23,6 +23,14 @@ them) and each wake-up found the parser, the handler and their data cold: handle
 costs far less (docs/performance.md has the figures). What a handler does happens that much later: a reply
 (pong) leaves later, and anything that must react at once to a message (a closed-loop sender waiting for its
 own reply) should not use a batch.
+
+Repeated reads (:class:`RepeatReads`). A message sent to a room reaches every member's socket as the same bytes,
+and at low rates each socket's read holds just that one frame. A receiver given a :class:`RepeatReads` keeps,
+for a read that held exactly one whole data frame, what its handler returned for that message (a "token"); a
+later read of equal bytes on a connection at a frame boundary (:attr:`WsConnection.at_frame_boundary`) is then
+not parsed: ``on_repeat(token, read_ns)`` handles it, which must do what ``on_message`` would have done with
+an equal message read at ``read_ns``. One :class:`RepeatReads` may serve the receivers of many connections
+opened alike (same ``decode_text`` and ``max_size``) whose handlers make the same token of equal messages.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from gevent.hub import get_hub
 
 from harness.wsclient import READ_SIZE, Closed, Message, WsConnection
 
-__all__ = ["FLUSH_AT_READS", "HubReceiver", "ReceiveBatch"]
+__all__ = ["FLUSH_AT_READS", "HubReceiver", "ReceiveBatch", "RepeatReads"]
 
 log = logging.getLogger("harness.receiver")
 
@@ -87,27 +95,70 @@ class ReceiveBatch:
                 receiver._handle(data, now_ns)
 
 
+class RepeatReads:
+    """Tokens of reads that held exactly one whole data frame, by the read's bytes (see the module's docstring).
+
+    Args:
+        max_reads: reads remembered at most; then it starts again with none, so a run of distinct messages
+            (an echo test) costs a bounded amount of memory.
+        max_bytes: longer reads are never remembered nor looked up: hashing a large read on every arrival
+            would cost more than parsing it, and few large messages are repeated.
+    """
+
+    def __init__(self, max_reads: int = 256, max_bytes: int = 4096) -> None:
+        if max_reads < 1 or max_bytes < 1:
+            raise ValueError(f"max_reads and max_bytes must be >= 1, got {max_reads} and {max_bytes}")
+        self.max_reads = max_reads
+        self.max_bytes = max_bytes
+        self._tokens: dict[bytes, object] = {}
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def get(self, data: bytes) -> object | None:
+        return self._tokens.get(data)
+
+    def remember(self, data: bytes, token: object) -> None:
+        tokens = self._tokens
+        if len(tokens) >= self.max_reads:
+            tokens.clear()
+        tokens[data] = token
+
+
 class HubReceiver:
     """Delivers every message of ``conn`` to ``on_message``, then the end of the connection to ``on_closed``.
 
     Args:
         conn: an open connection; nothing else may read it while the receiver runs.
-        on_message: called in the hub for each message, in order; must not block.
+        on_message: called in the hub for each message, in order; must not block. What it returns is the
+            message's token for ``repeats`` (None: handle equal messages through ``on_message`` again).
         on_closed: called once, in a greenlet, when the connection has ended (not after :meth:`stop`).
         batch: handle reads in this batch instead of at once (see the module's docstring).
+        repeats: handle reads equal to an earlier single-frame read through ``on_repeat`` (module docstring).
+        on_repeat: ``on_repeat(token, read_ns)``, in place of ``on_message`` for such a read; must not block.
+
+    Raises:
+        ValueError: if only one of ``repeats`` and ``on_repeat`` is given.
     """
 
     def __init__(
         self,
         conn: WsConnection,
-        on_message: Callable[[Message], None],
+        on_message: Callable[[Message], object],
         on_closed: Callable[[Closed], None],
         batch: ReceiveBatch | None = None,
+        *,
+        repeats: RepeatReads | None = None,
+        on_repeat: Callable[[object, int], None] | None = None,
     ) -> None:
+        if (repeats is None) != (on_repeat is None):
+            raise ValueError("repeats and on_repeat go together: give both or neither")
         self.conn = conn
         self.on_message = on_message
         self.on_closed = on_closed
         self.batch = batch
+        self.repeats = repeats
+        self.on_repeat = on_repeat
         self._handed_over = False
         self._watcher: Any = None
         self._greenlets: list[gevent.Greenlet] = []
@@ -172,8 +223,25 @@ class HubReceiver:
     def _handle(self, data: bytes, now_ns: int) -> None:
         """Parse one read and hand its messages on (at once, or from the batch in read order)."""
         conn = self.conn
+        repeats = self.repeats
+        # Whether this read may be remembered: looked up first, at a frame boundary, and not too long.
+        single = False
+        if repeats is not None and 0 < len(data) <= repeats.max_bytes and conn.at_frame_boundary:
+            token = repeats.get(data)
+            if token is not None:
+                self._replay(token, now_ns)
+                return
+            single = True
         core = conn.receive_data(data, now_ns)
-        self._dispatch(conn.take_messages())
+        messages = conn.take_messages()
+        if single and not core and len(messages) == 1 and conn.at_frame_boundary:
+            # One message and nothing left over: the read was exactly one whole data frame.
+            token = self._dispatch_one(messages[0])
+            if token is not None:
+                assert repeats is not None
+                repeats.remember(data, token)
+        else:
+            self._dispatch(messages)
         if not core or self._handed_over:
             # Once handed over, only reads queued before that are fed here, before the greenlet reads on.
             return
@@ -186,13 +254,23 @@ class HubReceiver:
             self._spawn(conn.flush)
 
     def _dispatch(self, messages: list[Message]) -> None:
-        handler = self.on_message
         for message in messages:
-            try:
-                handler(message)
-            except Exception:
-                # A handler bug must not stop the hub nor the other messages; Locust logs task errors alike.
-                log.exception("message handler failed on %r", message)
+            self._dispatch_one(message)
+
+    def _dispatch_one(self, message: Message) -> object:
+        try:
+            return self.on_message(message)
+        except Exception:
+            # A handler bug must not stop the hub nor the other messages; Locust logs task errors alike.
+            log.exception("message handler failed on %r", message)
+            return None
+
+    def _replay(self, token: object, now_ns: int) -> None:
+        assert self.on_repeat is not None
+        try:
+            self.on_repeat(token, now_ns)
+        except Exception:
+            log.exception("message handler failed on a repeat of %r", token)
 
     # -- in greenlets ----------------------------------------------------------------------
     def _receive_in_greenlet(self) -> None:

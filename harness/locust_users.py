@@ -51,7 +51,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from harness.accounting import ConnectFailureKind
 from harness.aggregation import Aggregator, Collector, HealthThresholds, build_result
 from harness.envelope import Envelope, Foreign, decode_envelope, encode_envelope
-from harness.hub_receiver import HubReceiver, ReceiveBatch
+from harness.hub_receiver import HubReceiver, ReceiveBatch, RepeatReads
 from harness.schedule import ConstantRate, Pacer, Poisson, Ramp, Schedule, Steps
 from harness.user_numbers import user_index
 from harness.wsclient import Closed, ConnectFailure, Message, WsConnection, connect
@@ -535,14 +535,24 @@ class _HarnessUser(locust.User):
         self._sockets.append(conn)
         return conn
 
-    def spawn_receiver(self, conn: WsConnection, handle: Callable[[Message], None], *, at_once: bool = False) -> None:
+    def spawn_receiver(
+        self,
+        conn: WsConnection,
+        handle: Callable[[Message], object],
+        *,
+        at_once: bool = False,
+        repeats: RepeatReads | None = None,
+        on_repeat: Callable[[object, int], None] | None = None,
+    ) -> None:
         """Deliver each message of ``conn`` to ``handle``, which runs in gevent's hub and must not block.
 
         Messages are handled in the process's receive batch unless ``at_once`` (or --harness-receive-batch-ms 0);
-        either way ``Message.received_ns`` is the time of the read.
+        either way ``Message.received_ns`` is the time of the read. ``repeats`` and ``on_repeat``: see
+        :class:`~harness.hub_receiver.HubReceiver`.
         """
         batch = None if at_once else self.runtime.receive_batch
-        self._receivers.append(HubReceiver(conn, handle, self._on_closed, batch).start())
+        receiver = HubReceiver(conn, handle, self._on_closed, batch, repeats=repeats, on_repeat=on_repeat)
+        self._receivers.append(receiver.start())
 
     def _on_closed(self, exc: Closed) -> None:
         if not self._stopping:
@@ -571,10 +581,14 @@ class _EnvelopeUser(_HarnessUser):
     # Payload -> what unwrap() made of it, per class (classes unwrap differently). A message sent to a room
     # reaches every member in this process as equal bytes: decoded once, not once per member.
     _unwrapped: ClassVar[dict[str | bytes, Envelope | Foreign | None]] = {}
+    # Reads holding one whole frame, by their bytes: an equal read on another member's socket skips parsing and
+    # decoding too (see harness.hub_receiver). The tokens are (envelope, length), the same for every member.
+    _repeats: ClassVar[RepeatReads] = RepeatReads()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._unwrapped = {}
+        cls._repeats = RepeatReads()
 
     def on_start(self) -> None:
         super().on_start()
@@ -610,7 +624,13 @@ class _EnvelopeUser(_HarnessUser):
         group = self.group()
         self.collector.join(self.uid, group)
         # A closed-loop sender waits for its own reply: that must release the window at once.
-        self.spawn_receiver(conn, self.on_message, at_once=self._window is not None)
+        self.spawn_receiver(
+            conn,
+            self.on_message,
+            at_once=self._window is not None,
+            repeats=self._repeats,
+            on_repeat=self._on_repeat,
+        )
         gevent.sleep(self.cfg.warmup_s)
 
         def send_one(seq: int, intended_ns: int) -> bool:
@@ -633,7 +653,8 @@ class _EnvelopeUser(_HarnessUser):
 
         self.pace(send_one, seed=self.cfg.seed * 1_000_003 + self.index)
 
-    def on_message(self, message: Message) -> None:
+    def on_message(self, message: Message) -> tuple[Envelope, int] | None:
+        """Account and time one message; returns its token for repeats of it (None for what is not ours)."""
         cache = self._unwrapped
         data = message.data
         found = cache.get(data, _MISSING)
@@ -645,22 +666,31 @@ class _EnvelopeUser(_HarnessUser):
         else:
             envelope = cast(Envelope | Foreign | None, found)
         if envelope is None:
-            return
-        collector = self.collector
+            return None
         if isinstance(envelope, Foreign):
-            collector.ledger.record_foreign(envelope.reason)
-            return
+            self.collector.ledger.record_foreign(envelope.reason)
+            return None
+        token = (envelope, len(message.data))
+        self._on_envelope(envelope, message.received_ns, token[1])
+        return token
+
+    def _on_repeat(self, token: object, received_ns: int) -> None:
+        envelope, length = cast(tuple[Envelope, int], token)
+        self._on_envelope(envelope, received_ns, length)
+
+    def _on_envelope(self, envelope: Envelope, received: int, length: int) -> None:
         uid = self.uid
         sender = envelope.sender
-        received = message.received_ns
-        if not collector.record_envelope(sender, uid, envelope.seq, received, envelope.sent_ns, envelope.intended_ns):
+        if not self.collector.record_envelope(
+            sender, uid, envelope.seq, received, envelope.sent_ns, envelope.intended_ns
+        ):
             return
         if sender == uid:
             service = received - envelope.sent_ns
             # Only the sender's own copy feeds Locust's stats (one entry per message sent, as a plain Locust user
             # has), keeping Locust's per-event bookkeeping off the per-delivery path; every fan-out delivery is
             # still in our histograms and ledger.
-            self.fire("round_trip", service / 1e6, len(message.data))
+            self.fire("round_trip", service / 1e6, length)
             if self._window is not None:
                 self._window.release()
 

@@ -626,6 +626,21 @@ class WsConnection:
         return self._protocol.state is State.OPEN and self._closed is None
 
     @property
+    def at_frame_boundary(self) -> bool:
+        """True if the next bytes given to :meth:`receive_data` start a frame that it may parse itself.
+
+        That is: the connection is open, no part of a frame is held back and no fragmented message is in
+        progress. Then what :meth:`receive_data` makes of some bytes depends only on those bytes and the
+        connection's settings (``decode_text``, ``max_size``).
+        """
+        return (
+            not self._partial
+            and not self._core_only
+            and self._fragment_opcode is None
+            and self._protocol.state is State.OPEN
+        )
+
+    @property
     def socket(self) -> socket.socket:
         """The connection's socket, for callers that wait on it or read it themselves (not to write to)."""
         return self._sock
