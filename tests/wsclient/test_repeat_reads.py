@@ -165,13 +165,16 @@ def test_an_equal_read_while_a_fragmented_message_is_in_progress_goes_to_the_cor
     assert result["states"][1][1] is False
 
 
+def _no_repeat(token: object, now_ns: int) -> None:
+    raise AssertionError(f"no read should have been a repeat, got {token!r} at {now_ns}")
+
+
 def test_a_token_of_none_is_never_remembered() -> None:
     repeats = RepeatReads()
     calls: list[int] = []
-    conns = [_conn() for _ in range(3)]
     receivers = [
-        _Receiver(conn, lambda m: calls.append(m.received_ns), lambda e: None, repeats=repeats, on_repeat=print)
-        for conn in conns
+        _Receiver(_conn(), lambda m: calls.append(m.received_ns), lambda e: None, repeats=repeats, on_repeat=_no_repeat)
+        for _ in range(3)
     ]
     for i, r in enumerate(receivers):
         r.feed(A, i)
@@ -215,6 +218,6 @@ def test_repeats_and_on_repeat_go_together() -> None:
     with pytest.raises(ValueError, match="give both or neither"):
         HubReceiver(_conn(), lambda m: None, lambda e: None, repeats=RepeatReads())
     with pytest.raises(ValueError, match="give both or neither"):
-        HubReceiver(_conn(), lambda m: None, lambda e: None, on_repeat=print)
+        HubReceiver(_conn(), lambda m: None, lambda e: None, on_repeat=_no_repeat)
     with pytest.raises(ValueError, match="max_reads and max_bytes"):
         RepeatReads(max_reads=0)
