@@ -111,12 +111,11 @@ class RepeatReads:
         self.max_reads = max_reads
         self.max_bytes = max_bytes
         self._tokens: dict[bytes, object] = {}
+        # The dict's own method: looked up on every read, so no Python frame of ours around it.
+        self.get: Callable[[bytes], object | None] = self._tokens.get
 
     def __len__(self) -> int:
         return len(self._tokens)
-
-    def get(self, data: bytes) -> object | None:
-        return self._tokens.get(data)
 
     def remember(self, data: bytes, token: object) -> None:
         tokens = self._tokens

@@ -629,7 +629,7 @@ class _EnvelopeUser(_HarnessUser):
             self.on_message,
             at_once=self._window is not None,
             repeats=self._repeats,
-            on_repeat=self._on_repeat,
+            on_repeat=self._on_envelope,
         )
         gevent.sleep(self.cfg.warmup_s)
 
@@ -671,14 +671,12 @@ class _EnvelopeUser(_HarnessUser):
             self.collector.ledger.record_foreign(envelope.reason)
             return None
         token = (envelope, len(message.data))
-        self._on_envelope(envelope, message.received_ns, token[1])
+        self._on_envelope(token, message.received_ns)
         return token
 
-    def _on_repeat(self, token: object, received_ns: int) -> None:
+    def _on_envelope(self, token: object, received: int) -> None:
+        """Account and time one envelope received at ``received``; ``token`` is (envelope, message length)."""
         envelope, length = cast(tuple[Envelope, int], token)
-        self._on_envelope(envelope, received_ns, length)
-
-    def _on_envelope(self, envelope: Envelope, received: int, length: int) -> None:
         uid = self.uid
         sender = envelope.sender
         if not self.collector.record_envelope(
