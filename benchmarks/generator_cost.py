@@ -1,9 +1,11 @@
-"""Generator CPU versus server CPU per delivered message, and versus a plain Locust user, side by side.
+"""Generator CPU versus server CPU per delivered message, and versus plain Locust users, side by side.
 
 For each scenario (``chat``: 20 users in rooms of 5, 2 msg/s each; ``fan-out``: one room of 50 members,
-5 msg/s in total) and each generator (``ours``: ``harness/locustfile.py`` through ``run_generator``, one local
-Locust process; ``plain``: ``benchmarks/plain_locust/locustfile.py``, one local Locust process), it starts a fresh
-reference-app stack (Uvicorn, in-memory layer) and measures, from outside and the same way for both generators:
+5 msg/s in total) and each generator it starts a fresh reference-app stack (Uvicorn, in-memory layer). The
+generators, each one local Locust process: ``ours`` (``harness/locustfile.py`` through ``run_generator``) and two
+plain users from ``benchmarks/plain_locust/locustfile.py``: ``plain`` (sends, then waits for its own reply and
+reads the others' messages only then) and ``plain-loop`` (a receive loop per connection, one request event per
+message, as locust-plugins' template). It measures, from outside and the same way for every generator:
 
 * the CPU time (user + system, psutil) of the server process tree and of the Locust process tree, sampled on
   every wall-clock second boundary;
@@ -11,13 +13,14 @@ reference-app stack (Uvicorn, in-memory layer) and measures, from outside and th
 
 The measured window is the whole seconds of steady load: every user connected and sending, start-up, spawning,
 the first and last partial seconds and the grace period left out. Per delivered message in that window:
-server CPU µs, generator CPU µs, their ratio, and plain/ours. Runs go ours, plain, then plain, ours on the next
-repetition, so a drift in the machine's other load hits both sides alike.
+server CPU µs, generator CPU µs, their ratio, and each plain user's over ours. Runs go ours, plain, plain-loop,
+then the reverse order on the next repetition, so a drift in the machine's other load hits every side alike.
 
     PYTHONPATH=. python benchmarks/generator_cost.py [--repeat 2] [--send-seconds 12] [--scenario chat]
+        [--baseline plain]
 
 Goals (load-harness issue §8): ours spends ≤ 0.25× the server's CPU per delivered message, and ≥ 2× fewer CPU µs
-per delivered message than the plain user. ``docs/performance.md`` records a run.
+per delivered message than the plain user; checked against each plain user. ``docs/performance.md`` records runs.
 """
 
 from __future__ import annotations
@@ -318,11 +321,22 @@ def run_ours(scenario: Scenario, repetition: int, out: Path, send_s: float) -> M
 
 
 def run_plain(scenario: Scenario, repetition: int, out: Path, send_s: float) -> Measurement:
-    m = Measurement(scenario.name, repetition, "plain", out_dir=str(out))
+    return _run_plain_user("plain", "PlainChatUser", scenario, repetition, out, send_s)
+
+
+def run_plain_loop(scenario: Scenario, repetition: int, out: Path, send_s: float) -> Measurement:
+    return _run_plain_user("plain-loop", "ReceiveLoopChatUser", scenario, repetition, out, send_s)
+
+
+def _run_plain_user(
+    generator: str, user_class: str, scenario: Scenario, repetition: int, out: Path, send_s: float
+) -> Measurement:
+    m = Measurement(scenario.name, repetition, generator, out_dir=str(out))
     config = StackConfig(server="uvicorn", layer="inmemory", users=scenario.users, rooms=scenario.rooms)
     counters_path = out / "plain.json"
-    # A plain user reads what other members sent only when it sends itself, so what it reads (and the CPU that
-    # costs) is steady only one send interval after the last connect; the window starts there and runs to the
+    # Each user's first send comes at a random phase within one send interval of its connect, and a
+    # PlainChatUser reads what other members sent only when it sends itself, so sending (and what that user
+    # reads) is steady only one send interval after the last connect; the window starts there and runs to the
     # stop: about send_s - 1 whole seconds, as ours.
     interval = 1 / scenario.rate_per_user
     run_time = math.ceil(SPAWN_S + interval + send_s)
@@ -352,6 +366,7 @@ def run_plain(scenario: Scenario, repetition: int, out: Path, send_s: float) -> 
             f"{run_time}s",
             "--csv",
             str(out / "locust"),
+            user_class,
         ]
         proc = ManagedProcess("plain-locust", argv, out / "locust.log", env=env).start()
         sampler = CpuSampler(stack.server_pids, lambda: proc.pid).start()
@@ -377,7 +392,9 @@ def run_plain(scenario: Scenario, repetition: int, out: Path, send_s: float) -> 
     return m
 
 
-RUNNERS: Final = {"ours": run_ours, "plain": run_plain}
+RUNNERS: Final = {"ours": run_ours, "plain": run_plain, "plain-loop": run_plain_loop}
+#: The plain users ours is compared with (benchmarks/plain_locust/locustfile.py).
+BASELINES: Final = ("plain", "plain-loop")
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -405,36 +422,45 @@ def table(rows: list[Measurement]) -> str:
     return "\n".join(lines)
 
 
-def verdicts(rows: list[Measurement], scenarios: list[str]) -> str:
+def verdicts(rows: list[Measurement], scenarios: list[str], baselines: Iterable[str] = BASELINES) -> str:
     """The goal checks per scenario, on the median over repetitions of each repetition's own ratios."""
     lines = []
     for name in scenarios:
         ours = {m.repetition: m for m in rows if m.scenario == name and m.generator == "ours" and m.valid}
-        plain = {m.repetition: m for m in rows if m.scenario == name and m.generator == "plain" and m.valid}
-        vs_server = [ours[r].generator_vs_server for r in sorted(ours)]
-        # Plain and ours are compared only within a repetition, where they ran back to back.
-        vs_plain = [plain[r].generator_us / ours[r].generator_us for r in sorted(set(ours) & set(plain))]
-        if vs_server:
-            median = statistics.median(vs_server)
-            ok = median <= GOAL_VS_SERVER
-            each = ", ".join(f"{v:.3f}" for v in vs_server)
-            lines.append(
-                f"{name}: ours generator/server CPU per delivered message = {median:.3f} (median of {each}); "
-                f"goal ≤ {GOAL_VS_SERVER}: {'PASS' if ok else 'FAIL'}"
+        lines.append(
+            _verdict(
+                f"{name}: ours generator/server CPU per delivered message",
+                [ours[r].generator_vs_server for r in sorted(ours)],
+                f"≤ {GOAL_VS_SERVER}",
+                lambda median: median <= GOAL_VS_SERVER,
+                digits=3,
+                missing=f"{name}: ours generator/server: no valid measurement: NOT CHECKED",
             )
-        else:
-            lines.append(f"{name}: ours generator/server: no valid measurement: NOT CHECKED")
-        if vs_plain:
-            median = statistics.median(vs_plain)
-            ok = median >= GOAL_VS_PLAIN
-            each = ", ".join(f"{v:.2f}" for v in vs_plain)
+        )
+        for baseline in baselines:
+            plain = {m.repetition: m for m in rows if m.scenario == name and m.generator == baseline and m.valid}
+            # A plain user and ours are compared only within a repetition, where they ran one after the other.
             lines.append(
-                f"{name}: plain/ours generator CPU µs per delivered message = {median:.2f} (median of {each}); "
-                f"goal ≥ {GOAL_VS_PLAIN}: {'PASS' if ok else 'FAIL'}"
+                _verdict(
+                    f"{name}: {baseline}/ours generator CPU µs per delivered message",
+                    [plain[r].generator_us / ours[r].generator_us for r in sorted(set(ours) & set(plain))],
+                    f"≥ {GOAL_VS_PLAIN}",
+                    lambda median: median >= GOAL_VS_PLAIN,
+                    digits=2,
+                    missing=f"{name}: {baseline}/ours: no valid pair: NOT CHECKED",
+                )
             )
-        else:
-            lines.append(f"{name}: plain/ours: no valid pair: NOT CHECKED")
     return "\n".join(lines)
+
+
+def _verdict(
+    what: str, values: list[float], goal: str, passes: Callable[[float], bool], *, digits: int, missing: str
+) -> str:
+    if not values:
+        return missing
+    median = statistics.median(values)
+    each = ", ".join(f"{v:.{digits}f}" for v in values)
+    return f"{what} = {median:.{digits}f} (median of {each}); goal {goal}: {'PASS' if passes(median) else 'FAIL'}"
 
 
 def _version(package: str) -> str:
@@ -463,25 +489,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="repetitions of every (scenario, generator) pair")
     parser.add_argument("--send-seconds", type=float, default=12.0, help="seconds each side sends")
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS), help="default: all")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        choices=list(BASELINES),
+        help="plain user(s) to compare with (default: both): plain waits for its own reply and drains the others' "
+        "messages then; plain-loop reads every message as it arrives (benchmarks/plain_locust/locustfile.py)",
+    )
     parser.add_argument("--out", type=Path, help="keeps every run's stack, Locust logs and results (default: temp)")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.send_seconds < 5:
         parser.error("need --repeat >= 1 and --send-seconds >= 5 (the window drops 2 partial seconds)")
     names: list[str] = args.scenario or list(SCENARIOS)
+    baselines: list[str] = args.baseline or list(BASELINES)
     out: Path = args.out or Path(tempfile.mkdtemp(prefix="bench-generator-"))
     out.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     load_before = os.getloadavg()
     rows: list[Measurement] = []
     for rep in range(1, args.repeat + 1):
-        order = ["ours", "plain"] if rep % 2 else ["plain", "ours"]
+        generators = ["ours", *baselines]
+        order = generators if rep % 2 else generators[::-1]
         for name in names:
             for generator in order:
                 run_dir = out / f"{name}-{generator}-{rep}"
                 print(f"[{time.strftime('%H:%M:%S')}] {name} / {generator} / repetition {rep}", flush=True)
                 rows.append(RUNNERS[generator](SCENARIOS[name], rep, run_dir, args.send_seconds))
     load_after = os.getloadavg()
-    report = verdicts(rows, names)
+    report = verdicts(rows, names, baselines)
     print()
     print(f"date: {started:%Y-%m-%d %H:%M} UTC; machine: {machine()}")
     print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}")

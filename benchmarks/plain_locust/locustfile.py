@@ -1,12 +1,19 @@
-"""A chat user written the way Locust users are usually written: the baseline of ``benchmarks/generator_cost.py``.
+"""Chat users written the way Locust users are usually written: the baselines of ``benchmarks/generator_cost.py``.
 
-``websocket-client`` in blocking mode (made cooperative by Locust's gevent patching), one task that sends a
-chat message and blocks until the server's broadcast of that message comes back, one Locust ``request`` event
-per reply with the measured time, and Locust's own stats. No envelope, no HDR histogram, no delivery ledger.
+Both use ``websocket-client`` in blocking mode (made cooperative by Locust's gevent patching), Locust's own stats
+and nothing else: no envelope, no HDR histogram, no delivery ledger. Locust runs the one named on its command line.
 
-Messages of other room members that arrive meanwhile are read (drained) and counted while the task waits for
-its own reply, as a blocking client has to. Only the counts the cost benchmark needs are kept: per wall-clock
-second, messages sent and ``message`` frames received, written to ``PLAIN_LOCUST_OUT`` at test stop.
+* :class:`PlainChatUser`: one task that sends a chat message and blocks until the server's broadcast of that
+  message comes back, with one Locust ``request`` event per reply (its round trip). Messages of other room
+  members that arrive meanwhile are read (drained) and counted while the task waits for its own reply, as a
+  blocking client has to; they are not timed, and they are read only when the user sends.
+* :class:`ReceiveLoopChatUser`: the template of locust-plugins' ``SocketIOUser`` ("you could easily use this a
+  template for plain WebSockets"): a greenlet per connection loops on ``recv()`` and fires one ``request`` event
+  per message received, timed from the send time the sender put in the message (wall clock, as the template
+  does), while a task sends on the schedule. Every member's copy is read when it arrives and timed.
+
+Only the counts the cost benchmark needs are kept: per wall-clock second, messages sent and ``message`` frames
+received, written to ``PLAIN_LOCUST_OUT`` at test stop.
 
 Configuration (environment):
 
@@ -89,7 +96,11 @@ def credentials() -> dict[str, Any]:
     return _credentials
 
 
-class PlainChatUser(locust.User):
+class _ChatUser(locust.User):
+    """What both users share: the connection to their room, the send schedule, the close."""
+
+    abstract = True
+
     def on_start(self) -> None:
         creds = credentials()
         index = next(_indexes)
@@ -112,22 +123,31 @@ class PlainChatUser(locust.User):
         except (websocket.WebSocketException, OSError) as exc:
             error = exc
             counters.failures += 1
-        self.environment.events.request.fire(
-            request_type="WS",
-            name="connect",
-            response_time=(time.perf_counter() - started) * 1000,
-            response_length=0,
-            exception=error,
-            context={},
-        )
+        self.fire("WS", "connect", (time.perf_counter() - started) * 1000, 0, error)
         if error is not None:
             raise locust.exception.StopUser()
         counters.connected += 1
         counters.last_connect_epoch = max(counters.last_connect_epoch, time.time())
+        self.connected()
         # Users spawn within a second; a random phase keeps their sends from arriving as one burst every period
         # (at 0.1 msg/s per user that would be the whole room sending in the same second).
         gevent.sleep(random.uniform(0, 1 / RATE))
         self.next_send = time.monotonic()
+
+    def connected(self) -> None:
+        """Called once the connection is open, before the first send."""
+
+    def fire(
+        self, request_type: str, name: str, response_time_ms: float, length: int, exc: BaseException | None
+    ) -> None:
+        self.environment.events.request.fire(
+            request_type=request_type,
+            name=name,
+            response_time=response_time_ms,
+            response_length=length,
+            exception=exc,
+            context={},
+        )
 
     def wait_time(self) -> float:
         # constant_throughput(RATE), anchored to the first send: Locust's own counts the random phase slept in
@@ -139,6 +159,8 @@ class PlainChatUser(locust.User):
         if hasattr(self, "ws"):
             self.ws.close()
 
+
+class PlainChatUser(_ChatUser):
     @locust.task
     def send_and_wait_for_reply(self) -> None:
         self.seq += 1
@@ -164,14 +186,64 @@ class PlainChatUser(locust.User):
             counters.failures += 1
         else:
             counters.round_trips += 1
-        self.environment.events.request.fire(
-            request_type="WS",
-            name="chat message",
-            response_time=(time.perf_counter() - started) * 1000,
-            response_length=length,
-            exception=error,
-            context={},
-        )
+        self.fire("WS", "chat message", (time.perf_counter() - started) * 1000, length, error)
+
+
+class ReceiveLoopChatUser(_ChatUser):
+    def connected(self) -> None:
+        # The connect timeout would otherwise end the loop in any quiet ten seconds.
+        self.ws.settimeout(None)
+        self.own = f"{self.sender}:"
+        self.stopping = False
+        self.receiver = gevent.spawn(self.receive_loop)
+
+    def on_stop(self) -> None:
+        self.stopping = True
+        super().on_stop()
+        if hasattr(self, "receiver"):
+            self.receiver.kill(block=False)
+
+    @locust.task
+    def send(self) -> None:
+        self.seq += 1
+        try:
+            self.ws.send(json.dumps({"type": "message", "text": f"{self.sender}:{self.seq}:{time.time()!r}"}))
+        except (websocket.WebSocketException, OSError) as exc:
+            counters.failures += 1
+            self.fire("WSR", "chat send", 0.0, 0, exc)
+            return
+        counters.add(counters.sends)
+
+    def receive_loop(self) -> None:
+        while True:
+            try:
+                frame = self.ws.recv()
+            except (websocket.WebSocketException, OSError) as exc:
+                if not self.stopping:
+                    counters.failures += 1
+                    self.fire("WSR", "chat receive", 0.0, 0, exc)
+                return
+            received = time.time()
+            if not frame:
+                # websocket-client's recv() returns "" for a close frame: the connection has ended.
+                if not self.stopping:
+                    counters.failures += 1
+                    self.fire("WSR", "chat receive", 0.0, 0, ConnectionError("closed by the server"))
+                return
+            try:
+                message = json.loads(frame)
+                if message.get("type") != "message":
+                    counters.other_frames += 1
+                    continue
+                sent = float(message["text"].rsplit(":", 1)[1])
+            except (ValueError, KeyError, IndexError, AttributeError) as exc:
+                counters.failures += 1
+                self.fire("WSR", "chat message", 0.0, len(frame), exc)
+                continue
+            counters.add(counters.received)
+            if message["text"].startswith(self.own):
+                counters.round_trips += 1
+            self.fire("WSR", "chat message", (received - sent) * 1000, len(frame), None)
 
 
 def write_counters(environment: Environment, **_kwargs: Any) -> None:
