@@ -228,7 +228,10 @@ class HubReceiver:
         if repeats is not None and 0 < len(data) <= repeats.max_bytes and conn.at_frame_boundary:
             token = repeats.get(data)
             if token is not None:
-                self._replay(token, now_ns)
+                try:
+                    self.on_repeat(token, now_ns)  # type: ignore[misc]  # given with repeats (__init__)
+                except Exception:
+                    log.exception("message handler failed on a repeat of %r", token)
                 return
             single = True
         core = conn.receive_data(data, now_ns)
@@ -263,13 +266,6 @@ class HubReceiver:
             # A handler bug must not stop the hub nor the other messages; Locust logs task errors alike.
             log.exception("message handler failed on %r", message)
             return None
-
-    def _replay(self, token: object, now_ns: int) -> None:
-        assert self.on_repeat is not None
-        try:
-            self.on_repeat(token, now_ns)
-        except Exception:
-            log.exception("message handler failed on a repeat of %r", token)
 
     # -- in greenlets ----------------------------------------------------------------------
     def _receive_in_greenlet(self) -> None:

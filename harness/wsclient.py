@@ -289,10 +289,16 @@ class WsConnection:
     Attributes:
         connect_timing: How long each phase of :func:`connect` took.
         response_headers: The server's 101 response headers.
+        at_frame_boundary: True if the next bytes given to :meth:`receive_data` start a frame that it may parse
+            itself. That is: the connection is open, no part of a frame is held back and no fragmented message
+            is in progress. Then what :meth:`receive_data` makes of some bytes depends only on those bytes and
+            the connection's settings (``decode_text``, ``max_size``). Kept up to date by every method that can
+            change it, rather than computed on each look: a load generator asks for every frame it reads.
     """
 
     connect_timing: ConnectTiming
     response_headers: dict[str, str]
+    at_frame_boundary: bool
 
     def __init__(
         self, sock: socket.socket, protocol: ClientProtocol, *, decode_text: bool, max_size: int | None = None
@@ -316,6 +322,7 @@ class WsConnection:
         self._fragments: list[bytes] = []
         self._closed: Closed | None = None
         self._timeout: float | None = -1.0  # never a real value, so the first recv sets it
+        self._update_boundary()  # False until the handshake has succeeded (unless given an open protocol)
 
     @property
     def subprotocol(self) -> str | None:
@@ -360,6 +367,7 @@ class WsConnection:
                     response = events[0]
                     assert isinstance(response, Response)
                     self._process(events[1:], time.monotonic_ns())
+                    self._update_boundary()
                     if rest:
                         self.receive_data(rest, time.monotonic_ns())
                     self._flush()
@@ -526,6 +534,20 @@ class WsConnection:
             True if the websockets core took part: then it may have queued an answer to :meth:`flush`, or the
             connection may be closing (:attr:`is_open`). False means neither can have changed.
         """
+        core = self._parse(data, now_ns)
+        self._update_boundary()
+        return core
+
+    def _update_boundary(self) -> None:
+        self.at_frame_boundary = (
+            not self._partial
+            and not self._core_only
+            and self._fragment_opcode is None
+            and self._protocol.state is State.OPEN
+        )
+
+    def _parse(self, data: bytes, now_ns: int) -> bool:
+        """:meth:`receive_data` but for keeping :attr:`at_frame_boundary` up to date."""
         protocol = self._protocol
         if self._partial:
             # A frame in progress: collect reads until it can be complete, then join them once (joining on
@@ -626,21 +648,6 @@ class WsConnection:
         return self._protocol.state is State.OPEN and self._closed is None
 
     @property
-    def at_frame_boundary(self) -> bool:
-        """True if the next bytes given to :meth:`receive_data` start a frame that it may parse itself.
-
-        That is: the connection is open, no part of a frame is held back and no fragmented message is in
-        progress. Then what :meth:`receive_data` makes of some bytes depends only on those bytes and the
-        connection's settings (``decode_text``, ``max_size``).
-        """
-        return (
-            not self._partial
-            and not self._core_only
-            and self._fragment_opcode is None
-            and self._protocol.state is State.OPEN
-        )
-
-    @property
     def socket(self) -> socket.socket:
         """The connection's socket, for callers that wait on it or read it themselves (not to write to)."""
         return self._sock
@@ -686,6 +693,7 @@ class WsConnection:
         self._flush()
         self._sock.close()
         self._closed = self._closed_exc()
+        self.at_frame_boundary = False
 
     def _tcp_closed(self) -> bool:
         return self._protocol.state is State.CLOSED
@@ -764,6 +772,7 @@ class WsConnection:
         protocol = self._protocol
         if protocol.state is State.OPEN:
             protocol.send_close(code, reason)
+            self.at_frame_boundary = False
             self._flush()
         self._finish_close()
 

@@ -84,6 +84,17 @@ POOL = [
 ]
 
 
+def _check_boundary(conn: WsConnection) -> None:
+    """at_frame_boundary is kept up to date rather than computed: it must always say what its definition says."""
+    expected = (
+        not conn._partial
+        and not conn._core_only
+        and conn._fragment_opcode is None
+        and conn._protocol.state is State.OPEN
+    )
+    assert conn.at_frame_boundary == expected
+
+
 def _run(reads: list[tuple[int, bytes]], conns: int, repeats: RepeatReads | None) -> dict[str, Any]:
     """Feed ``reads`` (connection index, bytes) to receivers, with or without one shared RepeatReads."""
     seen: list[tuple[int, str, Any, int]] = []
@@ -110,6 +121,7 @@ def _run(reads: list[tuple[int, bytes]], conns: int, repeats: RepeatReads | None
     receivers = [receiver(i, _conn()) for i in range(conns)]
     for now_ns, (index, data) in enumerate(reads, start=1):
         receivers[index].feed(data, now_ns)
+        _check_boundary(receivers[index].conn)
     return {
         "seen": seen,
         "spawned": [r.spawned for r in receivers],
@@ -130,6 +142,28 @@ def test_repeats_change_nothing_the_handler_or_the_connection_sees(conns: int, p
     assert shortcut["seen"] == plain["seen"]
     assert shortcut["spawned"] == plain["spawned"]
     assert shortcut["states"] == plain["states"]
+
+
+class _DeadSocket(_NoSocket):
+    """A peer that is gone: every read fails."""
+
+    def settimeout(self, timeout: float | None) -> None:
+        pass
+
+    def recv(self, size: int) -> bytes:
+        raise ConnectionResetError("gone")
+
+    def shutdown(self, how: int) -> None:
+        pass
+
+
+def test_a_connection_closed_without_an_answer_is_not_at_a_frame_boundary() -> None:
+    protocol = ClientProtocol(parse_uri("ws://server/"), state=State.OPEN)
+    conn = WsConnection(_DeadSocket(), protocol, decode_text=True)  # type: ignore[arg-type]
+    assert conn.at_frame_boundary
+    conn.close()
+    _check_boundary(conn)
+    assert not conn.at_frame_boundary
 
 
 def test_a_room_message_is_parsed_once_and_every_member_gets_it_at_its_own_read() -> None:

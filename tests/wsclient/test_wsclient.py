@@ -139,9 +139,12 @@ def test_server_kills_tcp_is_abnormal_1006(server_url: str) -> None:
 
 def test_client_close(server_url: str) -> None:
     ws = connect(f"{server_url}/echo", timeout=TIMEOUT)
+    # Open after the handshake; once closed, nothing may be taken for a frame it could parse itself.
+    assert ws.at_frame_boundary
     ws.send_text("unread")
     time.sleep(TIMEOUT / 50)  # let the echo arrive before the close frame is sent
     ws.close(4000, "done")
+    assert not ws.at_frame_boundary
     ws.close()  # idempotent
     # An echo that arrived before the close is not lost.
     assert ws.recv(TIMEOUT).data == "unread"
