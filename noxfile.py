@@ -54,6 +54,6 @@ def serve(session: nox.Session) -> None:
 
 @nox.session(name="bench-generator")
 def bench_generator(session: nox.Session) -> None:
-    """Generator vs server CPU per delivered message, and vs a plain Locust user (docs/performance.md)."""
+    """Generator vs server CPU per delivered message, and vs two plain Locust users (docs/performance.md)."""
     session.install("-e", ".", "websocket-client")
     session.run("python", "benchmarks/generator_cost.py", *session.posargs)
