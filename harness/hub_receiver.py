@@ -77,8 +77,9 @@ class ReceiveBatch:
         reads = self._reads
         if not reads:
             # A fresh timer per batch: a libev timer restarted after it fired goes off at once. The loop's clock
-            # is brought up to date first: libev counts a timer from the time it last woke, which is stale when
-            # the hub has not run for a while (a batch started from a greenlet), and the batch would go off early.
+            # is brought up to date first: libev counts a timer from the time the loop last woke, which is stale
+            # by however long the hub, or the greenlet calling this, has run since, and the batch would go off
+            # that much early.
             timer = self._timer = get_hub().loop.timer(self.delay_s)
             timer.start(self.flush, update=True)
         reads.append((receiver, data, now_ns))
