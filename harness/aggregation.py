@@ -22,6 +22,7 @@ locust, gevent nor asyncio, so it can be unit-tested in a plain process.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import statistics
@@ -40,21 +41,24 @@ __all__ = [
     "Aggregator",
     "Collector",
     "HealthThresholds",
+    "LiveFigures",
     "ProcessHealth",
     "build_result",
     "health_of",
+    "live_figures",
+    "snapshot_seconds",
 ]
 
 #: Key of our snapshot inside Locust's worker report dict.
 SNAPSHOT_KEY: Final = "harness"
-# History: 1 = first version.
-SNAPSHOT_VERSION: Final = 1
-# History of the result file written by the master: 1 = first version.
-RESULT_VERSION: Final = 1
+# History: 1 = first version; 2 = series entries carry errors, open connections and a response-time histogram
+# next to the service-time one, and the snapshot says when it was taken.
+SNAPSHOT_VERSION: Final = 2
+# History of the result file written by the master: 1 = first version; 2 = time_series points carry
+# service_time_p99_us and response_time_p99_us (was one p99_us, of service time), errors and connections.
+RESULT_VERSION: Final = 2
 #: Envelope deliveries buffered before they are recorded in the histograms.
 _DELIVERIES_FOLD_AT: Final = 1024
-#: Metric recorded per second in the time series: the latency of every delivery from actual send.
-SERIES_METRIC: Final = "delivery"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +81,30 @@ class HealthThresholds:
 
 @dataclass
 class _Second:
+    """What one process saw in one wall-clock second."""
+
     sends: int = 0
     deliveries: int = 0
-    latency: LatencyRecorder = field(default_factory=LatencyRecorder)
+    #: Connect failures plus unexpected closes.
+    errors: int = 0
+    #: Open connections after the last change in this second; None when none opened or closed in it.
+    connections: int | None = None
+    #: Deliveries timed from the actual send.
+    service: LatencyRecorder = field(default_factory=LatencyRecorder)
+    #: Deliveries timed from the intended send (corrected for coordinated omission).
+    response: LatencyRecorder = field(default_factory=LatencyRecorder)
+
+    def entry(self, t: int) -> list[Any]:
+        """The snapshot form: ``[t, sends, deliveries, errors, connections, service, response]``."""
+        return [
+            t,
+            self.sends,
+            self.deliveries,
+            self.errors,
+            self.connections,
+            self.service.to_dict(),
+            self.response.to_dict(),
+        ]
 
 
 class Collector:
@@ -113,6 +138,10 @@ class Collector:
         self.members: dict[str, set[str]] = {}
         self.cpu_samples: list[float] = []
         self._series: dict[int, _Second] = {}
+        # Snapshot entries of seconds that are over: they never change again, so each is encoded once, not in
+        # every report (a half-hour soak has 1,800 of them).
+        self._entries: dict[int, list[Any]] = {}
+        self._connections = 0
         # The bucket of the second last recorded in: nearly every record lands in the same one as the last.
         self._current_key = -1
         self._current = _Second()
@@ -148,8 +177,25 @@ class Collector:
         bucket = self._series.get(key)
         if bucket is None:
             bucket = self._series[key] = _Second()
+        else:
+            self._entries.pop(key, None)  # the wall clock went back: that second changes again
         self._current_key, self._current = key, bucket
         return bucket
+
+    def _series_entries(self) -> list[list[Any]]:
+        series = self.series
+        current = self._current_key
+        entries = self._entries
+        out = []
+        for t in sorted(series):
+            if t == current:
+                out.append(series[t].entry(t))
+                continue
+            entry = entries.get(t)
+            if entry is None:
+                entry = entries[t] = series[t].entry(t)
+            out.append(entry)
+        return out
 
     # -- recording -----------------------------------------------------
     def join(self, member: str, group: str) -> None:
@@ -164,12 +210,24 @@ class Collector:
         if send_lag_ns is not None:
             self._metrics.record_ns("send_lag", max(0, send_lag_ns))
 
-    def record_delivery(self, latency_ns: int | None) -> None:
-        """Count one delivery in the time series, with its latency from the actual send if known."""
+    def record_delivery(self, service_ns: int | None, response_ns: int | None = None) -> None:
+        """Count one delivery in the time series, with its service and response time where known."""
         bucket = self._second()
         bucket.deliveries += 1
-        if latency_ns is not None:
-            bucket.latency.record_ns(latency_ns)
+        if service_ns is not None:
+            bucket.service.record_ns(service_ns)
+        if response_ns is not None:
+            bucket.response.record_ns(response_ns)
+
+    def connection_opened(self) -> None:
+        """Count one connection now open (for the time series' open connections)."""
+        self._connections += 1
+        self._second().connections = self._connections
+
+    def connection_closed(self) -> None:
+        """Count one connection closed, by either side."""
+        self._connections -= 1
+        self._second().connections = self._connections
 
     def record_envelope(
         self, sender: str, receiver: str, seq: int, received_ns: int, sent_ns: int, intended_ns: int
@@ -177,7 +235,7 @@ class Collector:
         """Account one envelope received and time it; False (and nothing timed) if it was a duplicate.
 
         ``round_trip`` (the sender's own copy) or ``fanout``, ``service_time`` (both from the actual send),
-        ``response_time`` (from the intended send) and the second's delivery latency.
+        ``response_time`` (from the intended send), and the second's service and response time.
         """
         key = (sender, receiver)
         tracker = self._trackers.get(key)
@@ -201,18 +259,20 @@ class Collector:
         self._own_service, self._other_service, self._response = [], [], []
         metrics = self._metrics
         service_time = metrics.recorder("service_time")
-        second = self._current.latency
+        second = self._current
         if own:
-            metrics.recorder("round_trip").record_many_ns(own, service_time, second)
+            metrics.recorder("round_trip").record_many_ns(own, service_time, second.service)
         if others:
-            metrics.recorder("fanout").record_many_ns(others, service_time, second)
-        metrics.recorder("response_time").record_many_ns(response)
+            metrics.recorder("fanout").record_many_ns(others, service_time, second.service)
+        metrics.recorder("response_time").record_many_ns(response, second.response)
 
     def record_connect_failure(self, kind: ConnectFailureKind) -> None:
         self.connect_failures.record(kind)
+        self._second().errors += 1
 
     def record_close(self, code: int) -> None:
         self.unexpected_closes.record(code)
+        self._second().errors += 1
 
     def sample_cpu(self, percent: float) -> None:
         self.cpu_samples.append(float(percent))
@@ -230,6 +290,7 @@ class Collector:
             "host": self.host,
             "pid": self.pid,
             "report_no": self.report_no,
+            "taken_at": self._clock(),
             "final": self.final,
             "metrics": self.metrics.to_dict(),
             "ledger": self.ledger.to_dict(),
@@ -238,7 +299,7 @@ class Collector:
             "sent": [[s, g, n] for (s, g), n in sorted(self.sent.items())],
             "members": {g: sorted(m) for g, m in sorted(self.members.items())},
             "cpu_samples": list(self.cpu_samples),
-            "series": [[t, b.sends, b.deliveries, b.latency.to_dict()] for t, b in sorted(self.series.items())],
+            "series": self._series_entries(),
         }
 
     def report_to_master(self, client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -252,7 +313,7 @@ class ProcessHealth:
 
     Attributes:
         process_id, role, host, pid: which process.
-        cpu_mean, cpu_max: over the ~1/s psutil samples (percent of one core).
+        cpu_mean, cpu_max: over the ~1/s samples of the process's CPU time (percent of one core).
         cpu_samples: number of samples.
         send_lag_p99_us: p99 of this process's ``send_lag`` (0 without scheduled sends).
         generator_bound: a threshold was crossed; see ``reasons``.
@@ -353,26 +414,41 @@ class Aggregator:
 
 def _merge_series(snapshots: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     merged: dict[int, _Second] = {}
+    # Open connections per process by second where they changed; every other second carries the last value on.
+    gauges: list[dict[int, int]] = []
     for snap in snapshots:
-        for t, sends, deliveries, latency in snap["series"]:
+        gauge: dict[int, int] = {}
+        for t, sends, deliveries, errors, connections, service, response in snap["series"]:
             bucket = merged.setdefault(int(t), _Second())
             bucket.sends += int(sends)
             bucket.deliveries += int(deliveries)
-            bucket.latency.merge(LatencyRecorder.from_dict(latency))
+            bucket.errors += int(errors)
+            bucket.service.merge(LatencyRecorder.from_dict(service))
+            bucket.response.merge(LatencyRecorder.from_dict(response))
+            if connections is not None:
+                gauge[int(t)] = int(connections)
+        gauges.append(gauge)
     if not merged:
         return []
     first = min(merged)
-    return [
-        {
-            "t_s": t - first,
-            "epoch_s": t,
-            "sends": b.sends,
-            "deliveries": b.deliveries,
-            "p99_us": b.latency.summary().p99,
-            "samples": b.latency.count,
-        }
-        for t, b in sorted(merged.items())
-    ]
+    open_now = [0] * len(gauges)
+    points = []
+    for t, b in sorted(merged.items()):
+        for i, gauge in enumerate(gauges):
+            open_now[i] = gauge.get(t, open_now[i])
+        points.append(
+            {
+                "t_s": t - first,
+                "epoch_s": t,
+                "sends": b.sends,
+                "deliveries": b.deliveries,
+                "errors": b.errors,
+                "connections": sum(open_now),
+                "service_time_p99_us": b.service.summary().p99 if b.service.count else None,
+                "response_time_p99_us": b.response.summary().p99 if b.response.count else None,
+            }
+        )
+    return points
 
 
 def build_result(
@@ -445,3 +521,83 @@ def build_result(
 def _metric_items(snapshot: Mapping[str, Any]) -> list[tuple[str, LatencyRecorder]]:
     ms = MetricSet.from_dict(snapshot["metrics"])
     return [(name, ms.recorder(name)) for name in ms.names()]
+
+
+#: Whole seconds the live figures cover: long enough for a p99 of a few hundred samples, short enough to follow a
+#: burst.
+LIVE_WINDOW_S: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFigures:
+    """What the generator measured over its newest complete seconds, for the progress line of a running cell.
+
+    Attributes:
+        window_s: seconds the figures cover (fewer than asked at the start of a run); 0 when none yet.
+        deliveries_per_s: messages received per second over the window.
+        response_time_p99_us, service_time_p99_us: p99 over the window's deliveries; None without any.
+        connections: connections open at the end of the window.
+        errors: connect failures plus unexpected closes since the start.
+    """
+
+    window_s: int
+    deliveries_per_s: float | None
+    response_time_p99_us: int | None
+    service_time_p99_us: int | None
+    connections: int
+    errors: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def snapshot_seconds(snapshot: Mapping[str, Any], *, decode_from: int) -> list[tuple[int, _Second]]:
+    """The seconds of a snapshot's series; histograms are decoded only for seconds from ``decode_from`` on."""
+    seconds = []
+    for t, sends, deliveries, errors, connections, service, response in snapshot["series"]:
+        bucket = _Second(int(sends), int(deliveries), int(errors), connections)
+        if t >= decode_from:
+            bucket.service = LatencyRecorder.from_dict(service)
+            bucket.response = LatencyRecorder.from_dict(response)
+        seconds.append((int(t), bucket))
+    return seconds
+
+
+def live_figures(
+    processes: Iterable[Iterable[tuple[int, _Second]]], *, end: int, window_s: int = LIVE_WINDOW_S
+) -> LiveFigures:
+    """Combine every process's seconds into the figures of the window of whole seconds ending before ``end``.
+
+    Args:
+        processes: per process, its (second, bucket) pairs in any order.
+        end: first second not in the window (the current, incomplete second, or the oldest newest second any
+            process has reported).
+        window_s: length of the window.
+    """
+    start = end - window_s
+    response, service = LatencyRecorder(), LatencyRecorder()
+    deliveries = errors = connections = 0
+    first_seen: int | None = None
+    for seconds in processes:
+        last_known: tuple[int, int] | None = None
+        for t, bucket in seconds:
+            errors += bucket.errors
+            first_seen = t if first_seen is None else min(first_seen, t)
+            if t >= end:
+                continue
+            if bucket.connections is not None and (last_known is None or t > last_known[0]):
+                last_known = (t, bucket.connections)
+            if t >= start:
+                deliveries += bucket.deliveries
+                response.merge(bucket.response)
+                service.merge(bucket.service)
+        connections += last_known[1] if last_known else 0
+    span = 0 if first_seen is None else max(0, end - max(start, first_seen))
+    return LiveFigures(
+        window_s=span,
+        deliveries_per_s=deliveries / span if span else None,
+        response_time_p99_us=response.summary().p99 if response.count else None,
+        service_time_p99_us=service.summary().p99 if service.count else None,
+        connections=connections,
+        errors=errors,
+    )

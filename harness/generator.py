@@ -23,10 +23,12 @@ import orjson
 
 from harness.processes import ManagedProcess
 
-__all__ = ["LOCUSTFILE", "GeneratorError", "GeneratorResult", "run_generator"]
+__all__ = ["LIVE_FILE", "LOCUSTFILE", "GeneratorError", "GeneratorResult", "run_generator"]
 
 LOCUSTFILE: Final = Path(__file__).resolve().with_name("locustfile.py")
 _ROOT: Final = LOCUSTFILE.parents[1]
+#: Name, in ``out_dir``, of the figures the running generator rewrites every second (``--harness-live``).
+LIVE_FILE: Final = "live.json"
 #: Seconds allowed beyond the planned run time for start-up, final reports and shutdown.
 _SLACK_S: Final = 60.0
 
@@ -109,7 +111,7 @@ def run_generator(
         processes: 0 for Locust's local runner; N for a master with ``--processes N`` workers.
         credentials: the reference app's credentials JSON (chat, notifications, kiosk).
         run_id: the run id in every envelope (default: a random one).
-        out_dir: receives ``result.json``, ``locust_*.csv`` and ``locust.log``.
+        out_dir: receives ``result.json``, ``locust_*.csv``, ``locust.log`` and, while it runs, :data:`LIVE_FILE`.
         extra_env: added to the subprocess environment (e.g. ``HARNESS_USER_STEPS``).
         warmup_s: seconds between a user's connect and its first send, so every member has joined
             before anyone sends.
@@ -136,6 +138,7 @@ def run_generator(
     csv_prefix = out / "locust"
     log_path = out / "locust.log"
     result_path.unlink(missing_ok=True)
+    (out / LIVE_FILE).unlink(missing_ok=True)
     run_time = math.ceil(users / spawn_rate + warmup_s + duration_s + grace_s)
     argv = [
         sys.executable,
@@ -175,6 +178,8 @@ def run_generator(
         str(max_inflight),
         "--harness-out",
         str(result_path),
+        "--harness-live",
+        str(out / LIVE_FILE),
     ]
     if credentials is not None:
         argv += ["--harness-credentials", str(credentials)]

@@ -49,10 +49,18 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.accounting import ConnectFailureKind
-from harness.aggregation import Aggregator, Collector, HealthThresholds, build_result
+from harness.aggregation import (
+    LIVE_WINDOW_S,
+    Aggregator,
+    Collector,
+    HealthThresholds,
+    build_result,
+    live_figures,
+    snapshot_seconds,
+)
 from harness.envelope import Envelope, Foreign, decode_envelope, encode_envelope
 from harness.hub_receiver import HubReceiver, ReceiveBatch, RepeatReads
-from harness.schedule import ConstantRate, Pacer, Poisson, Ramp, Schedule, Steps
+from harness.schedule import Pacer, Schedule, build_schedule, parse_stages
 from harness.user_numbers import user_index
 from harness.wsclient import Closed, ConnectFailure, Message, WsConnection, connect
 
@@ -84,7 +92,9 @@ KIND_CLASSES: Final[dict[str, tuple[str, ...]]] = {
     "kiosk": ("KioskUser",),
     "connect-storm": ("ConnectStormUser",),
 }
+#: ``ramp`` and ``steps`` are the older spelling of ``--harness-shape`` with constant arrivals, still accepted.
 ARRIVALS: Final = ("constant", "poisson", "ramp", "steps")
+SHAPES: Final = ("constant", "ramp", "steps")
 #: How long a user keeps sending when --harness-send-seconds is 0: until Locust stops it.
 _FOREVER_S: Final = 10 * 24 * 3600.0
 #: Locust's wait between a user's tasks once its session has run. The user then only receives (in the hub), so
@@ -106,6 +116,7 @@ class HarnessConfig:
     rate_end: float
     steps: str
     arrival: str
+    shape: str
     run_id: str
     credentials: str
     room_size: int
@@ -124,6 +135,7 @@ class HarnessConfig:
     seed: int
     worker_count: int
     receive_batch_ms: float
+    live: str
 
     @classmethod
     def from_options(cls, opts: Any) -> HarnessConfig:
@@ -139,6 +151,7 @@ class HarnessConfig:
             rate_end=float(get("rate_end")),
             steps=str(get("steps") or ""),
             arrival=str(get("arrival")),
+            shape=str(get("shape")),
             run_id=str(get("run_id") or ""),
             credentials=str(get("credentials") or ""),
             room_size=int(get("room_size")),
@@ -157,19 +170,20 @@ class HarnessConfig:
             seed=int(get("seed")),
             worker_count=int(get("worker_count")),
             receive_batch_ms=float(get("receive_batch_ms")),
+            live=str(get("live") or ""),
         )
 
     def schedule(self, seed: int) -> Schedule:
         """The send schedule of one user (or of one publisher / storm user)."""
-        duration = self.send_seconds if self.send_seconds > 0 else _FOREVER_S
-        if self.arrival == "poisson":
-            return Poisson(self.rate, duration, seed=seed)
-        if self.arrival == "ramp":
-            return Ramp(self.rate, self.rate_end, duration)
-        if self.arrival == "steps":
-            pairs = [part.split(":") for part in self.steps.split(",") if part.strip()]
-            return Steps([(float(rate), float(seconds)) for rate, seconds in pairs])
-        return ConstantRate(self.rate, duration)
+        return build_schedule(
+            arrival=self.arrival,
+            shape=self.shape,
+            rate=self.rate,
+            rate_end=self.rate_end,
+            stages=parse_stages(self.steps),
+            duration_s=self.send_seconds if self.send_seconds > 0 else _FOREVER_S,
+            seed=seed,
+        )
 
     def thresholds(self) -> HealthThresholds:
         return HealthThresholds(cpu_percent=self.cpu_limit, send_lag_p99_ms=self.lag_limit_ms)
@@ -206,14 +220,37 @@ def add_arguments(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
     add("target", default="", help="WebSocket URL (echo/broadcast) or ws://host:port of the reference app")
     add("kind", default="echo", choices=KINDS, help="which users to run when no user class is named")
     add("rate", type=float, default=1.0, help="messages (or connects) per second per user")
-    add("rate-end", type=float, default=0.0, help="final rate of --harness-arrival ramp")
-    add("steps", default="", help="'rate:seconds,rate:seconds' for --harness-arrival steps")
-    add("arrival", default="constant", choices=ARRIVALS, help="send schedule of each user")
+    add(
+        "rate-end",
+        type=float,
+        default=0.0,
+        help="final rate of a one-stage --harness-shape ramp without --harness-steps",
+    )
+    add(
+        "steps",
+        default="",
+        help="'rate:seconds,rate:seconds': the stages of --harness-shape steps (each rate held) or ramp (each rate "
+        "reached at the end of its stage, starting from --harness-rate)",
+    )
+    add(
+        "arrival",
+        default="constant",
+        choices=ARRIVALS,
+        help="send times of each user: evenly spaced (constant) or Poisson (seeded by --harness-seed); 'ramp' and "
+        "'steps' are the old spelling of --harness-shape with constant arrivals",
+    )
+    add("shape", default="constant", choices=SHAPES, help="the rate over time: constant, ramp or steps")
     add("run-id", default="", help="run id in every envelope (default: generated by the master)")
     add("credentials", default="", help="reference-app credentials JSON (users, rooms, terminals, tokens)")
     add("room-size", type=int, default=0, help="users per room/URL (0: all users share one)")
     add("payload-bytes", type=int, default=0, help="pad each message to this many bytes (0: no padding)")
     add("out", default="", help="path of the merged result JSON written at test stop")
+    add(
+        "live",
+        default="",
+        help="path of a JSON file the master (or local runner) rewrites every second with the figures of the last "
+        f"{LIVE_WINDOW_S} whole seconds (msgs/s, response- and service-time p99, connections, errors); '' for none",
+    )
     add("send-seconds", type=float, default=0.0, help="each user sends this long, then only receives (0: no end)")
     add("warmup", type=float, default=1.0, help="seconds between connecting and the first send")
     add("max-inflight", type=int, default=0, help="unanswered own messages per user before sending waits (0: none)")
@@ -262,6 +299,7 @@ class _Runtime:
         #: Shared by every receiver of this process (None: each read is handled at once).
         self.receive_batch: ReceiveBatch | None = None
         self._sampler: gevent.Greenlet | None = None
+        self._live: gevent.Greenlet | None = None
         self._counter = itertools.count()
         self._credentials: dict[str, Any] | None = None
 
@@ -293,6 +331,8 @@ class _Runtime:
         if self.config.receive_batch_ms > 0:
             self.receive_batch = ReceiveBatch(self.config.receive_batch_ms / 1000)
         self._sampler = gevent.spawn(self._sample_cpu, self.collector)
+        if self.config.live and self.role != "worker":
+            self._live = gevent.spawn(self._write_live, Path(self.config.live))
 
     def _sample_cpu(self, collector: Collector) -> None:
         # CPU time of the whole process (every thread) over wall time, in percent of one core: what psutil's
@@ -305,10 +345,32 @@ class _Runtime:
                 collector.sample_cpu(100.0 * (cpu - last_cpu) / (wall - last_wall))
             last_cpu, last_wall = cpu, wall
 
+    def _write_live(self, path: Path) -> None:
+        # Rewritten whole and renamed into place, so the reader never sees half a file.
+        tmp = path.with_name(path.name + ".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            gevent.sleep(1.0)
+            now = int(time.time())
+            if self.aggregator is None:
+                assert self.collector is not None
+                processes, end = [list(self.collector.series.items())], now
+            else:
+                # Workers report every few seconds: the window ends where the least recent report does.
+                snapshots = self.aggregator.snapshots()
+                end = min((int(s["taken_at"]) for s in snapshots), default=now)
+                processes = [snapshot_seconds(s, decode_from=end - LIVE_WINDOW_S) for s in snapshots]
+            figures = live_figures(processes, end=end)
+            runner = self.environment.runner
+            users = int(runner.user_count) if runner is not None else 0
+            tmp.write_bytes(orjson.dumps({"users": users, **figures.to_dict()}))
+            os.replace(tmp, path)
+
     def stop_sampler(self) -> None:
-        if self._sampler is not None:
-            self._sampler.kill(block=False)
-            self._sampler = None
+        for greenlet in (self._sampler, self._live):
+            if greenlet is not None:
+                greenlet.kill(block=False)
+        self._sampler = self._live = None
 
 
 _runtime: _Runtime | None = None
@@ -506,7 +568,7 @@ class _HarnessUser(locust.User):
             receiver.stop()
         self._greenlets.kill(block=True, timeout=2.0)
         for conn in list(self._sockets):
-            conn.close()
+            self.close_socket(conn)
 
     # -- helpers ---------------------------------------------------------------------------
     def fire(self, name: str, response_time_ms: float, length: int = 0, exc: BaseException | None = None) -> None:
@@ -533,7 +595,15 @@ class _HarnessUser(locust.User):
         self.collector.metrics.record_ns("connect", total)
         self.fire(name, total / 1e6)
         self._sockets.append(conn)
+        self.collector.connection_opened()
         return conn
+
+    def close_socket(self, conn: WsConnection) -> None:
+        """Close ``conn`` (if this user still holds it) and count it closed once, whoever ended it."""
+        if conn in self._sockets:
+            self._sockets.remove(conn)
+            self.collector.connection_closed()
+        conn.close()
 
     def spawn_receiver(
         self,
@@ -551,13 +621,18 @@ class _HarnessUser(locust.User):
         :class:`~harness.hub_receiver.HubReceiver`.
         """
         batch = None if at_once else self.runtime.receive_batch
-        receiver = HubReceiver(conn, handle, self._on_closed, batch, repeats=repeats, on_repeat=on_repeat)
+
+        def on_closed(exc: Closed) -> None:
+            self._on_closed(conn, exc)
+
+        receiver = HubReceiver(conn, handle, on_closed, batch, repeats=repeats, on_repeat=on_repeat)
         self._receivers.append(receiver.start())
 
-    def _on_closed(self, exc: Closed) -> None:
+    def _on_closed(self, conn: WsConnection, exc: Closed) -> None:
         if not self._stopping:
             self.collector.record_close(exc.code)
             self.fire("unexpected_close", 0.001, exc=exc)
+            self.close_socket(conn)
 
     def pace(self, send_one: Callable[[int, int], bool], *, seed: int) -> None:
         """Walk the schedule: wait for each slot, then ``send_one(seq, intended_ns)``; stop on False."""
@@ -799,9 +874,10 @@ class NotificationListenerUser(_HarnessUser):
             if self.collector.ledger.observe(envelope.sender, self.uid, envelope.seq) == "duplicate":
                 continue
             latency = message.received_ns - envelope.sent_ns
+            response = message.received_ns - envelope.intended_ns
             self.collector.metrics.record_ns("fanout", latency)
-            self.collector.metrics.record_ns("response_time", message.received_ns - envelope.intended_ns)
-            self.collector.record_delivery(latency)
+            self.collector.metrics.record_ns("response_time", response)
+            self.collector.record_delivery(latency, response)
             self.fire("notification", latency / 1e6, len(message.data))
 
 
@@ -890,7 +966,8 @@ class KioskUser(_HarnessUser):
             return
         latency = now_ns - int(inserted.timestamp() * 1e9)
         self.collector.metrics.record_ns("eks_insert_to_kiosk", latency)
-        self.collector.record_delivery(latency)
+        # Counted, not timed, per second: insert-to-kiosk is neither a service nor a response time.
+        self.collector.record_delivery(None)
         self.fire(str(obj["type"]), max(latency, 1000) / 1e6, len(message.data))
 
 
@@ -927,8 +1004,7 @@ class ConnectStormUser(_HarnessUser):
         self.collector.metrics.record_ns("response_time", time.monotonic_ns() - intended_ns)
         if self.cfg.storm_hold_s > 0:
             gevent.sleep(self.cfg.storm_hold_s)
-        conn.close()
-        self._sockets.remove(conn)
+        self.close_socket(conn)
 
 
 class UserStepsShape(locust.LoadTestShape):

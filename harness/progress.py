@@ -1,4 +1,4 @@
-"""The live progress line of a run: phase, cell i/n, elapsed/total, users, msgs/s, p99 so far, errors.
+"""The live progress line of a run: phase, cell i/n, elapsed/total, users, the last seconds' figures, errors.
 
 :func:`format_progress` is a pure function so the wording is tested without a terminal. :class:`ProgressLine`
 rewrites one line in place on a TTY (``\\r``) and, when output goes to a file or a CI log, writes a whole line at
@@ -24,15 +24,16 @@ class ProgressState:
     """A snapshot of the running cell.
 
     Attributes:
-        phase: e.g. ``starting``, ``warm-up``, ``measuring``, ``grace``, ``writing``.
+        phase: ``starting``, ``measuring`` (``measuring group size N`` in fan-out) or ``stopping``.
         cell_index: 1-based index of the running cell.
         cell_count: cells in the run.
         cell_label: e.g. ``daphne+redis, 1 worker``.
         elapsed_s: seconds since the cell started.
         total_s: planned seconds of the cell (warm-up + measurement + grace).
-        users: connected users now.
-        msgs_per_s: messages received per second over the last interval, None before the first interval.
-        p99_us: p99 of the main latency metric so far, None before the first sample.
+        users: Locust users running now.
+        window_s: whole seconds the windowed figures below cover; 0 before the first.
+        msgs_per_s: messages received per second over the window, None before the first.
+        response_p99_us: p99 response time (from the intended send) over the window, None without deliveries.
         errors: connect failures plus unexpected closes so far.
     """
 
@@ -43,8 +44,9 @@ class ProgressState:
     elapsed_s: float
     total_s: float
     users: int
+    window_s: int
     msgs_per_s: float | None
-    p99_us: int | None
+    response_p99_us: int | None
     errors: int
 
 
@@ -57,22 +59,25 @@ def format_duration(seconds: float) -> str:
 
 
 def format_progress(state: ProgressState) -> str:
-    """Render one progress line, e.g.
-    ``measuring | cell 2/4 uvicorn+inmemory, 1 worker | 0:12/0:14 | users 10 | 198 msgs/s | p99 4.21 ms | errors 0``.
+    """Render one progress line, e.g. ``measuring | cell 2/4 uvicorn+inmemory, 1 worker | 0:12/0:14 | users 10 |
+    last 5 s: 198 msgs/s, response-time p99 4.21 ms | errors 0``.
+
+    The figures are the generator's own over its newest whole seconds (never Locust's rounded cumulative stats), so
+    the line shows what the cell is doing now; the result's percentiles are over the whole measurement window.
     """
-    p99 = "p99 –" if state.p99_us is None else f"p99 {format_ms(state.p99_us)} ms"
-    if state.msgs_per_s is None:
-        rate = "–"
+    if state.msgs_per_s is None or not state.window_s:
+        window = "no complete second yet"
     else:
         rate = f"{state.msgs_per_s:.0f}" if state.msgs_per_s >= 10 else f"{state.msgs_per_s:.1f}"
+        p99 = "–" if state.response_p99_us is None else f"{format_ms(state.response_p99_us)} ms"
+        window = f"last {state.window_s} s: {rate} msgs/s, response-time p99 {p99}"
     return " | ".join(
         (
             state.phase,
             f"cell {state.cell_index}/{state.cell_count} {state.cell_label}",
             f"{format_duration(state.elapsed_s)}/{format_duration(state.total_s)}",
             f"users {state.users}",
-            f"{rate} msgs/s",
-            p99,
+            window,
             f"errors {state.errors}",
         )
     )
@@ -101,11 +106,6 @@ class ProgressLine:
         self._last_width = 0
         self._last_log: float | None = None
         self._last_phase: tuple[str, int] | None = None
-
-    @property
-    def is_tty(self) -> bool:
-        """Whether the line is rewritten in place."""
-        return self._tty
 
     def update(self, state: ProgressState) -> None:
         """Show ``state``."""

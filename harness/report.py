@@ -448,40 +448,66 @@ def _spectrum_charts(cells: Sequence[Mapping[str, Any]], labels: Sequence[str]) 
     return "".join(charts) or '<p class="empty">No latency metrics in the result.</p>'
 
 
+# Per-interval values of a timeseries point, each given the point and the interval length in seconds.
+_PointValue = Callable[[Mapping[str, Any], float], float | None]
+
+
+def _response_p99_ms(point: Mapping[str, Any], _interval: float) -> float | None:
+    value = point.get("response_time_p99_us")
+    return None if value is None else float(value) / 1000.0
+
+
+def _service_p99_ms(point: Mapping[str, Any], _interval: float) -> float | None:
+    # A version 1 result has one p99_us, measured from the actual send whatever its label said.
+    value = point.get("service_time_p99_us", point.get("p99_us"))
+    return None if value is None else float(value) / 1000.0
+
+
+def _received_per_s(point: Mapping[str, Any], interval: float) -> float | None:
+    return float(point["received"]) / interval
+
+
+def _connections(point: Mapping[str, Any], _interval: float) -> float | None:
+    return float(point["connections"]) if "connections" in point else None
+
+
+def _errors_per_s(point: Mapping[str, Any], interval: float) -> float | None:
+    return float(point["errors"]) / interval
+
+
 def _over_time_charts(cells: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> str:
-    latency, throughput = [], []
-    metric_names = set()
-    for i, (cell, label) in enumerate(zip(cells, labels, strict=True)):
-        ts = cell.get("timeseries")
-        if not ts:
-            continue
-        color, dashed = _color(i)
-        interval = float(ts["interval_s"])
-        metric_names.add(str(ts["latency_metric"]))
-        pts = ts["points"]
-        latency.append(
-            _Series(
-                label,
-                color,
-                tuple((float(p["t_s"]), None if p["p99_us"] is None else p["p99_us"] / 1000.0) for p in pts),
-                dashed,
-            )
-        )
-        throughput.append(
-            _Series(label, color, tuple((float(p["t_s"]), p["received"] / interval) for p in pts), dashed)
-        )
-    if not latency:
+    t_axis = _Axis("seconds since the generator's first recorded second", log=False, fmt=_fmt_number, zero_based=True)
+    p99_axis = _Axis("p99 ms (log)", log=True, fmt=_fmt_number)
+
+    def count_axis(label: str) -> _Axis:
+        return _Axis(label, log=False, fmt=_fmt_number, zero_based=True)
+
+    charts: list[tuple[str, _PointValue, _Axis]] = [
+        ("p99 response time per second (from the intended send: corrected for coordinated omission)",
+         _response_p99_ms, p99_axis),
+        ("p99 service time per second (from the actual send)", _service_p99_ms, p99_axis),
+        ("throughput: messages received per second", _received_per_s, count_axis("messages/s")),
+        ("open connections held by the generator", _connections, count_axis("connections")),
+        ("errors per second (connect failures and unexpected closes)", _errors_per_s, count_axis("errors/s")),
+    ]  # fmt: skip
+    timed = [
+        (i, cell, label) for i, (cell, label) in enumerate(zip(cells, labels, strict=True)) if cell.get("timeseries")
+    ]
+    if not timed:
         return '<p class="empty">The result has no per-interval samples.</p>'
-    t_axis = _Axis("seconds since the start of the measurement window", log=False, fmt=_fmt_number, zero_based=True)
-    which = ", ".join(sorted(metric_names))
-    return _chart(
-        f"p99 latency per interval ({which})", latency, t_axis, _Axis("p99 ms (log)", log=True, fmt=_fmt_number)
-    ) + _chart(
-        "throughput: messages received per second",
-        throughput,
-        t_axis,
-        _Axis("messages/s", log=False, fmt=_fmt_number, zero_based=True),
-    )
+    parts = []
+    for title, value, y_axis in charts:
+        series = []
+        for i, cell, label in timed:
+            ts = cell["timeseries"]
+            interval = float(ts["interval_s"])
+            color, dashed = _color(i)
+            points = tuple((float(p["t_s"]), value(p, interval)) for p in ts["points"])
+            series.append(_Series(label, color, points, dashed))
+        if value is _errors_per_s and not any(y for s in series for _, y in s.points):
+            continue  # no errors in any interval; the delivery and failures table says "none"
+        parts.append(_chart(title, series, t_axis, y_axis))
+    return "".join(parts)
 
 
 def _fanout_chart(cells: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> str:

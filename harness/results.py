@@ -1,20 +1,27 @@
 """The result document (result.json, schema v1) and the files of a run directory.
 
-A run directory holds ``result.json`` (validated against ``harness/schema/result-v1.json`` before it is written),
-``report.html`` (rendered from the JSON alone), ``hgrm/<cell>.<metric>.hgrm`` percentile distributions, and the
-Locust CSVs and server logs the runner puts under ``locust/`` and ``logs/``. ``reports/latest`` points at the newest
-run directory. Field by field description: docs/results.md and the schema itself.
+A run directory holds ``result.json`` (validated against ``harness/schema/result-v2.json`` before it is written),
+``report.html`` (rendered from the JSON alone), ``hgrm/<cell>.<metric>.hgrm`` percentile distributions, and one
+``cell-NN-<server>-<layer>-<W>w/`` directory per cell with the generator's files (``locust/``, or
+``locust-size-N/`` per fan-out group size) and the stack's logs (``stack/``). ``reports/latest`` points at the
+newest run directory. Field by field description: docs/results.md and the schema itself.
 
 Format history (kept here, as pyperf does, because the file outlives the code that wrote it):
 
 * version 1: first version; cells carry metrics, delivery, failures, closes, generator health, server resources,
   SLO verdicts, and optionally ``timeseries`` and ``fanout_by_group_size``.
+* version 2: ``timeseries`` drops ``latency_metric`` and the per-point ``users`` and ``p99_us``: version 1 labelled
+  the per-second p99 ``response_time`` while it was measured from the actual send (service time), wrote ``errors``
+  as 0 and ``users`` as the configured count whatever happened. Points now carry ``service_time_p99_us`` and
+  ``response_time_p99_us``, the real ``errors`` and the open ``connections``. Version 1 files still validate
+  against ``result-v1.json`` and render (their ``p99_us`` shown as the service time it was).
 
 Files are never overwritten: a run directory that already holds a result is a different run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -58,15 +65,18 @@ __all__ = [
     "write_run",
 ]
 
-SCHEMA_VERSION: Final = 1
-SCHEMA_PATH: Final = Path(__file__).resolve().parent / "schema" / "result-v1.json"
+SCHEMA_VERSION: Final = 2
+SCHEMA_DIR: Final = Path(__file__).resolve().parent / "schema"
+SCHEMA_PATH: Final = SCHEMA_DIR / f"result-v{SCHEMA_VERSION}.json"
+#: Every version this code reads: the current one, and older files kept as baselines.
+READABLE_VERSIONS: Final = (1, 2)
 REPORTS_ROOT: Final = Path("reports")
 
 _SLUG_RE: Final = re.compile(r"[^a-z0-9_-]+")
 
 
 class ResultValidationError(ValueError):
-    """A result document does not follow result-v1.json; the message lists each problem with its JSON path."""
+    """A result document does not follow its result-vN.json; the message lists each problem with its JSON path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,22 +120,22 @@ class ServerProcess:
 
 @dataclass(frozen=True, slots=True)
 class TimePoint:
-    """Counts of one interval; ``p99_us`` is None when the interval had no latency samples."""
+    """What the generator recorded in one interval; a p99 is None when the interval had no deliveries."""
 
     t_s: float
-    users: int
     sent: int
     received: int
     errors: int
-    p99_us: int | None
+    connections: int
+    service_time_p99_us: int | None
+    response_time_p99_us: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class TimeSeries:
-    """Per-interval counts and the p99 of ``latency_metric``, for the over-time charts."""
+    """Per-interval counts and latencies, for the over-time charts."""
 
     interval_s: float
-    latency_metric: str
     points: tuple[TimePoint, ...]
 
 
@@ -207,18 +217,7 @@ def build_cell(cell: CellInput, slos: Sequence[Slo] = ()) -> dict[str, Any]:
     if cell.timeseries is not None:
         doc["timeseries"] = {
             "interval_s": cell.timeseries.interval_s,
-            "latency_metric": cell.timeseries.latency_metric,
-            "points": [
-                {
-                    "t_s": p.t_s,
-                    "users": p.users,
-                    "sent": p.sent,
-                    "received": p.received,
-                    "errors": p.errors,
-                    "p99_us": p.p99_us,
-                }
-                for p in cell.timeseries.points
-            ],
+            "points": [dataclasses.asdict(p) for p in cell.timeseries.points],
         }
     if cell.fanout_by_group_size:
         doc["fanout_by_group_size"] = [
@@ -273,24 +272,34 @@ def _json_safe(value: Mapping[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-@lru_cache(maxsize=1)
-def _validator() -> Any:  # a Draft202012Validator; jsonschema ships no type information
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+@lru_cache(maxsize=len(READABLE_VERSIONS))
+def _validator(version: int) -> Any:  # a Draft202012Validator; jsonschema ships no type information
+    schema = json.loads((SCHEMA_DIR / f"result-v{version}.json").read_text(encoding="utf-8"))
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def validate_result(doc: Mapping[str, Any]) -> None:
-    """Validate a result document against result-v1.json.
+def validate_result(doc: Mapping[str, Any], *, versions: Sequence[int] = (SCHEMA_VERSION,)) -> None:
+    """Validate a result document against the schema of its ``schema_version``.
+
+    Args:
+        doc: the document.
+        versions: the versions accepted; a writer accepts only the current one, a reader may pass
+            :data:`READABLE_VERSIONS`.
 
     Raises:
         ResultValidationError: listing every problem as ``$.cells[0].delivery.lost: -1 is less than the minimum``.
     """
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+    version = doc.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version not in versions:
+        raise ResultValidationError(
+            f"result has schema_version {version!r}; expected {' or '.join(str(v) for v in versions)}"
+        )
+    errors = sorted(_validator(version).iter_errors(doc), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"{e.json_path}: {e.message}" for e in errors[:20]]
         if len(errors) > 20:
             lines.append(f"... and {len(errors) - 20} more")
-        raise ResultValidationError("result does not follow result-v1.json:\n" + "\n".join(lines))
+        raise ResultValidationError(f"result does not follow result-v{version}.json:\n" + "\n".join(lines))
 
 
 def cell_slug(index: int, cell: Mapping[str, Any]) -> str:

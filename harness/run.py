@@ -7,7 +7,6 @@ the run ends with ``report.html``, ``.hgrm`` files and ``reports/latest``.
 
 from __future__ import annotations
 
-import csv
 import functools
 import math
 import sys
@@ -19,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psutil
 
 from harness.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
 from harness.fingerprint import collect_fingerprint
-from harness.generator import GeneratorResult, run_generator
+from harness.generator import LIVE_FILE, GeneratorResult, run_generator
 from harness.latency import LatencyRecorder, MetricSet
 from harness.layer_pressure import layer_pressure
 from harness.layers import layer_spec
@@ -134,13 +134,18 @@ def _rate_scale(scenario: Scenario) -> float:
     return float(max(1, scenario.load.users - 1)) if scenario.kind == "notifications" else 1.0
 
 
-def _shape(scenario: Scenario) -> tuple[str, tuple[str, ...], dict[str, str]]:
-    """The generator's arrival model, extra arguments and environment for the scenario's load shape."""
+def _shape(scenario: Scenario, factor: float) -> tuple[str, tuple[str, ...], dict[str, str]]:
+    """The generator's arrival model, extra arguments and environment for the scenario's load shape.
+
+    ``factor`` turns a scenario rate into the generator's rate per user (see :func:`_generator_runs`).
+
+    Arrival (evenly spaced or Poisson) and shape (how the rate changes over time) are two axes in the scenario and
+    stay two in the generator: Poisson arrivals under a ramp or steps are a Poisson process following that rate.
+    """
     load = scenario.load
-    scale = _rate_scale(scenario)
     if load.shape == "constant":
         return load.arrival, (), {}
-    rates = [scale * (stage.rate if stage.rate is not None else (load.rate or 1.0)) for stage in load.stages]
+    rates = [factor * (stage.rate if stage.rate is not None else (load.rate or 1.0)) for stage in load.stages]
     user_steps = {}
     if any(stage.users != load.users for stage in load.stages):
         # Locust applies a LoadTestShape for the user count; the message rate follows the same stages.
@@ -148,15 +153,8 @@ def _shape(scenario: Scenario) -> tuple[str, tuple[str, ...], dict[str, str]]:
             "HARNESS_USER_STEPS": ",".join(f"{stage.users}:{stage.duration_s:g}" for stage in load.stages),
             "HARNESS_USER_STEPS_SPAWN_RATE": f"{load.spawn_rate:g}",
         }
-    if load.shape == "steps":
-        steps = ",".join(f"{rate:g}:{stage.duration_s:g}" for rate, stage in zip(rates, load.stages, strict=True))
-        return "steps", ("--harness-steps", steps), user_steps
-    if len(load.stages) != 1:
-        raise UnsupportedScenario(
-            f"scenario {scenario.name!r}: a ramp with {len(load.stages)} stages; the generator ramps the message rate "
-            'linearly from [load].rate to one stage\'s rate (use one stage, or shape = "steps")'
-        )
-    return "ramp", ("--harness-rate-end", f"{rates[0]:g}"), user_steps
+    steps = ",".join(f"{rate:g}:{stage.duration_s:g}" for rate, stage in zip(rates, load.stages, strict=True))
+    return load.arrival, ("--harness-shape", load.shape, "--harness-steps", steps), user_steps
 
 
 def _stack_config(scenario: Scenario, cell: Cell) -> StackConfig:
@@ -180,39 +178,47 @@ def _stack_config(scenario: Scenario, cell: Cell) -> StackConfig:
     )
 
 
-def _health(result: dict[str, Any], metrics: MetricSet) -> GeneratorHealth:
-    health = result["generator_health"]
-    processes = tuple(
-        GeneratorProcess(
-            role=str(p["role"]),
-            pid=int(p["pid"]),
-            cpu_mean=float(p["cpu_percent"]["mean"]),
-            cpu_max=float(p["cpu_percent"]["max"]),
-        )
-        for p in health["processes"]
-    )
+def _health(results: Sequence[tuple[int | None, dict[str, Any]]], metrics: MetricSet) -> GeneratorHealth:
+    """Generator health over every generator run of a cell: bound if any run was, with each run's reasons."""
+    processes: list[GeneratorProcess] = []
+    reasons: list[str] = []
+    bound = False
+    for size, result in results:
+        health = result["generator_health"]
+        processes += [
+            GeneratorProcess(
+                role=str(p["role"]),
+                pid=int(p["pid"]),
+                cpu_mean=float(p["cpu_percent"]["mean"]),
+                cpu_max=float(p["cpu_percent"]["max"]),
+            )
+            for p in health["processes"]
+        ]
+        bound = bound or bool(health["generator_bound"])
+        prefix = "" if size is None else f"group size {size}: "
+        reasons += [prefix + str(r) for r in health["generator_bound_reasons"]]
     lag = metrics.recorder("send_lag").summary() if "send_lag" in metrics else LatencyRecorder().summary()
-    return GeneratorHealth(
-        processes=processes,
-        send_lag=lag,
-        generator_bound=bool(health["generator_bound"]),
-        reasons=tuple(str(r) for r in health["generator_bound_reasons"]),
-    )
+    return GeneratorHealth(processes=tuple(processes), send_lag=lag, generator_bound=bound, reasons=tuple(reasons))
 
 
-def _timeseries(result: dict[str, Any], users: int) -> TimeSeries:
+def _timeseries(results: Sequence[dict[str, Any]]) -> TimeSeries:
+    """Every generator run's seconds in one series, timed from the first run's first second (gaps between runs
+    stay visible as missing seconds)."""
+    rows = [p for result in results for p in result["time_series"]]
+    first = min((int(p["epoch_s"]) for p in rows), default=0)
     points = tuple(
         TimePoint(
-            t_s=float(p["t_s"]),
-            users=users,
+            t_s=float(int(p["epoch_s"]) - first),
             sent=int(p["sends"]),
             received=int(p["deliveries"]),
-            errors=0,
-            p99_us=int(p["p99_us"]) if p["samples"] else None,
+            errors=int(p["errors"]),
+            connections=int(p["connections"]),
+            service_time_p99_us=p["service_time_p99_us"],
+            response_time_p99_us=p["response_time_p99_us"],
         )
-        for p in result["time_series"]
+        for p in rows
     )
-    return TimeSeries(interval_s=1.0, latency_metric="response_time", points=points)
+    return TimeSeries(interval_s=1.0, points=points)
 
 
 def _delivery(data: dict[str, Any]) -> DeliveryCounts:
@@ -255,38 +261,38 @@ def _server_processes(sampler: ResourceSampler) -> tuple[ServerProcess, ...]:
 
 @dataclass(frozen=True)
 class _Live:
-    """The newest line of Locust's stats history: what the running generator has seen so far."""
+    """The running generator's newest figures (its ``--harness-live`` file)."""
 
     users: int
-    per_s: float
-    p99_us: int | None
+    window_s: int
+    per_s: float | None
+    response_p99_us: int | None
     errors: int
 
 
-def _read_live(history: Path) -> _Live | None:
+def _read_live(path: Path) -> _Live | None:
     try:
-        with history.open(newline="") as f:
-            rows = [row for row in csv.DictReader(f) if row.get("Name") == "Aggregated"]
-    except OSError:
-        return None
-    if not rows:
-        return None
-    row = rows[-1]
-    try:
-        p99 = None if row["99%"] in {"", "N/A"} else int(float(row["99%"]) * 1000)
-        return _Live(int(row["User Count"]), float(row["Requests/s"]), p99, int(row["Total Failure Count"]))
-    except (KeyError, ValueError):
+        data = orjson.loads(path.read_bytes())
+        return _Live(
+            users=int(data["users"]),
+            window_s=int(data["window_s"]),
+            per_s=None if data["deliveries_per_s"] is None else float(data["deliveries_per_s"]),
+            response_p99_us=None if data["response_time_p99_us"] is None else int(data["response_time_p99_us"]),
+            errors=int(data["errors"]),
+        )
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        # Not written yet, or from a generator of another version: the line shows no figures rather than wrong ones.
         return None
 
 
 def _with_progress(
-    show: Callable[[_Live | None], None], history: Path, fn: Callable[..., GeneratorResult], *args: Any, **kwargs: Any
+    show: Callable[[_Live | None], None], live: Path, fn: Callable[..., GeneratorResult], *args: Any, **kwargs: Any
 ) -> GeneratorResult:
-    """Run the generator while refreshing the progress line from Locust's per-second stats history."""
+    """Run the generator while refreshing the progress line from the figures it rewrites every second."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         future = pool.submit(fn, *args, **kwargs)
         while not future.done():
-            show(_read_live(history))
+            show(_read_live(live))
             time.sleep(1.0)
         return future.result()
 
@@ -306,7 +312,6 @@ def _run_cell(
 ) -> CellInput:
     cell_dir = out_dir / f"cell-{index:02d}-{cell.server}-{cell.layer}-{cell.workers}w"
     plan = _generator_runs(scenario)
-    arrival, shape_args, shape_env = _shape(scenario)
     total_s = sum(scenario.warmup_s + scenario.duration_s + scenario.grace_s for _ in plan)
     started = time.monotonic()
 
@@ -320,8 +325,9 @@ def _run_cell(
                 elapsed_s=time.monotonic() - started,
                 total_s=total_s,
                 users=live.users if live else 0,
+                window_s=live.window_s if live else 0,
                 msgs_per_s=live.per_s if live else None,
-                p99_us=live.p99_us if live else None,
+                response_p99_us=live.response_p99_us if live else None,
                 errors=live.errors if live else 0,
             )
         )
@@ -339,6 +345,7 @@ def _run_cell(
         else:
             url, creds = target, credentials
         for n, (size, users, rate, room_size) in enumerate(plan):
+            arrival, shape_args, shape_env = _shape(scenario, rate / (scenario.load.rate or 1.0))
             phase = "measuring" if size is None else f"measuring group size {size}"
             locust_dir = cell_dir / (f"locust-size-{size}" if size is not None else "locust")
             runs.append(
@@ -347,7 +354,7 @@ def _run_cell(
                     users,
                     _with_progress(
                         functools.partial(show, phase),
-                        locust_dir / "locust_stats_history.csv",
+                        locust_dir / LIVE_FILE,
                         run_generator,
                         url,
                         GENERATOR_KIND[scenario.kind],
@@ -377,7 +384,6 @@ def _run_cell(
             stack.stop()
     metrics, delivery, failures, closes, foreign, by_size = _merge_runs(runs)
     pressure = _pressure(stack, cell) if stack is not None else None
-    first = runs[0][2].result
     return CellInput(
         server=cell.server,
         layer=cell.layer,
@@ -388,7 +394,7 @@ def _run_cell(
         delivery=delivery,
         connect_failures=failures,
         unexpected_closes=closes,
-        generator=_health(first, metrics),
+        generator=_health([(size, run.result) for size, _, run in runs], metrics),
         server_processes=_server_processes(sampler) if sampler is not None else (),
         parameters={
             "users": scenario.load.users,
@@ -401,7 +407,7 @@ def _run_cell(
             "target": target or url,
         },
         foreign_messages=foreign,
-        timeseries=_timeseries(first, runs[0][1]),
+        timeseries=_timeseries([run.result for _, _, run in runs]),
         fanout_by_group_size=tuple(by_size),
         layer_pressure=pressure,
         redis_samples=tuple(sampler.to_dict()["redis"]) if sampler is not None else (),
@@ -428,7 +434,7 @@ def _run_timeclock_cell(
     cell_dir = out_dir / f"cell-{index:02d}-{cell.server}-{cell.layer}-{cell.workers}w"
     schedule = shift_schedule(tc.readers, tc.inserts, tc.burst_s, scenario.seed)
     started = time.monotonic()
-    progress.update(ProgressState("starting", index, count, cell.label, 0.0, tc.burst_s, 0, None, None, 0))
+    progress.update(ProgressState("starting", index, count, cell.label, 0.0, tc.burst_s, 0, 0, None, None, 0))
     config = StackConfig(
         server=cell.server,
         layer=cell.layer,
@@ -447,7 +453,17 @@ def _run_timeclock_cell(
         sampler.start()
         progress.update(
             ProgressState(
-                "measuring", index, count, cell.label, time.monotonic() - started, tc.burst_s, tc.readers, None, None, 0
+                "measuring",
+                index,
+                count,
+                cell.label,
+                time.monotonic() - started,
+                tc.burst_s,
+                tc.readers,
+                window_s=0,
+                msgs_per_s=None,
+                response_p99_us=None,
+                errors=0,
             )
         )
         cpu_before, wall_before = me.cpu_times(), time.monotonic()
@@ -549,21 +565,24 @@ def run_scenario(
     run_id = uuid.uuid4().hex[:12]
     progress = ProgressLine(stream if stream is not None else sys.stderr)
     run_cell = _run_timeclock_cell if scenario.kind == TIMECLOCK else _run_cell
-    inputs = [
-        run_cell(
-            scenario,
-            cell,
-            i,
-            len(cells),
-            target=target,
-            credentials=credentials,
-            out_dir=out,
-            processes=processes,
-            run_id=run_id,
-            progress=progress,
-        )
-        for i, cell in enumerate(cells, start=1)
-    ]
+    try:
+        inputs = [
+            run_cell(
+                scenario,
+                cell,
+                i,
+                len(cells),
+                target=target,
+                credentials=credentials,
+                out_dir=out,
+                processes=processes,
+                run_id=run_id,
+                progress=progress,
+            )
+            for i, cell in enumerate(cells, start=1)
+        ]
+    finally:
+        progress.close()
     redis_bin = None
     if target is None and any(layer_spec(cell.layer).needs_redis for cell in cells):
         redis_bin = find_redis_server().path

@@ -29,11 +29,12 @@ This module imports neither gevent nor asyncio; the caller does the waiting.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
 __all__ = [
     "NS_PER_S",
@@ -41,9 +42,12 @@ __all__ = [
     "Pacer",
     "Poisson",
     "Ramp",
+    "RateCurve",
     "Schedule",
     "Slot",
     "Steps",
+    "build_schedule",
+    "parse_stages",
     "response_time_ns",
     "send_lag_ns",
     "service_time_ns",
@@ -259,6 +263,151 @@ class Steps:
             while (t := base + round(i * interval)) < end:
                 yield t
                 i += 1
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class RateCurve:
+    """Sends following a rate that changes over time, with evenly spaced or Poisson arrivals.
+
+    The rate is piecewise linear: each segment is ``(start_rate_per_s, end_rate_per_s, duration_s)``, so a ramp
+    through several stages is one segment per stage and steps are segments with equal ends. With ``Λ(t)`` the
+    integral of the rate, the n-th send is where ``Λ`` reaches a target: ``n`` itself for ``constant`` arrivals
+    (as :class:`Ramp`, which one constant segment reproduces exactly), or the n-th arrival of a unit-rate Poisson
+    process for ``poisson`` ones. Mapping unit-rate arrivals through ``Λ⁻¹`` (time rescaling) gives a Poisson
+    process whose rate is the curve at every instant, so a burst of Poisson traffic stays Poisson.
+
+    Args:
+        segments: at least one ``(start >= 0, end >= 0, duration > 0)`` triple.
+        arrival: ``constant`` or ``poisson``.
+        seed: seed of the Poisson arrivals (ignored for ``constant``).
+
+    Raises:
+        ValueError: if a segment is invalid, every rate is 0, or ``arrival`` is unknown.
+    """
+
+    segments: tuple[tuple[float, float, float], ...]
+    arrival: Literal["constant", "poisson"]
+    seed: int
+
+    def __init__(
+        self, segments: Sequence[tuple[float, float, float]], arrival: Literal["constant", "poisson"], seed: int = 0
+    ) -> None:
+        checked: list[tuple[float, float, float]] = []
+        for i, segment in enumerate(segments):
+            if not isinstance(segment, tuple | list) or len(segment) != 3:
+                raise ValueError(f"segments[{i}] must be a (start_rate, end_rate, duration_s) triple, got {segment!r}")
+            start = _check_non_negative(f"segments[{i}] start rate", segment[0], "messages per second")
+            end = _check_non_negative(f"segments[{i}] end rate", segment[1], "messages per second")
+            duration = _check_positive(f"segments[{i}] duration_s", segment[2], "seconds")
+            checked.append((start, end, duration))
+        if not checked:
+            raise ValueError("segments must contain at least one (start_rate, end_rate, duration_s) triple, got none")
+        if all(start == 0 and end == 0 for start, end, _ in checked):
+            raise ValueError("every segment has rate 0: the curve would send nothing")
+        if arrival not in ("constant", "poisson"):
+            raise ValueError(f"arrival must be 'constant' or 'poisson', got {arrival!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an int, got {seed!r}")
+        object.__setattr__(self, "segments", tuple(checked))
+        object.__setattr__(self, "arrival", arrival)
+        object.__setattr__(self, "seed", seed)
+
+    @property
+    def duration_ns(self) -> int:
+        return round(sum(d for _, _, d in self.segments) * NS_PER_S)
+
+    def _targets(self) -> Iterator[float]:
+        if self.arrival == "constant":
+            yield from itertools.count()
+            return
+        rng = random.Random(self.seed)
+        s = 0.0
+        while True:
+            s += rng.expovariate(1.0)
+            yield s
+
+    def offsets_ns(self) -> Iterator[int]:
+        end_ns = self.duration_ns
+        targets = self._targets()
+        target = next(targets)
+        mass_before = 0.0  # Λ at the start of the current segment
+        elapsed_s = 0.0
+        for a, b, d in self.segments:
+            slope = (b - a) / d
+            mass = (a + b) / 2 * d
+            while target - mass_before < mass:
+                u = target - mass_before
+                # Solve a*τ + slope*τ²/2 = u for τ in [0, d), in the form that does not cancel when slope is small.
+                denom = a + math.sqrt(max(0.0, a * a + 2.0 * slope * u))
+                tau = 0.0 if u == 0 else (2.0 * u / denom if denom > 0 else d)
+                t = round((elapsed_s + min(tau, d)) * NS_PER_S)
+                if t >= end_ns:
+                    return
+                yield t
+                target = next(targets)
+            mass_before += mass
+            elapsed_s += d
+
+
+def parse_stages(text: str) -> list[tuple[float, float]]:
+    """``"rate:seconds,rate:seconds"`` as (rate, seconds) pairs.
+
+    Raises:
+        ValueError: naming the stage that is not ``rate:seconds``.
+    """
+    stages = []
+    for i, part in enumerate(p for p in text.split(",") if p.strip()):
+        try:
+            rate, seconds = part.split(":")
+            stages.append((float(rate), float(seconds)))
+        except ValueError:
+            raise ValueError(f"stage {i} is {part.strip()!r}; expected rate:seconds, e.g. 5:10") from None
+    return stages
+
+
+def build_schedule(
+    *,
+    arrival: str,
+    shape: str,
+    rate: float,
+    rate_end: float,
+    stages: Sequence[tuple[float, float]],
+    duration_s: float,
+    seed: int,
+) -> Schedule:
+    """The schedule of one sender from the generator's options.
+
+    Args:
+        arrival: ``constant`` (evenly spaced) or ``poisson``; ``ramp`` and ``steps`` are the older spelling of
+            that shape with constant arrivals.
+        shape: ``constant``, ``ramp`` or ``steps``.
+        rate: the rate of a constant shape, and where a ramp starts.
+        rate_end: where a ramp without stages ends.
+        stages: (rate, seconds) pairs: each held (steps), or reached at the end of its stage (ramp).
+        duration_s: length of a constant shape or of a ramp without stages.
+        seed: seed of Poisson arrivals.
+
+    Raises:
+        ValueError: for an unknown arrival or shape, or values a schedule refuses.
+    """
+    if arrival in ("ramp", "steps"):
+        arrival, shape = "constant", arrival
+    if arrival not in ("constant", "poisson"):
+        raise ValueError(f"arrival must be constant or poisson, got {arrival!r}")
+    poisson = arrival == "poisson"
+    if shape == "constant":
+        return Poisson(rate, duration_s, seed=seed) if poisson else ConstantRate(rate, duration_s)
+    if shape == "steps":
+        if not poisson:
+            return Steps(stages)
+        return RateCurve([(r, r, seconds) for r, seconds in stages], "poisson", seed)
+    if shape != "ramp":
+        raise ValueError(f"shape must be constant, ramp or steps, got {shape!r}")
+    segments, start = [], rate
+    for end, seconds in stages or [(rate_end, duration_s)]:
+        segments.append((start, end, seconds))
+        start = end
+    return RateCurve(segments, "poisson" if poisson else "constant", seed)
 
 
 # Not frozen: one is built per message sent, and a frozen dataclass's __init__ costs three times as much.

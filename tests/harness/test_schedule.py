@@ -11,8 +11,11 @@ from harness.schedule import (
     Pacer,
     Poisson,
     Ramp,
+    RateCurve,
     Schedule,
     Steps,
+    build_schedule,
+    parse_stages,
     response_time_ns,
     send_lag_ns,
     service_time_ns,
@@ -127,3 +130,98 @@ def test_coordinated_omission_correction():
     assert response_time_ns(intended, received) == 251_000
     assert send_lag_ns(intended, sent) == 250_000
     assert send_lag_ns(intended, 500) == 0
+
+
+def test_one_constant_rate_curve_segment_is_the_ramp():
+    for start, end in ((1.0, 10.0), (10.0, 0.0), (0.0, 4.0), (3.0, 3.0)):
+        assert list(RateCurve([(start, end, 20.0)], "constant").offsets_ns()) == list(
+            Ramp(start, end, 20.0).offsets_ns()
+        )
+
+
+def test_multi_stage_ramp_is_continuous_and_follows_each_stage():
+    curve = RateCurve([(0.0, 100.0, 2.0), (100.0, 100.0, 1.0), (100.0, 0.0, 2.0)], "constant")
+    offsets = list(curve.offsets_ns())
+    # The integral of the rate: 100 + 100 + 100 messages.
+    assert len(offsets) == 300
+    assert offsets == sorted(offsets) and offsets[-1] < curve.duration_ns
+    in_flat = [t for t in offsets if 2 * NS_PER_S <= t < 3 * NS_PER_S]
+    assert len(in_flat) == 100
+
+
+def _gaps_cv(offsets, lo_s, hi_s):
+    part = [t for t in offsets if lo_s * NS_PER_S <= t < hi_s * NS_PER_S]
+    gaps = [b - a for a, b in zip(part, part[1:], strict=False)]
+    return len(part), statistics.pstdev(gaps) / statistics.fmean(gaps)
+
+
+def test_poisson_under_steps_is_poisson_at_each_steps_rate():
+    schedule = build_schedule(
+        arrival="poisson",
+        shape="steps",
+        rate=0.0,
+        rate_end=0.0,
+        stages=[(50.0, 20.0), (500.0, 10.0), (50.0, 20.0)],
+        duration_s=0.0,
+        seed=13,
+    )
+    offsets = list(schedule.offsets_ns())
+    quiet, quiet_cv = _gaps_cv(offsets, 0, 20)
+    burst, burst_cv = _gaps_cv(offsets, 20, 30)
+    # Counts are Poisson (sd = sqrt(mean)): within 5 sd of 1,000 and 5,000.
+    assert abs(quiet - 1_000) < 5 * math.sqrt(1_000) and abs(burst - 5_000) < 5 * math.sqrt(5_000)
+    # Exponential gaps have a coefficient of variation of 1; evenly spaced sends have 0.
+    assert 0.9 < quiet_cv < 1.1 and 0.9 < burst_cv < 1.1
+    again = build_schedule(
+        arrival="poisson", shape="steps", rate=0.0, rate_end=0.0, stages=[(50.0, 20.0), (500.0, 10.0), (50.0, 20.0)],
+        duration_s=0.0, seed=13,
+    )  # fmt: skip
+    assert list(again.offsets_ns()) == offsets, "reproducible from the seed"
+
+
+def test_poisson_under_a_ramp_follows_the_rising_rate():
+    schedule = build_schedule(
+        arrival="poisson", shape="ramp", rate=0.0, rate_end=0.0, stages=[(400.0, 20.0)], duration_s=0.0, seed=5
+    )
+    offsets = list(schedule.offsets_ns())
+    first, _ = _gaps_cv(offsets, 0, 10)
+    second, cv = _gaps_cv(offsets, 10, 20)
+    # Expected 1,000 in the first half and 3,000 in the second.
+    assert abs(first - 1_000) < 5 * math.sqrt(1_000) and abs(second - 3_000) < 5 * math.sqrt(3_000)
+    assert 0.85 < cv < 1.15
+
+
+def test_build_schedule_keeps_the_old_spelling_and_the_constant_shapes():
+    steps = build_schedule(
+        arrival="steps", shape="constant", rate=1.0, rate_end=0.0, stages=[(2.0, 1.0)], duration_s=5.0, seed=1
+    )
+    assert steps == Steps([(2.0, 1.0)])
+    ramp = build_schedule(arrival="ramp", shape="constant", rate=1.0, rate_end=9.0, stages=[], duration_s=4.0, seed=1)
+    assert list(ramp.offsets_ns()) == list(Ramp(1.0, 9.0, 4.0).offsets_ns())
+    assert build_schedule(
+        arrival="poisson", shape="constant", rate=3.0, rate_end=0.0, stages=[], duration_s=2.0, seed=7
+    ) == Poisson(3.0, 2.0, seed=7)
+    with pytest.raises(ValueError, match="shape must be constant, ramp or steps"):
+        build_schedule(arrival="constant", shape="wave", rate=1.0, rate_end=0.0, stages=[], duration_s=1.0, seed=1)
+
+
+def test_parse_stages_names_the_bad_stage():
+    assert parse_stages("5:10, 0.5:2") == [(5.0, 10.0), (0.5, 2.0)]
+    assert parse_stages("") == []
+    with pytest.raises(ValueError, match="stage 1 is '7'; expected rate:seconds"):
+        parse_stages("5:10,7")
+
+
+@pytest.mark.parametrize(
+    ("segments", "message"),
+    [
+        ([], "at least one"),
+        ([(0.0, 0.0, 1.0)], "rate 0"),
+        ([(1.0, -1.0, 1.0)], "end rate must be a finite number >= 0"),
+        ([(1.0, 1.0, 0.0)], "duration_s must be a finite number > 0"),
+        ([(1.0, 1.0)], "triple"),
+    ],
+)
+def test_rate_curve_refuses_bad_segments(segments, message):
+    with pytest.raises(ValueError, match=message):
+        RateCurve(segments, "constant")

@@ -1,4 +1,4 @@
-"""Structure of harness/schema/result-v1.json and its agreement with the code.
+"""Structure of harness/schema/result-v2.json (the current result format) and its agreement with the code.
 
 These tests check the schema's own structure, that sample objects produced by
 the harness modules carry exactly the keys the schema declares, and that such a
@@ -23,7 +23,7 @@ from harness.accounting import (
 from harness.fingerprint import Fingerprint, collect_fingerprint
 from harness.latency import LatencyRecorder, LatencySummary, MetricSet
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "harness" / "schema" / "result-v1.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "harness" / "schema" / "result-v2.json"
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,8 @@ def resolve(schema, node):
 
 def test_schema_header(schema):
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"].endswith("result-v1.json")
-    assert schema["properties"]["schema_version"]["const"] == 1
+    assert schema["$id"].endswith("result-v2.json")
+    assert schema["properties"]["schema_version"]["const"] == 2
     assert set(schema["required"]) == {
         "schema_version",
         "run_id",
@@ -191,7 +191,7 @@ def sample_result():
         ],
     }
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "run_id": "run-1",
         "created": "2026-01-01T00:00:00+00:00",
         "fingerprint": collect_fingerprint(seed=1, argv=["harness"]).to_dict(),
@@ -222,5 +222,5 @@ def test_sample_result_validates_against_the_schema(schema):
     validator = Draft202012Validator(schema)
     assert list(validator.iter_errors(sample_result())) == []
     broken = sample_result()
-    broken["schema_version"] = 2
+    broken["schema_version"] = 1
     assert list(validator.iter_errors(broken)), "a wrong schema_version must not validate"

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import random
 
-from harness.aggregation import Aggregator, Collector, HealthThresholds, build_result, health_of
+from harness.aggregation import (
+    Aggregator,
+    Collector,
+    HealthThresholds,
+    build_result,
+    health_of,
+    live_figures,
+    snapshot_seconds,
+)
 from harness.latency import MetricSet
 
 
@@ -85,8 +93,8 @@ def test_health_flags_cpu_and_send_lag_with_reasons() -> None:
 
 
 class _Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.2
+    def __init__(self, now: float = 1_000.2) -> None:
+        self.now = now
 
     def __call__(self) -> float:
         return self.now
@@ -112,7 +120,9 @@ def test_buffered_envelope_deliveries_equal_recording_each_one() -> None:
         reference.record_ns("round_trip" if sender == receiver else "fanout", received - sent)
         reference.record_ns("service_time", received - sent)
         reference.record_ns("response_time", received - intended)
-        per_second.setdefault(int(clock.now), MetricSet()).record_ns("delivery", received - sent)
+        second = per_second.setdefault(int(clock.now), MetricSet())
+        second.record_ns("service", received - sent)
+        second.record_ns("response", received - intended)
         if i == 1500:
             # A snapshot in the middle sees everything recorded so far.
             assert MetricSet.from_dict(collector.snapshot()["metrics"]).recorder("service_time").count == i + 1
@@ -121,8 +131,9 @@ def test_buffered_envelope_deliveries_equal_recording_each_one() -> None:
     assert collector.metrics == reference
     assert sorted(collector.series) == sorted(per_second)
     for second, bucket in collector.series.items():
-        assert bucket.latency == per_second[second].recorder("delivery")
-        assert bucket.deliveries == per_second[second].recorder("delivery").count
+        assert bucket.service == per_second[second].recorder("service")
+        assert bucket.response == per_second[second].recorder("response")
+        assert bucket.deliveries == per_second[second].recorder("service").count
     assert collector.ledger.totals().duplicated == 1
 
 
@@ -130,3 +141,84 @@ def test_echo_deliveries_create_no_fanout_metric() -> None:
     collector = Collector(run_id="r", process_id="local", role="local")
     collector.record_envelope("a", "a", 0, 2_000_000, 1_000_000, 1_000_000)
     assert collector.metrics.names() == ["response_time", "round_trip", "service_time"]
+
+
+def _busy_second(collector: Collector, clock: _Clock, second: float, *, lag_ns: int, seq0: int) -> None:
+    clock.now = second
+    for i in range(100):
+        sent = 10**9 + i * 1000
+        # Received 1 ms after the actual send, which left lag_ns after its intended time.
+        assert collector.record_envelope("s", "r", seq0 + i, sent + 1_000_000, sent, sent - lag_ns)
+
+
+def test_time_series_records_service_and_response_time_errors_and_connections() -> None:
+    clock = _Clock(100.0)
+    collector = Collector(run_id="r", process_id="local", role="local", clock=clock)
+    collector.connection_opened()
+    collector.connection_opened()
+    _busy_second(collector, clock, 101.2, lag_ns=50_000_000, seq0=0)
+    collector.record_connect_failure("refused")
+    collector.record_close(1006)
+    collector.connection_closed()
+    clock.now = 103.5
+    collector.record_send("s", "g")
+    doc = build_result([collector.snapshot(final=True)], run_id="r", mode="local", thresholds=HealthThresholds())
+    points = {p["t_s"]: p for p in doc["time_series"]}
+    assert sorted(points) == [0, 1, 3]
+    busy = points[1]
+    # Service time is from the actual send (1 ms); response time from the intended one (51 ms): two figures, not
+    # one labelled as the other.
+    assert 990 <= busy["service_time_p99_us"] <= 1010
+    assert 50_900 <= busy["response_time_p99_us"] <= 51_100
+    assert busy["deliveries"] == 100 and busy["errors"] == 2 and busy["connections"] == 1
+    assert points[0]["connections"] == 2 and points[0]["service_time_p99_us"] is None
+    # A second without a change carries the connections on, rather than inventing a count.
+    assert points[3]["connections"] == 1 and points[3]["sends"] == 1 and points[3]["errors"] == 0
+
+
+def test_closed_seconds_are_encoded_once_and_a_revisited_second_again() -> None:
+    clock = _Clock(10.0)
+    collector = Collector(run_id="r", process_id="local", role="local", clock=clock)
+    _busy_second(collector, clock, 10.0, lag_ns=0, seq0=0)
+    clock.now = 11.0
+    collector.record_send("s", "g")
+    first = collector.snapshot()["series"][0]
+    assert collector.snapshot()["series"][0] is first, "a second that is over is not encoded again"
+    _busy_second(collector, clock, 10.5, lag_ns=0, seq0=100)  # the wall clock stepped back into it
+    clock.now = 11.0
+    collector.record_send("s", "g")
+    again = collector.snapshot()["series"][0]
+    assert again[2] == 200 and again is not first
+
+
+def test_live_figures_cover_the_newest_whole_seconds_of_every_process() -> None:
+    clocks = [_Clock(0.0), _Clock(0.0)]
+    workers = [Collector(run_id="r", process_id=f"w{i}", role="worker", clock=c) for i, c in enumerate(clocks)]
+    for i, (worker, clock) in enumerate(zip(workers, clocks, strict=True)):
+        clock.now = 200.0
+        worker.connection_opened()
+        worker.record_connect_failure("timeout")
+        for second in range(201, 209):
+            _busy_second(worker, clock, float(second), lag_ns=(second - 200) * 1_000_000, seq0=second * 1000)
+        clock.now = 209.0 + i  # w1 is a second ahead: its second 209 is not complete everywhere yet
+        worker.record_send("s", "g")
+    snapshots = [w.snapshot() for w in workers]
+    end = min(int(s["taken_at"]) for s in snapshots)
+    figures = live_figures([snapshot_seconds(s, decode_from=end - 5) for s in snapshots], end=end)
+    assert end == 209
+    assert figures.window_s == 5
+    assert figures.deliveries_per_s == 2 * 100  # seconds 204-208, both processes
+    assert figures.connections == 2 and figures.errors == 2
+    # Seconds 204-208 lag 4-8 ms, plus 1 ms of service: the p99 is the newest second's (9 ms), not the run's.
+    assert 8_900 <= figures.response_time_p99_us <= 9_100
+    assert 990 <= figures.service_time_p99_us <= 1_010
+    # In process, the collector's own seconds give the same figures without encoding anything.
+    local = live_figures([list(w.series.items()) for w in workers], end=end)
+    assert local == figures
+
+
+def test_live_figures_before_the_first_whole_second() -> None:
+    collector = Collector(run_id="r", process_id="local", role="local", clock=_Clock(50.5))
+    collector.connection_opened()
+    figures = live_figures([list(collector.series.items())], end=50)
+    assert figures.window_s == 0 and figures.deliveries_per_s is None and figures.response_time_p99_us is None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import orjson
 import pytest
 
-from harness.generator import GeneratorResult, run_generator
+from harness.generator import LIVE_FILE, GeneratorResult, run_generator
 from harness.latency import MetricSet
 from harness.user_numbers import user_index
 from tests.locust.conftest import Serve
@@ -45,6 +46,16 @@ def test_echo_counts_match_sends_and_merge_exactly(serve: Serve, tmp_path: Path,
     merged = MetricSet.from_dict(result["metrics"])
     assert merged.recorder("connect").count == 4
     assert sum(point["sends"] for point in result["time_series"]) == sends
+    series = result["time_series"]
+    assert sum(point["deliveries"] for point in series) == sends
+    assert max(point["connections"] for point in series) == 4, "every user's socket is counted while open"
+    assert series[-1]["connections"] == 0, "and counted closed at the end"
+    assert sum(point["errors"] for point in series) == 0
+    timed = [p for p in series if p["deliveries"]]
+    assert timed and all(p["service_time_p99_us"] and p["response_time_p99_us"] for p in timed)
+    # The figures the progress line shows come from the generator's own live file (last whole seconds).
+    live = orjson.loads((tmp_path / "out" / LIVE_FILE).read_bytes())
+    assert live["users"] == 4 and live["errors"] == 0 and live["window_s"] >= 1
 
 
 def test_locust_request_events_carry_real_times(serve: Serve, tmp_path: Path) -> None:

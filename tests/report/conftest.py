@@ -118,8 +118,11 @@ def make_cell() -> Callable[..., CellInput]:
             window = LatencyRecorder()
             for _ in range(100):
                 window.record_us(_lognormal_us(r, median_us, 0.6))
-            points.append(TimePoint(float(t), 20, 40, 400 + r.randint(-20, 20), 0, window.value_at_percentile(99)))
-        points.append(TimePoint(10.0, 20, 0, 0, 0, None))
+            service_p99 = window.value_at_percentile(99)
+            points.append(
+                TimePoint(float(t), 40, 400 + r.randint(-20, 20), t % 3, 20, service_p99, service_p99 + 1_000)
+            )
+        points.append(TimePoint(10.0, 0, 0, 0, 0, None, None))
         samples_ = tuple(
             ResourceSample(float(t), 20 + r.random() * 30, 60_000_000 + t * 200_000, 40 + t) for t in range(11)
         )
@@ -161,7 +164,7 @@ def make_cell() -> Callable[..., CellInput]:
                 reasons=("worker CPU 97 % > 90 %",) if generator_bound else (),
             ),
             server_processes=(ServerProcess(server, 2000 + seed, samples_),),
-            timeseries=TimeSeries(1.0, "fanout", tuple(points)),
+            timeseries=TimeSeries(1.0, tuple(points)),
             fanout_by_group_size=tuple(groups),
         )
 
@@ -196,3 +199,19 @@ def make_result(make_cell, fingerprint) -> Callable[..., dict[str, Any]]:
         )
 
     return make
+
+
+def as_version_1(doc: dict) -> dict:
+    """``doc`` rewritten as version 1 wrote it: one per-second ``p99_us`` (of service time) labelled
+    ``response_time``, and a configured ``users`` count per point."""
+    doc["schema_version"] = 1
+    for cell in doc["cells"]:
+        ts = cell.get("timeseries")
+        if not ts:
+            continue
+        ts["latency_metric"] = "response_time"
+        for point in ts["points"]:
+            point["p99_us"] = point.pop("service_time_p99_us")
+            del point["response_time_p99_us"], point["connections"]
+            point["users"] = 20
+    return doc

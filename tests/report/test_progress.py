@@ -18,8 +18,9 @@ def state(**kw):
         elapsed_s=12.4,
         total_s=14.0,
         users=10,
+        window_s=5,
         msgs_per_s=198.2,
-        p99_us=4_213,
+        response_p99_us=4_213,
         errors=0,
     )
     base.update(kw)
@@ -28,10 +29,32 @@ def state(**kw):
 
 def test_format_progress():
     assert format_progress(state()) == (
-        "measuring | cell 2/4 uvicorn+inmemory, 1 worker | 0:12/0:14 | users 10 | 198 msgs/s | p99 4.21 ms | errors 0"
+        "measuring | cell 2/4 uvicorn+inmemory, 1 worker | 0:12/0:14 | users 10 | "
+        "last 5 s: 198 msgs/s, response-time p99 4.21 ms | errors 0"
     )
-    line = format_progress(state(p99_us=None, msgs_per_s=2.25, errors=3, phase="warm-up"))
-    assert line.startswith("warm-up | ") and "p99 –" in line and "2.2 msgs/s" in line and line.endswith("errors 3")
+    line = format_progress(state(response_p99_us=None, msgs_per_s=2.25, errors=3, phase="starting"))
+    assert line.startswith("starting | ") and "response-time p99 –" in line and "2.2 msgs/s" in line
+    assert line.endswith("errors 3")
+    assert "no complete second yet" in format_progress(state(window_s=0, msgs_per_s=None))
+
+
+def test_the_line_shows_the_generators_own_windowed_figures(tmp_path):
+    """The figure is the harness's windowed response-time p99 from the generator's live file, named as such;
+    never Locust's rounded cumulative p99 of round trips (which read 40 ms in a run whose p99 was 2.96 ms)."""
+    from harness.run import _read_live
+
+    live = tmp_path / "live.json"
+    assert _read_live(live) is None, "nothing written yet: no figures rather than invented ones"
+    live.write_text(
+        '{"users": 10, "window_s": 5, "deliveries_per_s": 198.2, "response_time_p99_us": 2960, '
+        '"service_time_p99_us": 2100, "connections": 10, "errors": 0}'
+    )
+    figures = _read_live(live)
+    assert figures is not None and figures.response_p99_us == 2960 and figures.window_s == 5
+    line = format_progress(state(response_p99_us=figures.response_p99_us, window_s=figures.window_s))
+    assert "last 5 s" in line and "response-time p99 2.96 ms" in line
+    live.write_text('{"users": 10}')
+    assert _read_live(live) is None, "a file without the figures shows none"
 
 
 @pytest.mark.parametrize(("s", "text"), [(0, "0:00"), (59.9, "0:59"), (61, "1:01"), (3_725, "1:02:05"), (-3, "0:00")])

@@ -8,6 +8,7 @@ from xml.etree import ElementTree
 import pytest
 
 from harness.report import render_report
+from tests.report.conftest import as_version_1
 
 
 def svgs(page: str) -> list[str]:
@@ -21,8 +22,9 @@ def test_renders_tables_and_charts_for_one_and_four_cells(make_result, n):
     for anchor in ('id="summary"', 'id="verdicts"', 'id="fingerprint"', 'id="fanout"', 'id="delivery"'):
         assert anchor in page
     charts = svgs(page)
-    # spectrum x2 metrics, p99 over time, throughput, fan-out by group size, CPU, RSS
-    assert len(charts) == 7
+    # spectrum x2 metrics; per second: response p99, service p99, throughput, connections, errors; fan-out by
+    # group size; CPU; RSS
+    assert len(charts) == 10
     for chart in charts:
         ElementTree.fromstring(chart)  # well-formed XML, so every browser draws it
     assert page.count("daphne+inmemory, 1 worker") >= 3
@@ -75,3 +77,45 @@ def test_renders_a_cell_without_samples_or_series(make_result):
     page = render_report(doc)
     assert "No latency metrics in the result." in page
     assert "no per-interval samples" in page and "No server resource samples" in page
+
+
+def _chart_titled(page: str, title: str) -> str:
+    match = re.search(r"<h3>" + re.escape(title) + r"</h3>(<svg .*?</svg>)", page, flags=re.S)
+    assert match, f"no chart titled {title!r}"
+    return match.group(1)
+
+
+def _y_values_plotted(chart: str) -> int:
+    return len(re.findall(r"[ML][0-9.]+,[0-9.]+", chart))
+
+
+def test_per_second_charts_name_what_was_measured(make_result):
+    doc = make_result(1)
+    page = render_report(doc)
+    # Version 1 titled a service-time series "response_time"; each figure now has its own, named chart.
+    assert "(response_time)" not in page
+    response = _chart_titled(
+        page, "p99 response time per second (from the intended send: corrected for coordinated omission)"
+    )
+    service = _chart_titled(page, "p99 service time per second (from the actual send)")
+    points = doc["cells"][0]["timeseries"]["points"]
+    with_samples = sum(1 for p in points if p["response_time_p99_us"] is not None)
+    assert _y_values_plotted(response) == _y_values_plotted(service) == with_samples
+    assert response != service, "the two charts plot different values"
+    assert "open connections held by the generator" in page
+
+
+def test_no_errors_chart_when_no_interval_had_errors(make_result):
+    doc = make_result(1)
+    for point in doc["cells"][0]["timeseries"]["points"]:
+        point["errors"] = 0
+    assert "errors per second" not in render_report(doc)
+
+
+def test_a_version_1_result_shows_its_series_as_the_service_time_it_was(make_result):
+    doc = as_version_1(make_result(1))
+    ts = doc["cells"][0]["timeseries"]
+    page = render_report(doc)
+    service = _chart_titled(page, "p99 service time per second (from the actual send)")
+    assert _y_values_plotted(service) == sum(1 for p in ts["points"] if p["p99_us"] is not None)
+    assert "No data for this chart" in page, "nothing is plotted as response time"

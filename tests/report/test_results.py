@@ -1,4 +1,4 @@
-"""harness.results: the document validates against result-v1.json, files are written once, latest follows."""
+"""harness.results: the document validates against result-v2.json (v1 files as v1), files are written once, latest follows."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from harness.latency import LatencyRecorder
 from harness.results import (
+    READABLE_VERSIONS,
     ResultValidationError,
     cell_slug,
     default_out_dir,
@@ -16,19 +17,21 @@ from harness.results import (
     validate_result,
     write_run,
 )
+from tests.report.conftest import as_version_1
 
 
 def test_document_from_synthetic_metric_sets_validates(make_result):
     doc = make_result(4)
     validate_result(json.loads(json.dumps(doc)))
-    assert doc["schema_version"] == 1 and len(doc["cells"]) == 4
+    assert doc["schema_version"] == 2 and len(doc["cells"]) == 4
     cell = doc["cells"][0]
     assert set(cell["metrics"]) == {"fanout", "response_time"}
     fanout = cell["metrics"]["fanout"]
     assert {"count", "min", "mean", "p50", "p90", "p99", "p99_9", "p99_99", "max", "histogram"} <= set(fanout)
     assert LatencyRecorder.decode(fanout["histogram"]).count == fanout["count"] == 3_000
     assert [v["metric"] for v in cell["slo_verdicts"]] == ["fanout", "delivery.lost"]
-    assert cell["timeseries"]["points"][-1]["p99_us"] is None
+    last = cell["timeseries"]["points"][-1]
+    assert last["service_time_p99_us"] is None and last["response_time_p99_us"] is None
 
 
 def test_lost_deliveries_become_a_failed_verdict(make_result):
@@ -82,7 +85,7 @@ def test_write_run_writes_every_file_and_refuses_to_overwrite(make_result, tmp_p
 
 def test_invalid_document_writes_nothing(make_result, tmp_path):
     doc = make_result(1)
-    doc["schema_version"] = 2
+    doc["schema_version"] = 3
     with pytest.raises(ResultValidationError):
         write_run(doc, tmp_path / "run")
     assert not (tmp_path / "run" / "result.json").exists()
@@ -125,3 +128,13 @@ def test_default_out_dir_and_slug():
     assert cell_slug(0, {"server": "uvicorn-wsproto", "layer": "redis-pubsub", "workers": 2}) == (
         "01-uvicorn-wsproto-redis-pubsub-w2"
     )
+
+
+def test_a_version_1_result_still_validates_as_version_1(make_result):
+    doc = as_version_1(json.loads(json.dumps(make_result(1))))
+    validate_result(doc, versions=READABLE_VERSIONS)
+    with pytest.raises(ResultValidationError, match="schema_version 1; expected 2"):
+        validate_result(doc)
+    doc["schema_version"] = True
+    with pytest.raises(ResultValidationError, match="schema_version True"):
+        validate_result(doc, versions=READABLE_VERSIONS)

@@ -63,8 +63,9 @@ def test_the_receive_loop_user_reads_and_times_every_message_without_failures(tm
     m = run_plain_loop(SMALL, 1, tmp_path, 6.0)
     assert m.valid, m.flags
     # Flags cover failed requests (a close read as a message, a timeout ending the loop), unconnected users,
-    # Locust's exit code and deliveries short of the schedule.
-    assert m.flags == []
+    # Locust's exit code and deliveries short of the schedule. A busy machine is flagged too, but says nothing about
+    # the user, and a test must not depend on what else the machine runs.
+    assert [flag for flag in m.flags if not flag.startswith("other processes used")] == []
     counters = json.loads((tmp_path / "plain.json").read_text())
     assert counters["failures"] == 0
     sends, users = counters["sends"], SMALL.users

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from harness.network import free_port
 from harness.processes import ManagedProcess
 from harness.results import validate_result
 from harness.run import UnsupportedScenario, plan_cells, run_scenario
-from harness.scenario import Matrix, load_named
+from harness.scenario import Matrix, Stage, load_named
 
 pytestmark = pytest.mark.wire
 
@@ -49,7 +50,25 @@ def test_smoke_in_memory_and_redis_writes_a_valid_result_and_report(tmp_path: Pa
     assert outcome.files.hgrm and all(p.read_text().startswith("       Value") for p in outcome.files.hgrm)
     assert (tmp_path / "latest").resolve() == (tmp_path / "run").resolve()
     assert "measuring | cell 2/2 uvicorn+redis" in progress.getvalue()
+    # The progress line's source: the generator's own figures over its newest whole seconds.
+    live = json.loads((tmp_path / "run" / "cell-01-uvicorn-inmemory-1w" / "locust" / "live.json").read_text())
+    assert live["window_s"] >= 1 and live["deliveries_per_s"] > 0 and live["response_time_p99_us"] > 0
+    for cell in document["cells"]:
+        points = cell["timeseries"]["points"]
+        assert sum(p["sent"] for p in points) == cell["metrics"]["round_trip"]["count"]
+        assert max(p["connections"] for p in points) == scenario.load.users
     assert outcome.exit_code == 0
+    _every_documented_path_exists(tmp_path / "run")
+
+
+def _every_documented_path_exists(run_dir: Path) -> None:
+    """The table of docs/results.md names what a run directory holds; each entry must be there."""
+    table = (Path(__file__).resolve().parents[2] / "docs" / "results.md").read_text().split("## ")[0]
+    paths = re.findall(r"^\| `([^`]+)` \|", table, flags=re.M)
+    assert len(paths) >= 5, paths
+    for documented in paths:
+        pattern = re.sub(r"<[^>]+>", "*", documented).rstrip("/")
+        assert list(run_dir.glob(pattern)), f"docs/results.md lists {documented}, which the run did not write"
 
 
 def test_generic_scenarios_need_a_target_and_timeclock_needs_its_own_stack() -> None:
@@ -83,16 +102,32 @@ def test_load_shapes_map_onto_generator_arguments() -> None:
     from harness.run import _generator_runs, _shape
 
     burst = load_named("notifications-burst")
-    arrival, args, env = _shape(burst)
+    ((_, _, rate, _),) = _generator_runs(burst)
     # The one publisher sends for all 299 listeners: 0.2/s each becomes 59.8/s, the burst 1495/s.
-    assert (arrival, args, env) == ("steps", ("--harness-steps", "59.8:10,1495:5,59.8:15"), {})
-    assert _generator_runs(burst)[0][2] == pytest.approx(0.2 * 299)
-    assert _shape(load_named("smoke")) == ("constant", (), {})
+    assert rate == pytest.approx(0.2 * 299)
+    # Poisson arrivals stay Poisson under the steps (version 1 of the runner silently sent them evenly spaced).
+    assert _shape(burst, rate / burst.load.rate) == (
+        "poisson",
+        ("--harness-shape", "steps", "--harness-steps", "59.8:10,1495:5,59.8:15"),
+        {},
+    )
+    assert _shape(load_named("smoke"), 1.0) == ("constant", (), {})
     fanout = load_named("fanout")
     runs = _generator_runs(fanout)
     assert [(size, rate * size) for size, _, rate, _ in runs] == [
         (s, fanout.load.rate) for s in fanout.load.group_sizes
     ]
+
+
+def test_a_shaped_fanout_scales_every_stage_by_group_size() -> None:
+    from harness.run import _generator_runs, _shape
+
+    fanout = load_named("fanout")
+    stages = (Stage(5, fanout.load.users, 10.0), Stage(5, fanout.load.users, 20.0))
+    shaped = dataclasses.replace(fanout, load=dataclasses.replace(fanout.load, shape="ramp", stages=stages))
+    size, _, rate, _ = _generator_runs(shaped)[-1]
+    _, args, _ = _shape(shaped, rate / shaped.load.rate)
+    assert args == ("--harness-shape", "ramp", "--harness-steps", f"{10 / size:g}:5,{20 / size:g}:5")
 
 
 def test_layer_pressure_and_redis_samples_reach_the_result(tmp_path: Path) -> None:
