@@ -12,7 +12,7 @@ key into their own terminal's reader at seeded random times within ``--burst-s``
 * insert -> kiosk latency p50/p99/max in ms: from the emulator's ``monotonic_ns`` stamp taken right after it
   wrote the ``Ek 01`` frame to the moment this process read the punch message (CLOCK_MONOTONIC, one host).
 
-The machinery lives in ``harness/shift_change.py`` (``harness run`` drives timeclock scenarios with it); the
+The machinery lives in ``harness/run/shift_change.py`` (``harness run`` drives timeclock scenarios with it); the
 end-to-end tests in tests/gateway/test_e2e.py call ``run_shift_change`` with 200 readers.
 """
 
@@ -25,7 +25,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from harness.shift_change import ShiftChangeResult, run_shift_change
+from harness.run.shift_change import ShiftChangeResult, run_shift_change
 
 __all__ = ["ShiftChangeResult", "main", "run_shift_change"]
 

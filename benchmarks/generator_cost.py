@@ -2,7 +2,7 @@
 
 For each scenario (``chat``: 20 users in rooms of 5, 2 msg/s each; ``fan-out``: one room of 50 members,
 5 msg/s in total) and each generator it starts a fresh reference-app stack (Uvicorn, in-memory layer). The
-generators, each one local Locust process: ``ours`` (``harness/locustfile.py`` through ``run_generator``) and two
+generators, each one local Locust process: ``ours`` (``harness/load/locustfile.py`` through ``run_generator``) and two
 plain users from ``benchmarks/plain_locust/locustfile.py``: ``plain`` (sends, then waits for its own reply and
 reads the others' messages only then) and ``plain-loop`` (a receive loop per connection, one request event per
 message, as locust-plugins' template). It measures, from outside and the same way for every generator:
@@ -44,9 +44,9 @@ from typing import Final
 
 import psutil
 
-from harness.generator import LOCUSTFILE, run_generator
-from harness.processes import ManagedProcess
+from harness.load.generator import LOCUSTFILE, run_generator
 from harness.stack import Stack, StackConfig
+from harness.stack.processes import ManagedProcess
 
 __all__ = ["SCENARIOS", "Measurement", "Scenario", "main"]
 

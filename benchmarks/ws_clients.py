@@ -106,7 +106,7 @@ def open_websockets_sync(url: str) -> Opened:
 
 
 def open_harness_wsclient(url: str) -> Opened:
-    from harness.wsclient import connect
+    from harness.load.wsclient import connect
 
     ws = connect(url, origin=ORIGIN, timeout=10)
 
@@ -175,7 +175,7 @@ def open_wsproto(url: str) -> Opened:
 CANDIDATES: dict[str, Callable[[str], Opened]] = {
     "websocket-client": open_websocket_client,
     "websockets-sync": open_websockets_sync,
-    "harness.wsclient": open_harness_wsclient,
+    "harness.load.wsclient": open_harness_wsclient,
     "wsproto+gevent": open_wsproto,
 }
 

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from harness.layers import LAYERS
-from harness.processes import ProcessError
-from harness.redis_server import RedisNotFound
-from harness.servers import SERVERS
 from harness.stack import Stack, StackConfig, StackError
+from harness.stack.layers import LAYERS
+from harness.stack.processes import ProcessError
+from harness.stack.redis import RedisNotFound
+from harness.stack.servers import SERVERS
 
 __all__ = ["main"]
 
@@ -185,8 +185,9 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from harness.generator import GeneratorError
-    from harness.run import UnsupportedScenario, run_scenario, summary_table
+    from harness.load.generator import GeneratorError
+    from harness.report.text import summary_table
+    from harness.run import UnsupportedScenario, run_scenario
     from harness.scenario import Matrix, ScenarioError, load_named, load_scenario
 
     try:
@@ -205,7 +206,7 @@ def _run(args: argparse.Namespace) -> int:
                 matrix=Matrix(tuple(args.server or m.servers), tuple(args.layer or m.layers), m.workers),
             )
         if args.add_redis_layers and args.target is None:
-            from harness.redis_server import find_redis_server
+            from harness.stack.redis import find_redis_server
 
             try:
                 binary = find_redis_server()

@@ -35,13 +35,13 @@ from harness.conformance.catalogue import wire_cases
 from harness.conformance.model import KnownDeviation
 from harness.conformance.runner import run_wire_checks
 from harness.conformance.security_checks import run_security_checks
-from harness.fingerprint import collect_fingerprint
 from harness.layer_conformance.runner import run_layer_checks
-from harness.layers import layer_spec
-from harness.network import free_port
-from harness.processes import ManagedProcess
-from harness.redis_server import RedisServer
+from harness.measure.fingerprint import collect_fingerprint
 from harness.stack import Stack, StackConfig
+from harness.stack.layers import layer_spec
+from harness.stack.network import free_port
+from harness.stack.processes import ManagedProcess
+from harness.stack.redis import RedisServer
 
 __all__ = [
     "GROUPS",
@@ -66,7 +66,7 @@ class Implementation:
 
     server: str
     ws_impl: str
-    #: Name in harness.servers.SERVERS, for stacks of the reference app.
+    #: Name in harness.stack.servers.SERVERS, for stacks of the reference app.
     stack_server: str
     #: The server's default WebSocket message limit, for the boundary checks (lim.6-lim.9; --slow above 4 MiB).
     max_message_size: int

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, cast, get_args
 
-from harness.latency import KNOWN_METRICS
-from harness.layers import LAYERS
-from harness.servers import SERVERS
+from harness.measure.latency import KNOWN_METRICS
+from harness.stack.layers import LAYERS
+from harness.stack.servers import SERVERS
 
 __all__ = [
     "ARRIVALS",
@@ -93,8 +93,8 @@ class Matrix:
     """The cells a scenario runs in: every server × layer × worker count.
 
     Attributes:
-        servers: names from ``harness.servers.SERVERS``.
-        layers: names from ``harness.layers.LAYERS``.
+        servers: names from ``harness.stack.servers.SERVERS``.
+        layers: names from ``harness.stack.layers.LAYERS``.
         workers: server worker process counts, each >= 1.
     """
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.redis_server import RedisServer
+from harness.stack.redis import RedisServer
 
 #: Every wait in the suite is a multiple of this (seconds); raise HARNESS_TEST_TIMEOUT on a slow machine.
 TIMEOUT = float(os.environ.get("HARNESS_TEST_TIMEOUT", "5"))

@@ -15,8 +15,8 @@ __all__ = ["main"]
 
 
 def _with_redis(config: dict[str, Any], url: str) -> dict[str, Any]:
-    # Same host options as harness.layers: redis-py's 5 s read timeout races channels-redis' 5 s BZPOPMIN.
-    from harness.layers import REDIS_SOCKET_TIMEOUT_S
+    # Same host options as harness.stack.layers: redis-py's 5 s read timeout races channels-redis' 5 s BZPOPMIN.
+    from harness.stack.layers import REDIS_SOCKET_TIMEOUT_S
 
     host = {"address": url, "socket_timeout": REDIS_SOCKET_TIMEOUT_S, "socket_connect_timeout": 5}
     return {**config, "hosts": [host]}
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with contextlib.ExitStack() as stack:
         if args.redis == "auto":
-            from harness.redis_server import RedisServer
+            from harness.stack.redis import RedisServer
 
             server = stack.enter_context(RedisServer())
             config = _with_redis(config, server.url)

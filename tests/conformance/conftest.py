@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.network import free_port
+from harness.stack.network import free_port
 from tests.conformance.sloppy_server import serve_sloppy
 from tests.conftest import TIMEOUT
 

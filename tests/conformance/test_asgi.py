@@ -19,7 +19,7 @@ import pytest
 
 from harness.conformance.asgi_checks import KNOWN_DEVIATIONS, asgi_checks, run_asgi_checks
 from harness.conformance.model import Behaviour, CheckResult
-from harness.network import free_port
+from harness.stack.network import free_port
 from tests.conftest import TIMEOUT
 
 pytestmark = pytest.mark.wire

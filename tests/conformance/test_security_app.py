@@ -14,8 +14,8 @@ from harness.conformance.app_checks import SchemaSet, run_app_checks
 from harness.conformance.app_client import AppTarget
 from harness.conformance.model import Behaviour, CheckResult
 from harness.conformance.security_checks import run_security_checks
-from harness.network import free_port
 from harness.stack import Stack, StackConfig
+from harness.stack.network import free_port
 from tests.conformance.conftest import _wait_listening
 from tests.conftest import TIMEOUT
 

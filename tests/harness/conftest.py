@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.latency import LatencyRecorder
+from harness.measure.latency import LatencyRecorder
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.accounting import (
+from harness.measure.accounting import (
     AccountingDecodeError,
     ConnectFailures,
     DeliveryCounts,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.envelope import Envelope, Foreign, decode_envelope, encode_envelope
+from harness.load.envelope import Envelope, Foreign, decode_envelope, encode_envelope
 
 ENV = Envelope(run_id="r-1", sender="u7", seq=41, intended_ns=1_000, sent_ns=1_250)
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.fingerprint import (
+from harness.measure.fingerprint import (
     CHECKED_KEYS,
     NOT_INSTALLED,
     TRACKED_PACKAGES,
@@ -98,9 +98,9 @@ def test_git_state(tmp_path):
 def test_modules_do_not_import_django_gevent_or_asyncio():
     code = (
         "import sys\n"
-        "import harness.latency, harness.envelope, harness.accounting\n"
-        "import harness.schedule, harness.fingerprint\n"
-        "harness.fingerprint.collect_fingerprint()\n"
+        "import harness.measure.latency, harness.load.envelope, harness.measure.accounting\n"
+        "import harness.load.schedule, harness.measure.fingerprint\n"
+        "harness.measure.fingerprint.collect_fingerprint()\n"
         "bad = sorted(m for m in ('django', 'channels', 'daphne', 'gevent', 'asyncio', 'reference_app')"
         " if m in sys.modules)\n"
         "print(','.join(bad))\n"

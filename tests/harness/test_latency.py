@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.latency import (
+from harness.measure.latency import (
     DEFAULT_HIGHEST_US,
     HistogramDecodeError,
     LatencyRecorder,

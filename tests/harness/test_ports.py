@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from harness import shift_change
-from harness.network import ephemeral_port_range, find_free_port_range
+from harness.run import shift_change
+from harness.stack.network import ephemeral_port_range, find_free_port_range
 
 
 def test_reader_blocks_lie_below_the_kernels_ephemeral_range() -> None:

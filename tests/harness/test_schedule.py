@@ -5,7 +5,7 @@ import statistics
 
 import pytest
 
-from harness.schedule import (
+from harness.load.schedule import (
     NS_PER_S,
     ConstantRate,
     Pacer,

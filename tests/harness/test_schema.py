@@ -1,4 +1,4 @@
-"""Structure of harness/schema/result-v2.json (the current result format) and its agreement with the code.
+"""Structure of harness/results/schema/result-v2.json (the current result format) and its agreement with the code.
 
 These tests check the schema's own structure, that sample objects produced by
 the harness modules carry exactly the keys the schema declares, and that such a
@@ -13,17 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.accounting import (
+from harness.measure.accounting import (
     CONNECT_FAILURE_KINDS,
     ConnectFailures,
     DeliveryCounts,
     DeliveryLedger,
     UnexpectedCloses,
 )
-from harness.fingerprint import Fingerprint, collect_fingerprint
-from harness.latency import LatencyRecorder, LatencySummary, MetricSet
+from harness.measure.fingerprint import Fingerprint, collect_fingerprint
+from harness.measure.latency import LatencyRecorder, LatencySummary, MetricSet
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "harness" / "schema" / "result-v2.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "harness" / "results" / "schema" / "result-v2.json"
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from harness.layers import LAYERS
-from harness.redis_server import RedisServer
+from harness.stack.layers import LAYERS
+from harness.stack.redis import RedisServer
 
 
 @pytest.fixture(scope="session")
 def redis_core_config(redis_server: RedisServer) -> dict[str, Any]:
-    # The registry's builder carries the 30 s socket_timeout the Redis layers need (see harness/layers.py).
+    # The registry's builder carries the 30 s socket_timeout the Redis layers need (see harness/stack/layers.py).
     return LAYERS["redis"].config(redis_server.url)
 
 

@@ -15,7 +15,7 @@ from harness.layer_conformance.checks import CHECKS
 from harness.layer_conformance.deviations import KNOWN_DEVIATIONS
 from harness.layer_conformance.model import LayerCheckResult, Verdict
 from harness.layer_conformance.runner import run_layer_checks
-from harness.layers import LAYERS
+from harness.stack.layers import LAYERS
 
 INMEMORY = LAYERS["inmemory"].backend
 REDIS = LAYERS["redis"].backend

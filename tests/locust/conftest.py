@@ -1,4 +1,4 @@
-"""Fixtures for the Locust generator tests: test servers from harness.test_servers under uvicorn."""
+"""Fixtures for the Locust generator tests: test servers from harness.testing under uvicorn."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.network import free_port
-from harness.processes import ManagedProcess
+from harness.stack.network import free_port
+from harness.stack.processes import ManagedProcess
 from tests.conftest import TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,12 +20,12 @@ Serve = Callable[..., str]
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Serve]:
-    """``serve("echo", env={...})`` starts ``harness.test_servers.<name>:app`` and returns ``ws://127.0.0.1:PORT``."""
+    """``serve("echo", env={...})`` starts ``harness.testing.<name>:app`` and returns ``ws://127.0.0.1:PORT``."""
     started: list[ManagedProcess] = []
 
     def start(name: str, env: Mapping[str, str] | None = None) -> str:
         port = free_port()
-        argv = [sys.executable, "-m", "uvicorn", f"harness.test_servers.{name}:app"]
+        argv = [sys.executable, "-m", "uvicorn", f"harness.testing.{name}:app"]
         argv += ["--host", "127.0.0.1", "--port", str(port), "--lifespan", "off", "--log-level", "warning"]
         proc_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         proc = ManagedProcess(f"uvicorn-{name}", argv, tmp_path / f"uvicorn-{name}.log", env=proc_env, cwd=ROOT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from harness.aggregation import (
+from harness.measure.aggregation import (
     Aggregator,
     Collector,
     HealthThresholds,
@@ -13,7 +13,7 @@ from harness.aggregation import (
     live_figures,
     snapshot_seconds,
 )
-from harness.latency import MetricSet
+from harness.measure.latency import MetricSet
 
 
 def _record(collector: Collector, union: MetricSet, rng: random.Random, n: int) -> None:

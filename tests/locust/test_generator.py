@@ -8,9 +8,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from harness.generator import LIVE_FILE, GeneratorResult, run_generator
-from harness.latency import MetricSet
-from harness.user_numbers import user_index
+from harness.load.generator import LIVE_FILE, GeneratorResult, run_generator
+from harness.load.user_numbers import user_index
+from harness.measure.latency import MetricSet
 from tests.locust.conftest import Serve
 
 

@@ -15,10 +15,10 @@ from types import SimpleNamespace
 import orjson
 from locust.env import Environment
 
-from harness.aggregation import Collector
-from harness.envelope import Envelope, encode_envelope
-from harness.locust_users import ChatUser, EchoUser
-from harness.wsclient import Message
+from harness.measure.aggregation import Collector
+from harness.load.envelope import Envelope, encode_envelope
+from harness.load.users import ChatUser, EchoUser
+from harness.load.wsclient import Message
 
 environment = Environment(user_classes=[ChatUser, EchoUser])
 collector = Collector(run_id="run1", process_id="local", role="local")

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from harness.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
-from harness.fingerprint import Fingerprint, collect_fingerprint
-from harness.latency import DEFAULT_HIGHEST_US, LatencyRecorder, MetricSet
+from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
+from harness.measure.fingerprint import Fingerprint, collect_fingerprint
+from harness.measure.latency import DEFAULT_HIGHEST_US, LatencyRecorder, MetricSet
 from harness.results import (
     CellInput,
     GeneratorHealth,

@@ -1,4 +1,4 @@
-"""harness.progress: the line's wording, in-place rewriting on a TTY and throttled lines in a log."""
+"""harness.report.progress: the line's wording, in-place rewriting on a TTY and throttled lines in a log."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from harness.progress import ProgressLine, ProgressState, format_duration, format_progress
+from harness.report.progress import ProgressLine, ProgressState, format_duration, format_progress
 
 
 def state(**kw):
@@ -41,7 +41,7 @@ def test_format_progress():
 def test_the_line_shows_the_generators_own_windowed_figures(tmp_path):
     """The figure is the harness's windowed response-time p99 from the generator's live file, named as such;
     never Locust's rounded cumulative p99 of round trips (which read 40 ms in a run whose p99 was 2.96 ms)."""
-    from harness.run import _read_live
+    from harness.run.cell import _read_live
 
     live = tmp_path / "live.json"
     assert _read_live(live) is None, "nothing written yet: no figures rather than invented ones"

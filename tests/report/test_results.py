@@ -1,4 +1,4 @@
-"""harness.results: the document validates against result-v2.json (v1 files as v1), files are written once, latest follows."""
+"""harness.results: the document validates against result-v2.json (v1 files as v1); files are written once."""
 
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ import json
 
 import pytest
 
-from harness.latency import LatencyRecorder
+from harness.measure.latency import LatencyRecorder
+from harness.report.files import update_latest, write_run
 from harness.results import (
     READABLE_VERSIONS,
     ResultValidationError,
     cell_slug,
     default_out_dir,
-    update_latest,
     validate_result,
-    write_run,
 )
 from tests.report.conftest import as_version_1
 
@@ -109,7 +108,7 @@ def test_latest_falls_back_to_a_text_pointer(tmp_path, monkeypatch):
     def no_symlinks(*args, **kwargs):
         raise OSError("symlinks not supported here")
 
-    monkeypatch.setattr("harness.results.os.symlink", no_symlinks)
+    monkeypatch.setattr("harness.report.files.os.symlink", no_symlinks)
     latest = update_latest(run)
     assert not latest.is_symlink() and latest.read_text(encoding="utf-8") == "a-smoke\n"
 

@@ -1,12 +1,13 @@
-"""harness.slo: verdicts, their sentences and the exit-code rule."""
+"""harness.results.slo: verdicts, their sentences and the exit-code rule."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.latency import LatencyRecorder
+from harness.measure.latency import LatencyRecorder
+from harness.results.format import format_ms
+from harness.results.slo import EXIT_OK, EXIT_SLO_BREACH, breach_sentences, evaluate_slos, exit_code
 from harness.scenario import LatencySlo, LossSlo, ThroughputSlo
-from harness.slo import EXIT_OK, EXIT_SLO_BREACH, breach_sentences, evaluate_slos, exit_code, format_ms
 
 
 def cell_with(values_us, *, lost=0, expected=100, received=100, duration_s=10.0, highest=60_000_000):

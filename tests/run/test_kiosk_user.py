@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from harness.generator import GeneratorResult, run_generator
+from harness.load.generator import GeneratorResult, run_generator
 from harness.stack import Stack, StackConfig
 from tests.conftest import TIMEOUT
 

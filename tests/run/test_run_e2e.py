@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.network import free_port
-from harness.processes import ManagedProcess
 from harness.results import validate_result
 from harness.run import UnsupportedScenario, plan_cells, run_scenario
 from harness.scenario import Matrix, Stage, load_named
+from harness.stack.network import free_port
+from harness.stack.processes import ManagedProcess
 
 pytestmark = pytest.mark.wire
 
@@ -99,7 +99,7 @@ def test_timeclock_shift_change_through_readers_gateway_and_kiosks(tmp_path: Pat
 
 
 def test_load_shapes_map_onto_generator_arguments() -> None:
-    from harness.run import _generator_runs, _shape
+    from harness.run.plan import _generator_runs, _shape
 
     burst = load_named("notifications-burst")
     ((_, _, rate, _),) = _generator_runs(burst)
@@ -120,7 +120,7 @@ def test_load_shapes_map_onto_generator_arguments() -> None:
 
 
 def test_a_shaped_fanout_scales_every_stage_by_group_size() -> None:
-    from harness.run import _generator_runs, _shape
+    from harness.run.plan import _generator_runs, _shape
 
     fanout = load_named("fanout")
     stages = (Stage(5, fanout.load.users, 10.0), Stage(5, fanout.load.users, 20.0))
@@ -149,7 +149,7 @@ def test_echo_and_broadcast_against_a_server_the_harness_did_not_start(tmp_path:
         port = free_port()
         server = ManagedProcess(
             name=f"{kind}-server",
-            argv=[sys.executable, "-m", "uvicorn", f"harness.test_servers.{app}:app", "--port", str(port)],
+            argv=[sys.executable, "-m", "uvicorn", f"harness.testing.{app}:app", "--port", str(port)],
             log_path=tmp_path / f"{kind}.log",
         ).start()
         try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.layers import LAYERS
-from harness.servers import SERVERS
+from harness.stack.layers import LAYERS
+from harness.stack.servers import SERVERS
 
 SERVING = Path(__file__).resolve().parents[2] / "docs" / "serving.md"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.layer_pressure import layer_pressure
+from harness.measure.layer_pressure import layer_pressure
 
 
 def test_counts_drops_and_channel_full_across_logs(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.redis_server import REDIS_SERVER_ENV, RedisNotFound, RedisServer, find_redis_server
+from harness.stack.redis import REDIS_SERVER_ENV, RedisNotFound, RedisServer, find_redis_server
 
 
 def ping(port: int) -> bytes:

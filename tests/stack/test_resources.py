@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from harness.redis_server import RedisServer
-from harness.resources import ResourceSampler, redis_info
+from harness.measure.resources import ResourceSampler, redis_info
+from harness.stack.redis import RedisServer
 
 
 def test_redis_info_reads_a_private_server(redis_server: RedisServer) -> None:

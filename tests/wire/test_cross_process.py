@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.network import free_port, http_get_json
-from harness.servers import ServerLaunch, server_spec
 from harness.stack import ASGI_APP, Stack, StackConfig
+from harness.stack.network import free_port, http_get_json
+from harness.stack.servers import ServerLaunch, server_spec
 from tests.conftest import TIMEOUT
 from tests.wire.client import open_socket, receive_type
 

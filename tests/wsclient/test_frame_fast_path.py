@@ -13,7 +13,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-from harness.wsclient import WsConnection
+from harness.load.wsclient import WsConnection
 
 MAX_SIZE = 300
 

@@ -1,4 +1,4 @@
-"""Deferred handling (harness.hub_receiver.ReceiveBatch) in a gevent process against the real echo server.
+"""Deferred handling (harness.load.hub_receiver.ReceiveBatch) in a gevent process against the real echo server.
 
 Every message must be timed at its read, handled later in read order across sockets, and never lost: not at
 stop(), not before a close, not when a pong has to go out.
@@ -13,7 +13,7 @@ from typing import Any, cast
 import gevent
 import pytest
 
-from harness.hub_receiver import FLUSH_AT_READS, HubReceiver, ReceiveBatch
+from harness.load.hub_receiver import FLUSH_AT_READS, HubReceiver, ReceiveBatch
 from tests.wsclient.conftest import run_gevent_script
 
 # A long delay, so that "handled a batch later" and "timed at the read" stay far apart even on a VM whose timers
@@ -30,8 +30,8 @@ import time
 
 import gevent
 
-from harness.hub_receiver import HubReceiver, ReceiveBatch
-from harness.wsclient import connect
+from harness.load.hub_receiver import HubReceiver, ReceiveBatch
+from harness.load.wsclient import connect
 
 url, delay = sys.argv[1], float(sys.argv[2])
 batch = ReceiveBatch(delay)

@@ -1,4 +1,4 @@
-"""Repeated reads (harness.hub_receiver.RepeatReads): a read equal to an earlier single-frame read is handled from
+"""Repeated reads (harness.load.hub_receiver.RepeatReads): a read equal to an earlier single-frame read is handled from
 the handler's token instead of being parsed, and that must never change what the handler sees."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from harness.hub_receiver import HubReceiver, RepeatReads
-from harness.wsclient import Closed, Message, WsConnection
+from harness.load.hub_receiver import HubReceiver, RepeatReads
+from harness.load.wsclient import Closed, Message, WsConnection
 
 
 class _NoSocket:

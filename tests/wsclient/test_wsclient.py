@@ -1,4 +1,4 @@
-"""harness.wsclient against a real server over loopback: echo, headers, failures, closes, pings, gevent."""
+"""harness.load.wsclient against a real server over loopback: echo, headers, failures, closes, pings, gevent."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from websockets.frames import Close, Frame, Opcode
 from websockets.utils import accept_key
 
-from harness.wsclient import Closed, ConnectFailure, Message, connect
+from harness.load.wsclient import Closed, ConnectFailure, Message, connect
 from tests.conftest import TIMEOUT
 from tests.wsclient.conftest import run_gevent_script
 
@@ -350,7 +350,7 @@ import time
 
 import gevent
 
-from harness.wsclient import connect
+from harness.load.wsclient import connect
 
 url, greenlets, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 

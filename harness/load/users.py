@@ -1,0 +1,590 @@
+"""Locust users that load a Django Channels app over WebSockets, and the Locust event wiring.
+
+Each user drives :mod:`harness.load.wsclient` (blocking, gevent-patched sockets; never an asyncio loop)
+and receives in a greenlet of its own per socket, so sending follows its schedule whatever the
+server does. Sends follow an open-model schedule from :mod:`harness.load.schedule`: every message has an
+intended send time fixed in advance, and its envelope (:mod:`harness.load.envelope`) carries run id,
+sender, per-sender seq, intended and actual send time. Results go to the process's
+:class:`~harness.measure.aggregation.Collector`; the master merges them (see ``docs/generator.md``).
+
+User classes (``--harness-kind`` picks them when none are named on the command line):
+
+* ``echo``: :class:`EchoUser` (the server returns each message to its sender).
+* ``broadcast``: :class:`BroadcastUser` (every message reaches every member of the same URL).
+* ``chat``: :class:`ChatUser` (the reference app's chat rooms, envelope in the ``client`` field).
+* ``notifications``: :class:`NotificationListenerUser` plus :class:`NotificationPublisherUser`
+  (drives ``POST /api/notifications/``, envelope in ``data``).
+* ``kiosk``: :class:`KioskUser` (waits for punches on a terminal socket).
+* ``connect-storm``: :class:`ConnectStormUser` (opens and closes sockets on a schedule).
+"""
+
+from __future__ import annotations
+
+# Locust monkey-patches the standard library with gevent when imported; that has to happen before
+# anything below creates sockets, locks or threads, so this import must stay first.
+import locust  # isort: split
+
+import http.client
+import itertools
+import os
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar, Final, cast
+from urllib.parse import urlsplit
+
+import gevent
+import gevent.lock
+import gevent.pool
+import orjson
+from locust.env import Environment
+
+from harness.load.envelope import Envelope, Foreign, decode_envelope, encode_envelope
+from harness.load.hub_receiver import HubReceiver, RepeatReads
+from harness.load.options import HarnessConfig
+from harness.load.runtime import current_runtime
+from harness.load.schedule import Pacer
+from harness.load.wsclient import Closed, ConnectFailure, Message, WsConnection, connect
+from harness.measure.accounting import ConnectFailureKind
+from harness.measure.aggregation import (
+    Collector,
+)
+
+__all__ = [
+    "BroadcastUser",
+    "ChatUser",
+    "ConnectStormUser",
+    "EchoUser",
+    "KioskUser",
+    "NotificationListenerUser",
+    "NotificationPublisherUser",
+    "UserStepsShape",
+]
+
+#: Locust's wait between a user's tasks once its session has run. The user then only receives (in the hub), so
+#: its greenlet has nothing to do; a wait in Locust's wait() is cut short when Locust stops the user, so it can
+#: be long. (Waking every second instead cost 50 idle users a few ms of CPU per second.)
+_IDLE_WAIT_S: Final = 3600.0
+
+
+def _failure_kind(exc: ConnectFailure) -> ConnectFailureKind:
+    if exc.kind == "http_status":
+        return "http_403" if exc.status == 403 else "handshake_error"
+    if exc.kind in ("refused", "timeout", "handshake_error"):
+        return exc.kind
+    return "other"
+
+
+def _burn(microseconds: int) -> None:
+    end = time.perf_counter_ns() + microseconds * 1000
+    while time.perf_counter_ns() < end:
+        pass
+
+
+class _HarnessUser(locust.User):
+    """Common machinery: one session per user, then idle until Locust stops it."""
+
+    abstract = True
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        self._done = False
+        self._stopping = False
+        self._sockets: list[WsConnection] = []
+        self._receivers: list[HubReceiver] = []
+        self._greenlets = gevent.pool.Group()
+
+    def on_start(self) -> None:
+        runtime = current_runtime()
+        self.runtime = runtime
+        self.cfg: HarnessConfig = runtime.config  # type: ignore[assignment]
+        self.collector: Collector = runtime.collector  # type: ignore[assignment]
+        self.index = runtime.global_index(runtime.next_index())
+        self.uid = f"{runtime.tag}-{self.index}"
+
+    def wait_time(self) -> float:
+        # The session starts at once; after it the user stays connected (its receivers keep counting in-flight
+        # messages) and idles in Locust's interruptible wait.
+        return _IDLE_WAIT_S if self._done else 0.0
+
+    @locust.task
+    def session(self) -> None:
+        if not self._done:
+            self._done = True
+            self.run_session()
+
+    def run_session(self) -> None:
+        """Open this user's sockets and run its schedule; each concrete user class defines it."""
+        raise NotImplementedError(f"{type(self).__name__} defines no run_session")
+
+    def on_stop(self) -> None:
+        self._stopping = True
+        # Receivers must be gone before close() reads the same sockets.
+        for receiver in self._receivers:
+            receiver.stop()
+        self._greenlets.kill(block=True, timeout=2.0)
+        for conn in list(self._sockets):
+            self.close_socket(conn)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def fire(self, name: str, response_time_ms: float, length: int = 0, exc: BaseException | None = None) -> None:
+        self.environment.events.request.fire(
+            request_type="WS",
+            name=name,
+            response_time=response_time_ms,
+            response_length=length,
+            exception=exc,
+            context={},
+        )
+
+    def open_socket(
+        self, url: str, *, cookies: Mapping[str, str] | None = None, name: str = "connect"
+    ) -> WsConnection | None:
+        started = time.perf_counter_ns()
+        try:
+            conn = connect(url, origin=self.cfg.origin or None, cookies=cookies, timeout=10.0)
+        except ConnectFailure as exc:
+            self.collector.record_connect_failure(_failure_kind(exc))
+            self.fire(name, (time.perf_counter_ns() - started) / 1e6, exc=exc)
+            return None
+        total = conn.connect_timing.total_ns
+        self.collector.metrics.record_ns("connect", total)
+        self.fire(name, total / 1e6)
+        self._sockets.append(conn)
+        self.collector.connection_opened()
+        return conn
+
+    def close_socket(self, conn: WsConnection) -> None:
+        """Close ``conn`` (if this user still holds it) and count it closed once, whoever ended it."""
+        if conn in self._sockets:
+            self._sockets.remove(conn)
+            self.collector.connection_closed()
+        conn.close()
+
+    def spawn_receiver(
+        self,
+        conn: WsConnection,
+        handle: Callable[[Message], object],
+        *,
+        at_once: bool = False,
+        repeats: RepeatReads | None = None,
+        on_repeat: Callable[[object, int], None] | None = None,
+    ) -> None:
+        """Deliver each message of ``conn`` to ``handle``, which runs in gevent's hub and must not block.
+
+        Messages are handled in the process's receive batch unless ``at_once`` (or --harness-receive-batch-ms 0);
+        either way ``Message.received_ns`` is the time of the read. ``repeats`` and ``on_repeat``: see
+        :class:`~harness.load.hub_receiver.HubReceiver`.
+        """
+        batch = None if at_once else self.runtime.receive_batch
+
+        def on_closed(exc: Closed) -> None:
+            self._on_closed(conn, exc)
+
+        receiver = HubReceiver(conn, handle, on_closed, batch, repeats=repeats, on_repeat=on_repeat)
+        self._receivers.append(receiver.start())
+
+    def _on_closed(self, conn: WsConnection, exc: Closed) -> None:
+        if not self._stopping:
+            self.collector.record_close(exc.code)
+            self.fire("unexpected_close", 0.001, exc=exc)
+            self.close_socket(conn)
+
+    def pace(self, send_one: Callable[[int, int], bool], *, seed: int) -> None:
+        """Walk the schedule: wait for each slot, then ``send_one(seq, intended_ns)``; stop on False."""
+        pacer = Pacer(self.cfg.schedule(seed), time.monotonic_ns())
+        while (slot := pacer.next_slot(time.monotonic_ns())) is not None:
+            if slot.wait_ns:
+                gevent.sleep(slot.wait_ns / 1e9)
+            if not send_one(slot.seq, slot.intended_ns):
+                return
+
+
+_MISSING: Final = object()
+#: Distinct payloads whose decoded envelope a user class keeps (then it starts again with none).
+_UNWRAPPED_MAX: Final = 256
+
+
+class _EnvelopeUser(_HarnessUser):
+    """A socket that sends envelopes on a schedule and accounts for every envelope it receives."""
+
+    abstract = True
+    # Payload -> what unwrap() made of it, per class (classes unwrap differently). A message sent to a room
+    # reaches every member in this process as equal bytes: decoded once, not once per member.
+    _unwrapped: ClassVar[dict[str | bytes, Envelope | Foreign | None]] = {}
+    # Reads holding one whole frame, by their bytes: an equal read on another member's socket skips parsing and
+    # decoding too (see harness.load.hub_receiver). The tokens are (envelope, length), the same for every member.
+    _repeats: ClassVar[RepeatReads] = RepeatReads()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._unwrapped = {}
+        cls._repeats = RepeatReads()
+
+    def on_start(self) -> None:
+        super().on_start()
+        self._window = gevent.lock.BoundedSemaphore(self.cfg.max_inflight) if self.cfg.max_inflight > 0 else None
+        self._released: set[int] = set()
+
+    def url(self) -> str:
+        return self.cfg.target
+
+    def group(self) -> str:
+        """The delivery group this user's messages go to (echo: itself; chat: its room); defined per class."""
+        raise NotImplementedError(f"{type(self).__name__} defines no group")
+
+    def cookies(self) -> Mapping[str, str] | None:
+        return None
+
+    def wrap(self, envelope: Envelope) -> bytes:
+        """The message carrying ``envelope``; the whole message is the envelope by default."""
+        return encode_envelope(envelope, pad_to=self.cfg.payload_bytes or None)
+
+    def unwrap(self, message: Message) -> Envelope | Foreign | None:
+        """The envelope in a received message, Foreign if it is not one, None to ignore it.
+
+        It must depend on the payload and the run's settings only: its result is reused for equal payloads
+        received by any user of the class.
+        """
+        return decode_envelope(message.data, run_id=self.cfg.run_id)
+
+    def run_session(self) -> None:
+        conn = self.open_socket(self.url(), cookies=self.cookies())
+        if conn is None:
+            return
+        group = self.group()
+        self.collector.join(self.uid, group)
+        # A closed-loop sender waits for its own reply: that must release the window at once.
+        self.spawn_receiver(
+            conn,
+            self.on_message,
+            at_once=self._window is not None,
+            repeats=self._repeats,
+            on_repeat=self._on_envelope,
+        )
+        gevent.sleep(self.cfg.warmup_s)
+
+        def send_one(seq: int, intended_ns: int) -> bool:
+            # Time spent waiting for a reply (max-inflight) is the server holding the sender back,
+            # not the generator falling behind, so send lag counts only from when the window opened.
+            ready_ns = intended_ns
+            if self._window is not None and not self._window.acquire(blocking=False):
+                self._window.acquire()
+                ready_ns = max(intended_ns, time.monotonic_ns())
+            sent_ns = time.monotonic_ns()
+            data = self.wrap(Envelope(self.cfg.run_id, self.uid, seq, intended_ns, sent_ns))
+            if self.cfg.burn_us:
+                _burn(self.cfg.burn_us)
+            try:
+                conn.send_text(data)
+            except Closed:
+                return False  # the receiver greenlet reports the close
+            self.collector.record_send(self.uid, group, sent_ns - ready_ns)
+            return True
+
+        self.pace(send_one, seed=self.cfg.seed * 1_000_003 + self.index)
+
+    def on_message(self, message: Message) -> tuple[Envelope, int] | None:
+        """Account and time one message; returns its token for repeats of it (None for what is not ours)."""
+        cache = self._unwrapped
+        data = message.data
+        found = cache.get(data, _MISSING)
+        if found is _MISSING:
+            envelope = self.unwrap(message)
+            if len(cache) >= _UNWRAPPED_MAX:
+                cache.clear()
+            cache[data] = envelope
+        else:
+            envelope = cast(Envelope | Foreign | None, found)
+        if envelope is None:
+            return None
+        if isinstance(envelope, Foreign):
+            self.collector.ledger.record_foreign(envelope.reason)
+            return None
+        token = (envelope, len(message.data))
+        self._on_envelope(token, message.received_ns)
+        return token
+
+    def _on_envelope(self, token: Any, received: int) -> None:
+        """Account and time one envelope received at ``received``; ``token`` is (envelope, message length)."""
+        # Any, not a cast(): this runs for every delivery, and cast() is a call.
+        envelope: Envelope
+        length: int
+        envelope, length = token
+        uid = self.uid
+        sender = envelope.sender
+        if not self.collector.record_envelope(
+            sender, uid, envelope.seq, received, envelope.sent_ns, envelope.intended_ns
+        ):
+            return
+        if sender == uid:
+            service = received - envelope.sent_ns
+            # Only the sender's own copy feeds Locust's stats (one entry per message sent, as a plain Locust user
+            # has), keeping Locust's per-event bookkeeping off the per-delivery path; every fan-out delivery is
+            # still in our histograms and ledger.
+            self.fire("round_trip", service / 1e6, length)
+            if self._window is not None:
+                self._window.release()
+
+
+class EchoUser(_EnvelopeUser):
+    """Sends envelopes to ``--harness-target``; the server returns each one to its sender."""
+
+    def group(self) -> str:
+        return f"echo:{self.uid}"
+
+
+class BroadcastUser(_EnvelopeUser):
+    """Members of one URL; every message sent by a member reaches every member (itself included).
+
+    With ``--harness-room-size N`` users are grouped N per URL: ``<target>/room-<k>``.
+    """
+
+    def url(self) -> str:
+        if self.cfg.room_size <= 0:
+            return self.cfg.target
+        return f"{self.cfg.target.rstrip('/')}/room-{self.index // self.cfg.room_size}"
+
+    def group(self) -> str:
+        return f"broadcast:{self.url()}"
+
+
+class ChatUser(_EnvelopeUser):
+    """A reference-app chat member: session cookie, ``ws/chat/<room>/``, envelope in ``client``."""
+
+    def on_start(self) -> None:
+        super().on_start()
+        creds = self.runtime.credentials()
+        self.account = creds["users"][self.index % len(creds["users"])]
+        rooms = creds["rooms"]
+        size = self.cfg.room_size if self.cfg.room_size > 0 else len(creds["users"])
+        self.room = rooms[(self.index // size) % len(rooms)]["slug"]
+        self.cookie_name = str(creds.get("session_cookie_name", "sessionid"))
+
+    def url(self) -> str:
+        return f"{self.cfg.target.rstrip('/')}/ws/chat/{self.room}/"
+
+    def group(self) -> str:
+        return f"chat:{self.room}"
+
+    def cookies(self) -> Mapping[str, str]:
+        return {self.cookie_name: self.account["session"]}
+
+    def wrap(self, envelope: Envelope) -> bytes:
+        body = {"type": "message", "text": "x", "client": envelope.to_dict()}
+        data = orjson.dumps(body)
+        if self.cfg.payload_bytes > len(data):
+            body["text"] = "x" * (1 + self.cfg.payload_bytes - len(data))
+            data = orjson.dumps(body)
+        return data
+
+    def unwrap(self, message: Message) -> Envelope | Foreign | None:
+        try:
+            obj = orjson.loads(message.data)
+        except orjson.JSONDecodeError:
+            return Foreign("not_json", "chat frame is not JSON")
+        if not isinstance(obj, dict) or obj.get("type") != "message":
+            return None  # welcome, presence, pong: protocol traffic, not load
+        client = obj.get("client")
+        if not isinstance(client, dict):
+            return Foreign("missing_key", "chat message without our client field")
+        return decode_envelope(client, run_id=self.cfg.run_id)
+
+
+class NotificationListenerUser(_HarnessUser):
+    """A reference-app user on ``ws/notifications/``; counts notifications whose ``data`` is an envelope."""
+
+    def on_start(self) -> None:
+        super().on_start()
+        creds = self.runtime.credentials()
+        self.account = creds["users"][self.index % len(creds["users"])]
+        self.cookie_name = str(creds.get("session_cookie_name", "sessionid"))
+
+    def run_session(self) -> None:
+        url = f"{self.cfg.target.rstrip('/')}/ws/notifications/"
+        conn = self.open_socket(url, cookies={self.cookie_name: self.account["session"]})
+        if conn is None:
+            return
+        self.collector.join(self.uid, f"notify:{self.account['username']}")
+        self.spawn_receiver(conn, self.on_message)
+
+    def on_message(self, message: Message) -> None:
+        try:
+            obj = orjson.loads(message.data)
+        except orjson.JSONDecodeError:
+            self.collector.ledger.record_foreign("not_json")
+            return
+        if not isinstance(obj, dict):
+            return
+        if obj.get("type") == "notification":
+            items = [obj]
+        elif obj.get("type") == "backlog":
+            items = [i for i in obj.get("items", []) if isinstance(i, dict)]
+        else:
+            return
+        for item in items:
+            envelope = decode_envelope(item.get("data") or {}, run_id=self.cfg.run_id)
+            if isinstance(envelope, Foreign):
+                self.collector.ledger.record_foreign(envelope.reason)
+                continue
+            if self.collector.ledger.observe(envelope.sender, self.uid, envelope.seq) == "duplicate":
+                continue
+            latency = message.received_ns - envelope.sent_ns
+            response = message.received_ns - envelope.intended_ns
+            self.collector.metrics.record_ns("fanout", latency)
+            self.collector.metrics.record_ns("response_time", response)
+            self.collector.record_delivery(latency, response)
+            self.fire("notification", latency / 1e6, len(message.data))
+
+
+class NotificationPublisherUser(_HarnessUser):
+    """Publishes through ``POST /api/notifications/`` with a service token, round robin over users.
+
+    Targets the first ``--harness-room-size`` users of the credentials file (all when 0). Each
+    (publisher, recipient) pair is its own stream, with its own seqs.
+    """
+
+    fixed_count = 1
+
+    def run_session(self) -> None:
+        creds = self.runtime.credentials()
+        token = creds["service_tokens"][self.index % len(creds["service_tokens"])]["token"]
+        users = creds["users"][: self.cfg.room_size or None]
+        parts = urlsplit(self.cfg.target)
+        http_conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=10)
+        seqs: dict[str, int] = {}
+        targets = itertools.cycle(users)
+
+        def send_one(_seq: int, intended_ns: int) -> bool:
+            user = next(targets)
+            name = str(user["username"])
+            sender = f"{self.uid}>{name}"
+            seq = seqs.get(name, 0)
+            seqs[name] = seq + 1
+            sent_ns = time.monotonic_ns()
+            envelope = Envelope(self.cfg.run_id, sender, seq, intended_ns, sent_ns)
+            body = orjson.dumps({"user": name, "title": "load", "data": envelope.to_dict()})
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            try:
+                http_conn.request("POST", "/api/notifications/", body=body, headers=headers)
+                response = http_conn.getresponse()
+                response.read()
+                error: BaseException | None = None
+                if response.status != 201:
+                    error = RuntimeError(f"publish answered HTTP {response.status}")
+            except (OSError, http.client.HTTPException) as exc:
+                http_conn.close()
+                error = exc
+            elapsed = time.monotonic_ns() - sent_ns
+            self.environment.events.request.fire(
+                request_type="POST",
+                name="/api/notifications/",
+                response_time=elapsed / 1e6,
+                response_length=0,
+                exception=error,
+                context={},
+            )
+            if error is None:
+                self.collector.metrics.record_ns("publish", elapsed)
+                self.collector.record_send(sender, f"notify:{name}", sent_ns - intended_ns)
+            return True
+
+        self.pace(send_one, seed=self.cfg.seed * 1_000_003 + self.index)
+
+
+class KioskUser(_HarnessUser):
+    """A timeclock kiosk on ``ws/terminal/<id>/?token=...``: waits for punches.
+
+    ``eks_insert_to_kiosk`` is the wall-clock time from the punch's ``inserted_at`` to its arrival,
+    so it is only meaningful when the reader emulator and this generator share a clock.
+    """
+
+    def run_session(self) -> None:
+        creds = self.runtime.credentials()
+        terminal = creds["terminals"][self.index % len(creds["terminals"])]
+        url = f"{self.cfg.target.rstrip('/')}/ws/terminal/{terminal['id']}/?token={terminal['token']}"
+        conn = self.open_socket(url)
+        if conn is not None:
+            self.spawn_receiver(conn, self.on_message)
+
+    def on_message(self, message: Message) -> None:
+        # inserted_at is wall-clock time; the message was read at received_ns (monotonic), maybe a batch ago.
+        now_ns = time.time_ns() - (time.monotonic_ns() - message.received_ns)
+        try:
+            obj = orjson.loads(message.data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(obj, dict) or obj.get("type") not in ("punch", "unknown_key"):
+            return
+        try:
+            inserted = datetime.fromisoformat(str(obj["inserted_at"]))
+        except (KeyError, ValueError):
+            return
+        latency = now_ns - int(inserted.timestamp() * 1e9)
+        self.collector.metrics.record_ns("eks_insert_to_kiosk", latency)
+        # Counted, not timed, per second: insert-to-kiosk is neither a service nor a response time.
+        self.collector.record_delivery(None)
+        self.fire(str(obj["type"]), max(latency, 1000) / 1e6, len(message.data))
+
+
+class ConnectStormUser(_HarnessUser):
+    """Opens sockets on the schedule (open model: each connect in its own greenlet), holds, closes.
+
+    ``connect`` is the handshake time; ``response_time`` runs from the intended connect time, so
+    it also shows how late the generator started the attempt.
+    """
+
+    def run_session(self) -> None:
+        # Against the reference app (a credentials file is given) the storm opens chat sockets as a logged-in
+        # user, as browsers would; against any other server it opens the target URL itself.
+        self.url, self.cookies = self.cfg.target, None
+        if self.cfg.credentials:
+            creds = self.runtime.credentials()
+            account = creds["users"][self.index % len(creds["users"])]
+            room = creds["rooms"][self.index % len(creds["rooms"])]["slug"]
+            self.url = f"{self.cfg.target.rstrip('/')}/ws/chat/{room}/"
+            self.cookies = {str(creds.get("session_cookie_name", "sessionid")): account["session"]}
+
+        def send_one(_seq: int, intended_ns: int) -> bool:
+            self._greenlets.spawn(self._one, intended_ns)
+            return True
+
+        self.pace(send_one, seed=self.cfg.seed * 1_000_003 + self.index)
+
+    def _one(self, intended_ns: int) -> None:
+        started = time.monotonic_ns()
+        self.collector.metrics.record_ns("send_lag", max(0, started - intended_ns))
+        conn = self.open_socket(self.url, cookies=self.cookies)
+        if conn is None:
+            return
+        self.collector.metrics.record_ns("response_time", time.monotonic_ns() - intended_ns)
+        if self.cfg.storm_hold_s > 0:
+            gevent.sleep(self.cfg.storm_hold_s)
+        self.close_socket(conn)
+
+
+class UserStepsShape(locust.LoadTestShape):
+    """User-count steps from ``HARNESS_USER_STEPS="users:seconds,users:seconds"``.
+
+    Spawn rate is ``HARNESS_USER_STEPS_SPAWN_RATE`` (default 10 users/s). The test stops after the
+    last step. The locustfile only exposes this class when ``HARNESS_USER_STEPS`` is set, because
+    Locust uses any shape class it finds in the locustfile.
+    """
+
+    steps_env: ClassVar[str] = "HARNESS_USER_STEPS"
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        raw = os.environ.get(self.steps_env, "")
+        self.steps = [(int(u), float(s)) for u, s in (p.split(":") for p in raw.split(",") if p.strip())]
+        if not self.steps:
+            raise ValueError(f"{self.steps_env} must be 'users:seconds,...', got {raw!r}")
+        self.spawn_rate = float(os.environ.get("HARNESS_USER_STEPS_SPAWN_RATE", "10"))
+
+    def tick(self) -> tuple[int, float] | None:
+        elapsed: float = self.get_run_time()  # type: ignore[no-untyped-call]
+        for users, seconds in self.steps:
+            if elapsed < seconds:
+                return users, self.spawn_rate
+            elapsed -= seconds
+        return None

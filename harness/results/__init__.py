@@ -1,0 +1,45 @@
+"""The result document (result.json): its typed parts, schema, validation, SLO verdicts and files."""
+
+from __future__ import annotations
+
+from harness.results.document import (
+    READABLE_VERSIONS,
+    REPORTS_ROOT,
+    SCHEMA_PATH,
+    SCHEMA_VERSION,
+    CellInput,
+    GeneratorHealth,
+    GeneratorProcess,
+    GroupSizeLatency,
+    ResourceSample,
+    ResultValidationError,
+    ServerProcess,
+    TimePoint,
+    TimeSeries,
+    build_cell,
+    build_result,
+    cell_slug,
+    default_out_dir,
+    validate_result,
+)
+
+__all__ = [
+    "CellInput",
+    "GeneratorHealth",
+    "GeneratorProcess",
+    "GroupSizeLatency",
+    "READABLE_VERSIONS",
+    "REPORTS_ROOT",
+    "ResourceSample",
+    "ResultValidationError",
+    "SCHEMA_PATH",
+    "SCHEMA_VERSION",
+    "ServerProcess",
+    "TimePoint",
+    "TimeSeries",
+    "build_cell",
+    "build_result",
+    "cell_slug",
+    "default_out_dir",
+    "validate_result",
+]

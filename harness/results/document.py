@@ -1,0 +1,310 @@
+"""The result document (result.json, schema v2) and the files of a run directory.
+
+A run directory holds ``result.json`` (validated against ``schema/result-v2.json`` beside this module before it is
+written), ``report.html`` (rendered from the JSON alone), ``hgrm/<cell>.<metric>.hgrm`` percentile distributions,
+and one ``cell-NN-<server>-<layer>-<W>w/`` directory per cell with the generator's files (``locust/``, or
+``locust-size-N/`` per fan-out group size) and the stack's logs (``stack/``). ``reports/latest`` points at the
+newest run directory. Field by field description: docs/results.md and the schema itself.
+
+Format history (kept here, as pyperf does, because the file outlives the code that wrote it):
+
+* version 1: first version; cells carry metrics, delivery, failures, closes, generator health, server resources,
+  SLO verdicts, and optionally ``timeseries`` and ``fanout_by_group_size``.
+* version 2: ``timeseries`` drops ``latency_metric`` and the per-point ``users`` and ``p99_us``: version 1 labelled
+  the per-second p99 ``response_time`` while it was measured from the actual send (service time), wrote ``errors``
+  as 0 and ``users`` as the configured count whatever happened. Points now carry ``service_time_p99_us`` and
+  ``response_time_p99_us``, the real ``errors`` and the open ``connections``. Version 1 files still validate
+  against ``result-v1.json`` and render (their ``p99_us`` shown as the service time it was).
+
+Files are never overwritten: a run directory that already holds a result is a different run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
+from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
+from harness.measure.fingerprint import Fingerprint
+from harness.measure.latency import LatencyRecorder, LatencySummary, MetricSet
+from harness.results.slo import evaluate_slos
+from harness.scenario import Slo
+
+__all__ = [
+    "REPORTS_ROOT",
+    "SCHEMA_PATH",
+    "SCHEMA_VERSION",
+    "CellInput",
+    "GeneratorHealth",
+    "GeneratorProcess",
+    "GroupSizeLatency",
+    "ResourceSample",
+    "ResultValidationError",
+    "ServerProcess",
+    "TimePoint",
+    "TimeSeries",
+    "build_cell",
+    "build_result",
+    "cell_slug",
+    "default_out_dir",
+    "validate_result",
+]
+
+SCHEMA_VERSION: Final = 2
+SCHEMA_DIR: Final = Path(__file__).resolve().parent / "schema"
+SCHEMA_PATH: Final = SCHEMA_DIR / f"result-v{SCHEMA_VERSION}.json"
+#: Every version this code reads: the current one, and older files kept as baselines.
+READABLE_VERSIONS: Final = (1, 2)
+REPORTS_ROOT: Final = Path("reports")
+
+_SLUG_RE: Final = re.compile(r"[^a-z0-9_-]+")
+
+
+class ResultValidationError(ValueError):
+    """A result document does not follow its result-vN.json; the message lists each problem with its JSON path."""
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorProcess:
+    """CPU use of one load-generator process over the measurement window, percent of one core."""
+
+    role: str
+    pid: int
+    cpu_mean: float
+    cpu_max: float
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorHealth:
+    """Whether the generator kept its schedule; ``generator_bound`` cells measured the generator, not the server."""
+
+    processes: tuple[GeneratorProcess, ...]
+    send_lag: LatencySummary
+    generator_bound: bool
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSample:
+    """One sample of a server process; ``t_s`` counts from the start of the measurement window."""
+
+    t_s: float
+    cpu_percent: float
+    rss_bytes: int
+    num_fds: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServerProcess:
+    """Resource samples of one server-side process (ASGI worker, redis-server)."""
+
+    name: str
+    pid: int
+    samples: tuple[ResourceSample, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TimePoint:
+    """What the generator recorded in one interval; a p99 is None when the interval had no deliveries."""
+
+    t_s: float
+    sent: int
+    received: int
+    errors: int
+    connections: int
+    service_time_p99_us: int | None
+    response_time_p99_us: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSeries:
+    """Per-interval counts and latencies, for the over-time charts."""
+
+    interval_s: float
+    points: tuple[TimePoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSizeLatency:
+    """Fan-out latency of the ``groups`` groups of ``group_size`` members."""
+
+    group_size: int
+    groups: int
+    recorder: LatencyRecorder
+
+
+@dataclass(frozen=True, slots=True)
+class CellInput:
+    """Everything measured in one matrix cell, as typed objects; :func:`build_cell` turns it into JSON."""
+
+    server: str
+    layer: str
+    workers: int
+    scenario: str
+    duration_s: float
+    metrics: MetricSet
+    delivery: DeliveryCounts
+    connect_failures: ConnectFailures
+    unexpected_closes: UnexpectedCloses
+    generator: GeneratorHealth
+    server_processes: tuple[ServerProcess, ...] = ()
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    foreign_messages: Mapping[str, int] = field(default_factory=dict)
+    timeseries: TimeSeries | None = None
+    fanout_by_group_size: tuple[GroupSizeLatency, ...] = ()
+    #: The ``$defs/cell/layer_pressure`` object (harness.measure.layer_pressure), when the cell ran its own stack.
+    layer_pressure: Mapping[str, Any] | None = None
+    #: Redis INFO samples as ``$defs/server_resources/redis`` items.
+    redis_samples: tuple[Mapping[str, Any], ...] = ()
+
+
+def build_cell(cell: CellInput, slos: Sequence[Slo] = ()) -> dict[str, Any]:
+    """Return the ``$defs/cell`` object of one cell, with its SLO verdicts evaluated."""
+    doc: dict[str, Any] = {
+        "server": cell.server,
+        "layer": cell.layer,
+        "workers": cell.workers,
+        "scenario": cell.scenario,
+        "parameters": dict(cell.parameters),
+        "duration_s": cell.duration_s,
+        "metrics": {name: cell.metrics.recorder(name).result_dict() for name in cell.metrics.names()},
+        "delivery": cell.delivery.to_dict(),
+        "foreign_messages": dict(cell.foreign_messages),
+        "connect_failures": cell.connect_failures.to_dict(),
+        "unexpected_closes": cell.unexpected_closes.to_dict(),
+        "generator_health": {
+            "processes": [
+                {"role": p.role, "pid": p.pid, "cpu_percent": {"mean": p.cpu_mean, "max": p.cpu_max}}
+                for p in cell.generator.processes
+            ],
+            "send_lag": cell.generator.send_lag.to_dict(),
+            "generator_bound": cell.generator.generator_bound,
+            "generator_bound_reasons": list(cell.generator.reasons),
+        },
+        "server_resources": {
+            "processes": [
+                {
+                    "name": p.name,
+                    "pid": p.pid,
+                    "samples": [
+                        {"t_s": s.t_s, "cpu_percent": s.cpu_percent, "rss_bytes": s.rss_bytes, "num_fds": s.num_fds}
+                        for s in p.samples
+                    ],
+                }
+                for p in cell.server_processes
+            ]
+        },
+    }
+    if cell.redis_samples:
+        doc["server_resources"]["redis"] = [dict(sample) for sample in cell.redis_samples]
+    if cell.layer_pressure is not None:
+        doc["layer_pressure"] = dict(cell.layer_pressure)
+    if cell.timeseries is not None:
+        doc["timeseries"] = {
+            "interval_s": cell.timeseries.interval_s,
+            "points": [dataclasses.asdict(p) for p in cell.timeseries.points],
+        }
+    if cell.fanout_by_group_size:
+        doc["fanout_by_group_size"] = [
+            {"group_size": g.group_size, "groups": g.groups, "metric": g.recorder.result_dict()}
+            for g in sorted(cell.fanout_by_group_size, key=lambda g: g.group_size)
+        ]
+    doc["slo_verdicts"] = [v.to_dict() for v in evaluate_slos(slos, doc)]
+    return doc
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def build_result(
+    *,
+    run_id: str,
+    fingerprint: Fingerprint,
+    config: Mapping[str, Any],
+    cells: Sequence[CellInput],
+    slos: Sequence[Slo] = (),
+    created: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Build and validate the whole result document.
+
+    Args:
+        run_id: unique id of the run (also the envelope run id).
+        fingerprint: environment of the run (``harness.measure.fingerprint.collect_fingerprint``).
+        config: the resolved configuration, e.g. ``{"scenario": scenario.to_dict(), "target": None}``.
+        cells: measured cells in run order.
+        slos: objectives evaluated on every cell (normally ``scenario.slos``).
+        created: timestamp to record (tests pass a fixed one); defaults to now.
+
+    Raises:
+        ResultValidationError: if the document does not follow the schema (a bug in the caller or here).
+    """
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "created": (created or _utc_now()).astimezone(dt.UTC).isoformat(),
+        "fingerprint": fingerprint.to_dict(),
+        "config": _json_safe(config),
+        "cells": [build_cell(c, slos) for c in cells],
+    }
+    validate_result(doc)
+    return doc
+
+
+def _json_safe(value: Mapping[str, Any]) -> dict[str, Any]:
+    # Round-trip through orjson so tuples become lists and anything not JSON fails here, not halfway through a write.
+    loaded: dict[str, Any] = orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    return loaded
+
+
+@lru_cache(maxsize=len(READABLE_VERSIONS))
+def _validator(version: int) -> Any:  # a Draft202012Validator; jsonschema ships no type information
+    schema = json.loads((SCHEMA_DIR / f"result-v{version}.json").read_text(encoding="utf-8"))
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def validate_result(doc: Mapping[str, Any], *, versions: Sequence[int] = (SCHEMA_VERSION,)) -> None:
+    """Validate a result document against the schema of its ``schema_version``.
+
+    Args:
+        doc: the document.
+        versions: the versions accepted; a writer accepts only the current one, a reader may pass
+            :data:`READABLE_VERSIONS`.
+
+    Raises:
+        ResultValidationError: listing every problem as ``$.cells[0].delivery.lost: -1 is less than the minimum``.
+    """
+    version = doc.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version not in versions:
+        raise ResultValidationError(
+            f"result has schema_version {version!r}; expected {' or '.join(str(v) for v in versions)}"
+        )
+    errors = sorted(_validator(version).iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{e.json_path}: {e.message}" for e in errors[:20]]
+        if len(errors) > 20:
+            lines.append(f"... and {len(errors) - 20} more")
+        raise ResultValidationError(f"result does not follow result-v{version}.json:\n" + "\n".join(lines))
+
+
+def cell_slug(index: int, cell: Mapping[str, Any]) -> str:
+    """File-name-safe id of a cell: ``01-daphne-redis-w2`` (the index keeps names unique and in run order)."""
+    parts = [str(cell.get("server", "")), str(cell.get("layer", "")), f"w{cell.get('workers', 0)}"]
+    slug = "-".join(_SLUG_RE.sub("_", p.lower()) for p in parts)
+    return f"{index + 1:02d}-{slug}"
+
+
+def default_out_dir(scenario: str, *, root: Path = REPORTS_ROOT, now: dt.datetime | None = None) -> Path:
+    """Return ``reports/<UTC timestamp>-<scenario>/``, e.g. ``reports/20260101T120000Z-smoke``."""
+    stamp = (now or _utc_now()).astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return root / f"{stamp}-{_SLUG_RE.sub('_', scenario.lower())}"

@@ -1,0 +1,288 @@
+"""One matrix cell driven by the Locust generator: a fresh stack, the generator runs, the cell's measurements."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from harness.load.generator import LIVE_FILE, GeneratorResult, run_generator
+from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
+from harness.measure.latency import LatencyRecorder, MetricSet
+from harness.measure.layer_pressure import layer_pressure
+from harness.measure.resources import ResourceSampler
+from harness.report.progress import ProgressLine, ProgressState
+from harness.results import (
+    CellInput,
+    GeneratorHealth,
+    GeneratorProcess,
+    GroupSizeLatency,
+    ResourceSample,
+    ServerProcess,
+    TimePoint,
+    TimeSeries,
+)
+from harness.run.plan import GENERATOR_KIND, Cell, _generator_runs, _shape, _stack_config
+from harness.scenario import Scenario
+from harness.stack import Stack
+from harness.stack.layers import layer_spec
+
+__all__ = ["run_locust_cell"]
+
+
+def _health(results: Sequence[tuple[int | None, dict[str, Any]]], metrics: MetricSet) -> GeneratorHealth:
+    """Generator health over every generator run of a cell: bound if any run was, with each run's reasons."""
+    processes: list[GeneratorProcess] = []
+    reasons: list[str] = []
+    bound = False
+    for size, result in results:
+        health = result["generator_health"]
+        processes += [
+            GeneratorProcess(
+                role=str(p["role"]),
+                pid=int(p["pid"]),
+                cpu_mean=float(p["cpu_percent"]["mean"]),
+                cpu_max=float(p["cpu_percent"]["max"]),
+            )
+            for p in health["processes"]
+        ]
+        bound = bound or bool(health["generator_bound"])
+        prefix = "" if size is None else f"group size {size}: "
+        reasons += [prefix + str(r) for r in health["generator_bound_reasons"]]
+    lag = metrics.recorder("send_lag").summary() if "send_lag" in metrics else LatencyRecorder().summary()
+    return GeneratorHealth(processes=tuple(processes), send_lag=lag, generator_bound=bound, reasons=tuple(reasons))
+
+
+def _timeseries(results: Sequence[dict[str, Any]]) -> TimeSeries:
+    """Every generator run's seconds in one series, timed from the first run's first second (gaps between runs
+    stay visible as missing seconds)."""
+    rows = [p for result in results for p in result["time_series"]]
+    first = min((int(p["epoch_s"]) for p in rows), default=0)
+    points = tuple(
+        TimePoint(
+            t_s=float(int(p["epoch_s"]) - first),
+            sent=int(p["sends"]),
+            received=int(p["deliveries"]),
+            errors=int(p["errors"]),
+            connections=int(p["connections"]),
+            service_time_p99_us=p["service_time_p99_us"],
+            response_time_p99_us=p["response_time_p99_us"],
+        )
+        for p in rows
+    )
+    return TimeSeries(interval_s=1.0, points=points)
+
+
+def _delivery(data: dict[str, Any]) -> DeliveryCounts:
+    return DeliveryCounts(**{k: data[k] for k in DeliveryCounts.__dataclass_fields__})
+
+
+def _merge_runs(
+    runs: Sequence[tuple[int | None, int, GeneratorResult]],
+) -> tuple[MetricSet, DeliveryCounts, ConnectFailures, UnexpectedCloses, dict[str, int], list[GroupSizeLatency]]:
+    metrics = MetricSet()
+    delivery = DeliveryCounts.zero()
+    failures = ConnectFailures()
+    closes = UnexpectedCloses()
+    foreign: dict[str, int] = {}
+    by_size: list[GroupSizeLatency] = []
+    for size, users, run in runs:
+        part = MetricSet.from_dict(run.result["metrics"])
+        metrics.merge(part)
+        delivery = delivery + _delivery(run.result["delivery"])
+        failures.merge(ConnectFailures.from_dict(run.result["connect_failures"]))
+        closes.merge(UnexpectedCloses.from_dict(run.result["unexpected_closes"]))
+        for reason, count in run.result["foreign_messages"].items():
+            foreign[reason] = foreign.get(reason, 0) + int(count)
+        if size is not None and "fanout" in part:
+            by_size.append(GroupSizeLatency(group_size=size, groups=users // size, recorder=part.recorder("fanout")))
+    return metrics, delivery, failures, closes, foreign, by_size
+
+
+def _server_processes(sampler: ResourceSampler) -> tuple[ServerProcess, ...]:
+    data = sampler.to_dict()
+    return tuple(
+        ServerProcess(
+            name=p["name"],
+            pid=p["pid"],
+            samples=tuple(ResourceSample(**s) for s in p["samples"]),
+        )
+        for p in data["processes"]
+    )
+
+
+@dataclass(frozen=True)
+class _Live:
+    """The running generator's newest figures (its ``--harness-live`` file)."""
+
+    users: int
+    window_s: int
+    per_s: float | None
+    response_p99_us: int | None
+    errors: int
+
+
+def _read_live(path: Path) -> _Live | None:
+    try:
+        data = orjson.loads(path.read_bytes())
+        return _Live(
+            users=int(data["users"]),
+            window_s=int(data["window_s"]),
+            per_s=None if data["deliveries_per_s"] is None else float(data["deliveries_per_s"]),
+            response_p99_us=None if data["response_time_p99_us"] is None else int(data["response_time_p99_us"]),
+            errors=int(data["errors"]),
+        )
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        # Not written yet, or from a generator of another version: the line shows no figures rather than wrong ones.
+        return None
+
+
+def _with_progress(
+    show: Callable[[_Live | None], None], live: Path, fn: Callable[..., GeneratorResult], *args: Any, **kwargs: Any
+) -> GeneratorResult:
+    """Run the generator while refreshing the progress line from the figures it rewrites every second."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(fn, *args, **kwargs)
+        while not future.done():
+            show(_read_live(live))
+            time.sleep(1.0)
+        return future.result()
+
+
+def run_locust_cell(
+    scenario: Scenario,
+    cell: Cell,
+    index: int,
+    count: int,
+    *,
+    target: str | None,
+    credentials: Path | None,
+    out_dir: Path,
+    processes: int,
+    run_id: str,
+    progress: ProgressLine,
+) -> CellInput:
+    cell_dir = out_dir / f"cell-{index:02d}-{cell.server}-{cell.layer}-{cell.workers}w"
+    plan = _generator_runs(scenario)
+    total_s = sum(scenario.warmup_s + scenario.duration_s + scenario.grace_s for _ in plan)
+    started = time.monotonic()
+
+    def show(phase: str, live: _Live | None = None) -> None:
+        progress.update(
+            ProgressState(
+                phase=phase,
+                cell_index=index,
+                cell_count=count,
+                cell_label=cell.label,
+                elapsed_s=time.monotonic() - started,
+                total_s=total_s,
+                users=live.users if live else 0,
+                window_s=live.window_s if live else 0,
+                msgs_per_s=live.per_s if live else None,
+                response_p99_us=live.response_p99_us if live else None,
+                errors=live.errors if live else 0,
+            )
+        )
+
+    show("starting")
+    stack: Stack | None = None
+    sampler: ResourceSampler | None = None
+    runs: list[tuple[int | None, int, GeneratorResult]] = []
+    try:
+        if target is None:
+            stack = Stack(_stack_config(scenario, cell), cell_dir / "stack").start()
+            url, creds = stack.ws_url, stack.credentials_path
+            roots = _stack_roots(stack, cell)
+            sampler = ResourceSampler(roots, redis_port=stack.redis.port if stack.redis else None).start()
+        else:
+            url, creds = target, credentials
+        for n, (size, users, rate, room_size) in enumerate(plan):
+            arrival, shape_args, shape_env = _shape(scenario, rate / (scenario.load.rate or 1.0))
+            phase = "measuring" if size is None else f"measuring group size {size}"
+            locust_dir = cell_dir / (f"locust-size-{size}" if size is not None else "locust")
+            runs.append(
+                (
+                    size,
+                    users,
+                    _with_progress(
+                        functools.partial(show, phase),
+                        locust_dir / LIVE_FILE,
+                        run_generator,
+                        url,
+                        GENERATOR_KIND[scenario.kind],
+                        users=users,
+                        spawn_rate=scenario.load.spawn_rate,
+                        duration_s=scenario.duration_s,
+                        rate_per_user=rate,
+                        arrival=arrival,
+                        processes=processes,
+                        credentials=creds,
+                        run_id=f"{run_id}-{index}-{n}",
+                        out_dir=locust_dir,
+                        warmup_s=scenario.warmup_s,
+                        grace_s=scenario.grace_s,
+                        room_size=room_size,
+                        payload_bytes=scenario.load.payload_bytes,
+                        extra_args=("--harness-seed", str(scenario.seed), *shape_args),
+                        extra_env=shape_env,
+                    ),
+                )
+            )
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        if stack is not None:
+            show("stopping")
+            stack.stop()
+    metrics, delivery, failures, closes, foreign, by_size = _merge_runs(runs)
+    pressure = _pressure(stack, cell) if stack is not None else None
+    return CellInput(
+        server=cell.server,
+        layer=cell.layer,
+        workers=cell.workers,
+        scenario=scenario.name,
+        duration_s=scenario.duration_s * len(plan),
+        metrics=metrics,
+        delivery=delivery,
+        connect_failures=failures,
+        unexpected_closes=closes,
+        generator=_health([(size, run.result) for size, _, run in runs], metrics),
+        server_processes=_server_processes(sampler) if sampler is not None else (),
+        parameters={
+            "users": scenario.load.users,
+            "rate_per_user": scenario.load.rate,
+            "arrival": scenario.load.arrival,
+            "payload_bytes": scenario.load.payload_bytes,
+            "room_size": scenario.load.room_size,
+            "group_sizes": list(scenario.load.group_sizes),
+            "generator_processes": processes,
+            "target": target or url,
+        },
+        foreign_messages=foreign,
+        timeseries=_timeseries([run.result for _, _, run in runs]),
+        fanout_by_group_size=tuple(by_size),
+        layer_pressure=pressure,
+        redis_samples=tuple(sampler.to_dict()["redis"]) if sampler is not None else (),
+    )
+
+
+def _pressure(stack: Stack, cell: Cell) -> dict[str, Any]:
+    logs = [p.log_path for p in (stack.launch.processes if stack.launch else [])]
+    if stack.worker is not None:
+        logs.append(stack.worker.log_path)
+    return layer_pressure(logs, layer_spec(cell.layer).backend)
+
+
+def _stack_roots(stack: Stack, cell: Cell) -> dict[str, int]:
+    roots = {f"{cell.server}-{i}": pid for i, pid in enumerate(stack.server_pids)}
+    if stack.worker is not None:
+        roots["timeclock-worker"] = stack.worker.pid
+    if stack.redis is not None and stack.redis.process is not None:
+        roots["redis-server"] = stack.redis.process.pid
+    return roots

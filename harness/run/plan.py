@@ -1,0 +1,125 @@
+"""Planning a run: the matrix cells, the generator runs of a cell, the load shape and the stack each cell needs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from harness.scenario import Scenario
+from harness.stack import StackConfig
+
+__all__ = ["GENERATOR_KIND", "TIMECLOCK", "Cell", "UnsupportedScenario", "plan_cells"]
+
+GENERATOR_KIND = {
+    "echo": "echo",
+    "broadcast": "broadcast",
+    "chat": "chat",
+    "fanout": "chat",
+    "notifications": "notifications",
+    "connect-storm": "connect-storm",
+}
+
+
+#: The timeclock kind is driven by the EKS path in this process (emulator, gateway, kiosk sockets), not by Locust.
+TIMECLOCK = "timeclock"
+
+
+class UnsupportedScenario(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Cell:
+    server: str
+    layer: str
+    workers: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.server}+{self.layer}, {self.workers} worker{'s' if self.workers != 1 else ''}"
+
+
+def plan_cells(scenario: Scenario, target: str | None) -> list[Cell]:
+    if target is not None:
+        if scenario.kind == TIMECLOCK:
+            raise UnsupportedScenario(
+                f"scenario {scenario.name!r} drives EKS readers through the gateway of a stack it starts; "
+                "it cannot run against --target"
+            )
+        if not scenario.generic and scenario.kind not in GENERATOR_KIND:
+            raise UnsupportedScenario(f"scenario {scenario.name!r} ({scenario.kind}) cannot run against --target")
+        return [Cell("external", "external", 1)]
+    if scenario.generic:
+        raise UnsupportedScenario(
+            f"scenario {scenario.name!r} is generic (any {scenario.kind} server): give the server with "
+            "--target ws://host:port/path"
+        )
+    m = scenario.matrix
+    return [Cell(s, layer, w) for s in m.servers for layer in m.layers for w in m.workers]
+
+
+def _generator_runs(scenario: Scenario) -> list[tuple[int | None, int, float, int]]:
+    """(group size or None, users, rate per user, room size) for each generator run of a cell.
+
+    A fan-out scenario runs once per group size; each group publishes ``load.rate`` messages per second in total, so
+    each member sends ``rate / size`` and the members of all groups of that size fill ``load.users``.
+    """
+    load = scenario.load
+    rate = load.rate if load.rate is not None else 1.0
+    if scenario.kind == "fanout":
+        return [
+            (size, size * max(1, load.users // sum(load.group_sizes)), rate / size, size) for size in load.group_sizes
+        ]
+    return [(None, load.users, rate * _rate_scale(scenario), load.room_size or 0)]
+
+
+def _rate_scale(scenario: Scenario) -> float:
+    """Factor from the scenario's rate to the generator's per-user rate.
+
+    A notifications scenario gives the rate each user receives; the one publisher user sends for all listeners.
+    """
+    return float(max(1, scenario.load.users - 1)) if scenario.kind == "notifications" else 1.0
+
+
+def _shape(scenario: Scenario, factor: float) -> tuple[str, tuple[str, ...], dict[str, str]]:
+    """The generator's arrival model, extra arguments and environment for the scenario's load shape.
+
+    ``factor`` turns a scenario rate into the generator's rate per user (see :func:`_generator_runs`).
+
+    Arrival (evenly spaced or Poisson) and shape (how the rate changes over time) are two axes in the scenario and
+    stay two in the generator: Poisson arrivals under a ramp or steps are a Poisson process following that rate.
+    """
+    load = scenario.load
+    if load.shape == "constant":
+        return load.arrival, (), {}
+    rates = [factor * (stage.rate if stage.rate is not None else (load.rate or 1.0)) for stage in load.stages]
+    user_steps = {}
+    if any(stage.users != load.users for stage in load.stages):
+        # Locust applies a LoadTestShape for the user count; the message rate follows the same stages.
+        user_steps = {
+            "HARNESS_USER_STEPS": ",".join(f"{stage.users}:{stage.duration_s:g}" for stage in load.stages),
+            "HARNESS_USER_STEPS_SPAWN_RATE": f"{load.spawn_rate:g}",
+        }
+    steps = ",".join(f"{rate:g}:{stage.duration_s:g}" for rate, stage in zip(rates, load.stages, strict=True))
+    return load.arrival, ("--harness-shape", load.shape, "--harness-steps", steps), user_steps
+
+
+def _stack_config(scenario: Scenario, cell: Cell) -> StackConfig:
+    load = scenario.load
+    users = max(load.users, max(load.group_sizes, default=0), 2)
+    rooms = 1
+    if load.room_size:
+        rooms = math.ceil(users / load.room_size)
+    elif load.group_sizes:
+        rooms = max(1, users)
+    return StackConfig(
+        server=cell.server,
+        layer=cell.layer,
+        workers=cell.workers,
+        seed=scenario.seed,
+        users=users,
+        rooms=rooms,
+        employees=max(2, users),
+        terminals=2,
+        startup_timeout=120,
+    )

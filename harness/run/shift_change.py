@@ -1,0 +1,415 @@
+"""Shift change through the whole EKS path: emulated readers -> gateway -> worker -> database and kiosks.
+
+Used by ``harness run`` for timeclock scenarios and by ``benchmarks/eks_shift_change.py``. On a running
+reference-app stack (Redis layer, terminals whose readers are on consecutive ports) it starts one emulator process,
+the gateway process(es) and a kiosk WebSocket per terminal, then plays a schedule of badge events (insert a key,
+dwell, remove it) and measures:
+
+* the burst: inserts issued, and the time from the first insert to the last punch a kiosk received;
+* punches stored, lost (inserts with no stored punch), duplicates (stored punches beyond one per insert);
+* badge events whose punch reached the terminal's kiosk;
+* insert -> kiosk latency of every event, in ns: from the emulator's ``monotonic_ns`` stamp taken right after it
+  wrote the ``Ek 01`` frame to the moment this process read the punch message (CLOCK_MONOTONIC, one host).
+
+An event is identified by (terminal, key serial): a schedule uses each key at most once per reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from harness.stack import Stack, StackConfig
+from harness.stack.network import find_free_port_range
+from harness.stack.processes import ManagedProcess
+
+__all__ = [
+    "BadgeEvent",
+    "ShiftChangeResult",
+    "drive_shift_change",
+    "one_insert_per_reader",
+    "run_shift_change",
+    "shift_schedule",
+]
+
+
+@dataclass(frozen=True)
+class BadgeEvent:
+    """One key going into a reader at ``at_s`` (from the start of the burst) and out again after ``dwell_s``."""
+
+    at_s: float
+    reader: int
+    employee: int
+    dwell_s: float
+
+
+def one_insert_per_reader(readers: int, burst_s: float, seed: int) -> list[BadgeEvent]:
+    """Every employee i badges once on reader i at a seeded uniform time within the burst (the benchmark's shape)."""
+    rng = random.Random(seed)
+    return sorted(
+        (BadgeEvent(rng.uniform(0, burst_s), i, i, rng.uniform(1.0, 3.0)) for i in range(readers)),
+        key=lambda e: e.at_s,
+    )
+
+
+def shift_schedule(readers: int, inserts: int, burst_s: float, seed: int) -> list[BadgeEvent]:
+    """``inserts`` badge events per reader, each with its own employee, Poisson-like within the burst.
+
+    A reader holds one key at a time, so a reader's events are ordered and the dwell is kept shorter than the gap
+    to its next event. Employee ``reader * inserts + k`` makes the k-th event of a reader.
+    """
+    rng = random.Random(seed)
+    events = []
+    slot = burst_s / inserts
+    for reader in range(readers):
+        for k in range(inserts):
+            at = k * slot + rng.uniform(0, slot * 0.5)
+            events.append(BadgeEvent(at, reader, reader * inserts + k, min(0.5 * slot, rng.uniform(0.3, 2.0))))
+    return sorted(events, key=lambda e: e.at_s)
+
+
+@dataclass
+class ShiftChangeResult:
+    server: str
+    readers: int
+    inserts: int
+    burst_window_s: float
+    burst_duration_s: float
+    punches_stored: int
+    lost: int
+    duplicates: int
+    kiosks_with_punch: int
+    latency_ms_p50: float
+    latency_ms_p99: float
+    latency_ms_max: float
+    gateway: dict[str, Any] = field(default_factory=dict)
+    gateways: int = 1
+    #: Insert -> kiosk latency of every event whose punch reached its kiosk, ns.
+    latencies_ns: list[int] = field(default_factory=list)
+    events: int = 0
+
+    def lines(self) -> list[str]:
+        return [
+            f"server {self.server}, layer redis, {self.readers} readers, 1 emulator process, "
+            f"{self.gateways} gateway process(es)",
+            f"burst: {self.inserts} inserts within {self.burst_window_s:.0f} s; "
+            f"first insert -> last kiosk punch {self.burst_duration_s:.1f} s",
+            f"punches stored {self.punches_stored}, lost {self.lost}, duplicates {self.duplicates}",
+            f"kiosks that received their punch: {self.kiosks_with_punch}/{self.events}",
+            f"insert -> kiosk latency: p50 {self.latency_ms_p50:.0f} ms, p99 {self.latency_ms_p99:.0f} ms, "
+            f"max {self.latency_ms_max:.0f} ms",
+            f"gateway: connected {self.gateway.get('connected')}, "
+            f"reconnects {self.gateway.get('reconnects')}, errors {self.gateway.get('errors')}",
+        ]
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+async def _http(port: int, method: str, path: str, body: Any = None, timeout: float = 10.0) -> tuple[int, Any]:
+    payload = b"" if body is None else json.dumps(body).encode()
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+    try:
+        writer.write(
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
+            + payload
+        )
+        data = await asyncio.wait_for(reader.read(), timeout)
+    finally:
+        writer.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].split()
+    if len(status_line) < 2 or not status_line[0].startswith(b"HTTP/") or not status_line[1].isdigit():
+        raise ValueError(f"127.0.0.1:{port} answered {method} {path} with {data[:40]!r}, not an HTTP response")
+    return int(status_line[1]), json.loads(rest) if rest else None
+
+
+async def _wait_http(
+    port: int, path: str, ready: Any, what: str, process: ManagedProcess, timeout: float
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: Any = "no answer"
+    while loop.time() < deadline:
+        if not process.alive():
+            raise RuntimeError(f"{process.name} exited during start-up; its log ends with:\n{process.tail()}")
+        try:
+            status, body = await _http(port, "GET", path, timeout=2.0)
+        except (OSError, TimeoutError, ValueError) as exc:
+            last = exc
+        else:
+            last = body
+            if status == 200 and ready(body):
+                return dict(body)
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"{what} not ready within {timeout} s (last: {last}); log: {process.log_path}")
+
+
+@dataclass
+class _Kiosk:
+    terminal_id: int
+    socket: ClientConnection
+    punches: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+
+    async def listen(self) -> None:
+        async for raw in self.socket:
+            message = json.loads(raw)
+            if message.get("type") == "punch":
+                self.punches.append((time.monotonic_ns(), message))
+
+
+async def _open_kiosks(stack: Stack, terminals: list[dict[str, Any]], concurrency: int = 50) -> list[_Kiosk]:
+    slots = asyncio.Semaphore(concurrency)
+
+    async def open_one(terminal: dict[str, Any]) -> _Kiosk:
+        url = f"{stack.ws_url}/ws/terminal/{terminal['id']}/?token={terminal['token']}"
+        async with slots:
+            ws = await connect(url, origin=stack.http_url, open_timeout=30)  # type: ignore[arg-type]
+            welcome = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        if welcome.get("type") != "welcome":
+            raise RuntimeError(f"terminal {terminal['id']}: expected a welcome, got {welcome}")
+        return _Kiosk(terminal["id"], ws)
+
+    return list(await asyncio.gather(*(open_one(t) for t in terminals)))
+
+
+def _stored_punches(db_path: Path) -> list[tuple[int, str, str]]:
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT terminal_id, key_serial, event_id FROM timeclock_punch").fetchall()
+    return [(int(t), str(k), str(e)) for t, k, e in rows]
+
+
+async def _drive(
+    stack: Stack,
+    readers: int,
+    schedule: list[BadgeEvent],
+    burst_s: float,
+    seed: int,
+    run_dir: Path,
+    server: str,
+    gateways: int,
+) -> ShiftChangeResult:
+    credentials = stack.credentials()
+    terminals = sorted(credentials["terminals"], key=lambda t: t["reader_port"])[:readers]
+    employees = credentials["employees"]
+    base_port = stack.config.reader_base_port
+    env = dict(stack.env)
+    # The emulator's control port and the gateways' status ports: one block clear of the readers' ports.
+    first = find_free_port_range(1 + gateways, exclude=range(base_port, base_port + readers))
+    control_port, status_ports = first, list(range(first + 1, first + 1 + gateways))
+    emulator = ManagedProcess(
+        name="eks-emulator",
+        argv=[
+            sys.executable,
+            "-m",
+            "eks_emulator",
+            "--devices",
+            str(readers),
+            "--base-port",
+            str(base_port),
+            "--control-port",
+            str(control_port),
+            "--events-log",
+            str(run_dir / "eks-events.jsonl"),
+            "--seed",
+            str(seed),
+            "--start-rate",
+            "0",
+            "--progress-interval",
+            "10",
+        ],
+        log_path=run_dir / "eks-emulator.log",
+        env=env,
+    ).start()
+    # Several gateway processes split the readers between them with --shard i/n.
+    shard_processes = [
+        ManagedProcess(
+            name=f"eks-gateway-{i}",
+            argv=[
+                sys.executable,
+                "-m",
+                "reference_app",
+                "eks_gateway",
+                "--shard",
+                f"{i}/{gateways}",
+                "--status-port",
+                str(port),
+                "--log-interval-s",
+                "5",
+                "--seed",
+                str(seed + i),
+            ],
+            log_path=run_dir / f"eks-gateway-{i}.log",
+            env=env,
+        )
+        for i, port in enumerate(status_ports)
+    ]
+    kiosks: list[_Kiosk] = []
+    listeners: list[asyncio.Task[None]] = []
+    try:
+        await _wait_http(
+            control_port, "/metrics", lambda b: b["fleet"]["devices_up"] == readers, "emulator", emulator, 60
+        )
+        for gateway in shard_processes:
+            gateway.start()
+        await _wait_connected(status_ports, shard_processes, readers, 60)
+        kiosks = await _open_kiosks(stack, terminals)
+        listeners = [asyncio.get_running_loop().create_task(k.listen()) for k in kiosks]
+
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        insert_ns: dict[tuple[int, str], int] = {}
+        # A reader holds one key: its next insert waits until the previous key is out.
+        in_use = [asyncio.Lock() for _ in range(readers)]
+
+        async def badge(event: BadgeEvent) -> None:
+            await asyncio.sleep(max(0.0, began + event.at_s - loop.time()))
+            serial = employees[event.employee]["key_serial"]
+            async with in_use[event.reader]:
+                status, body = await _http(control_port, "POST", f"/devices/{event.reader}/insert", {"serial": serial})
+                if status != 200:
+                    raise RuntimeError(f"insert into reader {event.reader}: HTTP {status} {body}")
+                insert_ns[(terminals[event.reader]["id"], serial)] = int(body["event"]["monotonic_ns"])
+                # The employee takes the key out again after a short dwell, as at a real clock.
+                await asyncio.sleep(event.dwell_s)
+                await _http(control_port, "POST", f"/devices/{event.reader}/remove")
+
+        def delivered() -> int:
+            return sum(len({p[1]["key_serial"] for p in k.punches}) for k in kiosks)
+
+        inserting = asyncio.gather(*(badge(event) for event in schedule))
+        deadline = began + burst_s + 60
+        while loop.time() < deadline:
+            if inserting.done() and delivered() >= len(schedule):
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.wait_for(inserting, max(1.0, deadline - loop.time()))
+        await asyncio.sleep(2.0)  # a late duplicate, if any, would show up now
+        gateway_status = await _gateway_totals(status_ports)
+    finally:
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*listeners, return_exceptions=True)
+        await asyncio.gather(*(k.socket.close() for k in kiosks), return_exceptions=True)
+        for gateway in shard_processes:
+            gateway.stop()
+        emulator.stop()
+
+    stored = _stored_punches(run_dir / "db.sqlite3")
+    per_event: dict[tuple[int, str], int] = {}
+    for terminal_id, serial, _ in stored:
+        per_event[(terminal_id, serial)] = per_event.get((terminal_id, serial), 0) + 1
+    lost = sum(1 for key in insert_ns if per_event.get(key, 0) == 0)
+    duplicates = sum(max(0, count - 1) for count in per_event.values())
+    first_seen: dict[tuple[int, str], int] = {}
+    for kiosk in kiosks:
+        for received_ns, message in kiosk.punches:
+            first_seen.setdefault((kiosk.terminal_id, message["key_serial"]), received_ns)
+    latencies_ns = [first_seen[key] - sent for key, sent in insert_ns.items() if key in first_seen]
+    latencies = [ns / 1e6 for ns in latencies_ns]
+    first_insert = min(insert_ns.values()) if insert_ns else 0
+    last_punch = max(first_seen.values(), default=first_insert)
+    return ShiftChangeResult(
+        server=server,
+        readers=readers,
+        inserts=len(insert_ns),
+        burst_window_s=burst_s,
+        burst_duration_s=(last_punch - first_insert) / 1e9,
+        punches_stored=len(stored),
+        lost=lost,
+        duplicates=duplicates,
+        kiosks_with_punch=sum(1 for key in insert_ns if key in first_seen),
+        latency_ms_p50=statistics.median(latencies) if latencies else float("nan"),
+        latency_ms_p99=_percentile(latencies, 0.99),
+        latency_ms_max=max(latencies, default=float("nan")),
+        gateway=gateway_status,
+        gateways=gateways,
+        latencies_ns=latencies_ns,
+        events=len(schedule),
+    )
+
+
+async def _gateway_totals(ports: list[int]) -> dict[str, Any]:
+    """The gateways' /status documents summed: connected, reconnects and errors by kind over all shards."""
+    totals: dict[str, Any] = {"connected": 0, "reconnects": 0, "errors": {}, "shards": []}
+    for port in ports:
+        _, status = await _http(port, "GET", "/status")
+        totals["shards"].append(status)
+        totals["connected"] += status["connected"]
+        totals["reconnects"] += status["reconnects"]
+        for kind, count in status["errors"].items():
+            totals["errors"][kind] = totals["errors"].get(kind, 0) + count
+    return totals
+
+
+async def _wait_connected(ports: list[int], processes: list[ManagedProcess], readers: int, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    connected = 0
+    while loop.time() < deadline:
+        for process in processes:
+            if not process.alive():
+                raise RuntimeError(f"{process.name} exited during start-up; its log ends with:\n{process.tail()}")
+        try:
+            connected = (await _gateway_totals(ports))["connected"]
+        except OSError:
+            connected = 0
+        if connected == readers:
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"the gateways connected {connected} of {readers} readers within {timeout:.0f} s")
+
+
+def run_shift_change(
+    readers: int, server: str, run_dir: Path, *, burst_s: float = 45.0, seed: int = 1, gateways: int = 1
+) -> ShiftChangeResult:
+    """Start a stack, run one insert per reader end to end, and return its figures; every process is stopped."""
+    if readers < 1:
+        raise ValueError(f"--readers must be >= 1, got {readers}")
+    if not 1 <= gateways <= readers:
+        raise ValueError(f"--gateways must be between 1 and the number of readers, got {gateways}")
+    if not 0 < burst_s <= 600:
+        raise ValueError(f"--burst-s must be > 0 and <= 600, got {burst_s}")
+    base_port = find_free_port_range(readers, seed=seed)
+    config = StackConfig(
+        server=server,
+        layer="redis",
+        terminals=readers,
+        employees=readers,
+        users=2,
+        rooms=1,
+        reader_base_port=base_port,
+        startup_timeout=120,
+    )
+    with Stack(config, run_dir) as stack:
+        return drive_shift_change(
+            stack, readers, one_insert_per_reader(readers, burst_s, seed), burst_s, seed, run_dir, gateways
+        )
+
+
+def drive_shift_change(
+    stack: Stack,
+    readers: int,
+    schedule: list[BadgeEvent],
+    burst_s: float,
+    seed: int,
+    run_dir: Path,
+    gateways: int = 1,
+) -> ShiftChangeResult:
+    """Run ``schedule`` through emulator, gateway(s), worker and kiosks on a running stack (SQLite in run_dir)."""
+    return asyncio.run(_drive(stack, readers, schedule, burst_s, seed, run_dir, stack.config.server, gateways))

