@@ -267,7 +267,8 @@ def _conform_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _conform(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from harness.conform import GROUPS, IMPLEMENTATIONS, ConformConfig, run_conformance, summarise, write_outputs
+    from harness.conformance.matrix import GROUPS, IMPLEMENTATIONS, ConformConfig, run_conformance
+    from harness.conformance.report import summarise, write_outputs
 
     servers = args.server or ["daphne", "uvicorn"]
     impls = [

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from harness.layer_conformance.__main__ import main as cli_main
-from harness.layer_conformance.checks import CHECKS
-from harness.layer_conformance.deviations import KNOWN_DEVIATIONS
-from harness.layer_conformance.model import LayerCheckResult, Verdict
-from harness.layer_conformance.runner import run_layer_checks
+from harness.conformance.layers.__main__ import main as cli_main
+from harness.conformance.layers.checks import CHECKS
+from harness.conformance.layers.deviations import KNOWN_DEVIATIONS
+from harness.conformance.layers.model import LayerCheckResult, Verdict
+from harness.conformance.layers.runner import run_layer_checks
 from harness.layers import LAYERS
 
 INMEMORY = LAYERS["inmemory"].backend
@@ -113,7 +113,7 @@ def test_broken_layer_fails_and_real_layer_passes(cls: str, ids: list[str]) -> N
 def test_timeout_is_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     import dataclasses
 
-    from harness.layer_conformance import runner
+    from harness.conformance.layers import runner
 
     slow_check = dataclasses.replace(next(c for c in CHECKS if c.id == "C6.1"), timeout_s=0.3)
     monkeypatch.setattr(runner, "CHECKS", (slow_check,))

@@ -9,10 +9,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from harness.layer_conformance.checks import CHECKS
-from harness.layer_conformance.deviations import known_deviation
-from harness.layer_conformance.model import LayerCheck, LayerCheckResult, Outcome, Verdict
-from harness.layer_conformance.target import CheckContext, ConfigRejected, LayerTarget, ensure_django_settings
+from harness.conformance.layers.checks import CHECKS
+from harness.conformance.layers.deviations import known_deviation
+from harness.conformance.layers.model import LayerCheck, LayerCheckResult, Outcome, Verdict
+from harness.conformance.layers.target import CheckContext, ConfigRejected, LayerTarget, ensure_django_settings
 
 __all__ = ["format_table", "run_layer_checks", "run_layer_checks_async", "select_checks", "unexpected_failures"]
 

@@ -6,7 +6,7 @@ original detail is kept, so a fixed upstream shows up as OK instead.
 
 from __future__ import annotations
 
-from harness.layer_conformance.model import KnownDeviation
+from harness.conformance.layers.model import KnownDeviation
 
 __all__ = ["KNOWN_DEVIATIONS", "known_deviation"]
 

@@ -14,8 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from harness.layer_conformance.model import LayerCheck, Outcome, Verdict
-from harness.layer_conformance.target import SETTLE_S, CheckContext
+from harness.conformance.layers.model import LayerCheck, Outcome, Verdict
+from harness.conformance.layers.target import SETTLE_S, CheckContext
 
 __all__ = ["CHECKS", "check_by_id"]
 

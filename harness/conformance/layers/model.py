@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.layer_conformance.target import CheckContext
+    from harness.conformance.layers.target import CheckContext
 
 __all__ = ["KnownDeviation", "LayerCheck", "LayerCheckResult", "Outcome", "Verdict"]
 
