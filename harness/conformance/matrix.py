@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,85 +25,30 @@ from urllib.parse import urlsplit
 from harness.conformance.app_checks import run_app_checks
 from harness.conformance.app_client import AppTarget
 from harness.conformance.asgi_checks import run_asgi_checks
-from harness.conformance.catalogue import wire_cases
+from harness.conformance.catalogue import wire_deviations
+from harness.conformance.implementations import IMPLEMENTATIONS, label
 from harness.conformance.layers.runner import run_layer_checks
-from harness.conformance.model import KnownDeviation
 from harness.conformance.runner import run_wire_checks
 from harness.conformance.security_checks import run_security_checks
-from harness.layers import layer_spec
+from harness.layers import LAYERS, layer_spec
 from harness.network import free_port
-from harness.processes import ManagedProcess
 from harness.redis_server import RedisServer
+from harness.servers import ServerSpec
 from harness.stack import Stack, StackConfig
 
 __all__ = [
     "GROUPS",
     "IMPLEMENTATIONS",
     "ConformConfig",
-    "Implementation",
     "Record",
     "run_conformance",
+    "serving",
 ]
 
 GROUPS = ("wire", "asgi", "layer", "security", "app")
 #: Verdicts that fail the run unless the check is a known deviation.
 FAILING = frozenset({"FAILED"})
 NOT_APPLICABLE = "-"
-
-
-@dataclass(frozen=True)
-class Implementation:
-    """A server and the WebSocket implementation it runs."""
-
-    server: str
-    ws_impl: str
-    #: Name in harness.servers.SERVERS, for stacks of the reference app.
-    stack_server: str
-    #: The server's default WebSocket message limit, for the boundary checks (lim.6-lim.9; --slow above 4 MiB).
-    max_message_size: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.server}/{self.ws_impl}"
-
-    def argv(self, app: str, port: int) -> list[str]:
-        if self.server == "daphne":
-            return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--access-log", os.devnull, app]
-        return [
-            sys.executable, "-m", "uvicorn", app, "--ws", self.ws_impl,
-            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-        ]  # fmt: skip
-
-
-IMPLEMENTATIONS: dict[str, Implementation] = {
-    impl.label: impl
-    for impl in (
-        Implementation("daphne", "autobahn", "daphne", 1024 * 1024),
-        Implementation("uvicorn", "websockets-sansio", "uvicorn-sansio", 16 * 1024 * 1024),
-        Implementation("uvicorn", "wsproto", "uvicorn-wsproto", 16 * 1024 * 1024),
-    )
-}
-
-
-def wire_deviations(impl: Implementation) -> list[KnownDeviation]:
-    """Known wire deviations of a server implementation: failures reported, with their upstream reference."""
-    if impl.server != "daphne":
-        return []
-    all_ids = {case.id for case in wire_cases()}
-    return [
-        KnownDeviation(
-            frozenset({"1.1.1", "1.2.1", "6.1.1", "6.1.2", "9.7.1", "9.8.1"}),
-            "https://github.com/django/daphne/blob/main/daphne/ws_protocol.py",
-            "Daphne sends an app's text or bytes only when the value is truthy, so empty messages are never sent "
-            "(handle_reply); no upstream issue was found, the link is the source",
-        ),
-        KnownDeviation(
-            frozenset(i for i in all_ids if i.startswith("13.")),
-            "https://github.com/crossbario/autobahn-python/issues/1018",
-            "autobahn refuses max_window_bits=8 (zlib cannot compress with a 256-byte window) and Daphne answers "
-            "such a permessage-deflate offer with HTTP 400 instead of declining the extension",
-        ),
-    ]
 
 
 @dataclass
@@ -156,7 +100,7 @@ class Record:
 @dataclass(frozen=True)
 class ConformConfig:
     implementations: tuple[str, ...] = tuple(IMPLEMENTATIONS)
-    layers: tuple[str, ...] = ("inmemory", "redis", "redis-pubsub")
+    layers: tuple[str, ...] = tuple(LAYERS)
     groups: tuple[str, ...] = GROUPS
     target: str | None = None
     include_slow: bool = False
@@ -180,23 +124,24 @@ class ConformConfig:
 
 
 @contextmanager
-def serving(impl: Implementation, app: str, log_dir: Path) -> Iterator[str]:
-    """Serve the ASGI ``app`` with ``impl`` on a free port; yield its ws:// base URL."""
+def serving(spec: ServerSpec, app: str, log_dir: Path) -> Iterator[str]:
+    """Serve the ASGI ``app`` (not the reference app) with ``spec`` on a free port; yield its ws:// base URL."""
     port = free_port()
-    process = ManagedProcess(
-        name=f"{impl.server}-{impl.ws_impl}-{app.split(':')[0].rsplit('.', 1)[-1]}",
-        argv=impl.argv(app, port),
-        log_path=log_dir / f"{impl.server}-{impl.ws_impl}-{port}.log",
+    module = app.split(":")[0].rsplit(".", 1)[-1]
+    launch = spec.launch(
+        app=app, host="127.0.0.1", port=port, workers=1, env=dict(os.environ), log_dir=log_dir / f"{spec.name}-{module}"
     ).start()
     try:
-        process.wait_listening(port)
+        launch.wait_ready()
+        # Uvicorn logs its ready marker after lifespan startup but before it binds the port.
+        launch.processes[0].wait_listening(port)
         yield f"ws://127.0.0.1:{port}"
     finally:
-        process.stop()
+        launch.stop()
 
 
-def _check_records(results: Sequence[Any], impl: Implementation | None, target: str | None) -> list[Record]:
-    server, ws_impl = (impl.server, impl.ws_impl) if impl else (target or "target", NOT_APPLICABLE)
+def _check_records(results: Sequence[Any], spec: ServerSpec | None, target: str | None) -> list[Record]:
+    server, ws_impl = (spec.program, str(spec.ws_impl)) if spec else (target or "target", NOT_APPLICABLE)
     return [
         Record(
             id=r.id,
@@ -248,7 +193,7 @@ def run_conformance(config: ConformConfig, out_dir: Path, progress: Progress = p
     out_dir.mkdir(parents=True, exist_ok=True)
     logs = out_dir / "logs"
     records: list[Record] = []
-    impls = [IMPLEMENTATIONS[name] for name in config.implementations]
+    specs = [IMPLEMENTATIONS[name] for name in config.implementations]
 
     if "wire" in config.groups:
         if config.target is not None:
@@ -256,17 +201,17 @@ def run_conformance(config: ConformConfig, out_dir: Path, progress: Progress = p
             records += _check_records(
                 run_wire_checks(config.target, include_slow=config.include_slow, unit=config.unit), None, config.target
             )
-        for impl in impls if config.target is None else []:
-            progress(f"wire: {impl.label}")
-            with serving(impl, "harness.conformance.echo_app:app", logs) as base:
+        for spec in specs if config.target is None else []:
+            progress(f"wire: {label(spec)}")
+            with serving(spec, "harness.conformance.echo_app:app", logs) as base:
                 results = run_wire_checks(
                     f"{base}/",
                     include_slow=config.include_slow,
                     unit=config.unit,
-                    known_deviations=wire_deviations(impl),
-                    max_message_size=impl.max_message_size,
+                    known_deviations=wire_deviations(spec.name),
+                    max_message_size=spec.max_message_size,
                 )
-            records += _check_records(results, impl, None)
+            records += _check_records(results, spec, None)
 
     if "asgi" in config.groups:
         if config.target is not None:
@@ -275,39 +220,40 @@ def run_conformance(config: ConformConfig, out_dir: Path, progress: Progress = p
             records += _check_records(
                 run_asgi_checks(f"{parts.scheme}://{parts.netloc}", unit=config.unit), None, config.target
             )
-        for impl in impls if config.target is None else []:
-            progress(f"asgi: {impl.label}")
-            with serving(impl, "harness.conformance.asgi_probe:app", logs) as base:
-                results = run_asgi_checks(base, unit=config.unit, server=impl.stack_server)
-            records += _check_records(results, impl, None)
+        for spec in specs if config.target is None else []:
+            progress(f"asgi: {label(spec)}")
+            with serving(spec, "harness.conformance.asgi_probe:app", logs) as base:
+                results = run_asgi_checks(base, unit=config.unit, server=spec.name)
+            records += _check_records(results, spec, None)
 
     app_groups = [g for g in ("app", "security") if g in config.groups]
     if app_groups:
-        for impl in impls:
+        for spec in specs:
             for layer in config.layers:
-                progress(f"{' and '.join(app_groups)}: {impl.label} x {layer}")
-                stack_config = StackConfig(
-                    server=impl.stack_server, layer=layer, users=12, rooms=3, employees=6, terminals=3
-                )
-                with Stack(stack_config, out_dir / "stacks" / f"{impl.stack_server}-{layer}") as stack:
+                progress(f"{' and '.join(app_groups)}: {label(spec)} x {layer}")
+                stack_config = StackConfig(server=spec.name, layer=layer, users=12, rooms=3, employees=6, terminals=3)
+                with Stack(stack_config, out_dir / "stacks" / f"{spec.name}-{layer}") as stack:
                     target = AppTarget(stack.http_url, stack.ws_url, stack.credentials(), timeout=5.0 * config.unit)
                     # The app checks first: the security checks log one user in through the form, which rehashes
                     # its password and ends that user's prepared session.
                     results = run_app_checks(target) if "app" in app_groups else []
                     if "security" in app_groups:
                         results += run_security_checks(target)
-                records += [dataclasses.replace(r, layer=layer) for r in _check_records(results, impl, None)]
+                records += [dataclasses.replace(r, layer=layer) for r in _check_records(results, spec, None)]
 
     if "layer" in config.groups:
         redis: RedisServer | None = None
         try:
             for layer in config.layers:
-                spec = layer_spec(layer)
-                if spec.needs_redis and redis is None:
+                backend = layer_spec(layer)
+                if backend.needs_redis and redis is None:
                     redis = RedisServer(log_dir=logs).start()
                 progress(f"layer: {layer}")
                 layer_results = run_layer_checks(
-                    spec.backend, spec.config(redis.url if redis else None), include_slow=config.include_slow, jobs=4
+                    backend.backend,
+                    backend.config(redis.url if redis else None),
+                    include_slow=config.include_slow,
+                    jobs=4,
                 )
                 records += _layer_records(layer, layer_results)
         finally:
