@@ -8,11 +8,11 @@ The names re-exported here are the wire group's, the one most callers drive on i
 from __future__ import annotations
 
 from harness.conformance.catalogue import wire_cases
-from harness.conformance.model import Behaviour, Case, CheckResult, CloseVerdict, KnownDeviation
+from harness.conformance.model import Case, CheckResult, CloseVerdict, KnownDeviation, Verdict
 from harness.conformance.runner import run_wire_checks
 
 __all__ = [
-    "Behaviour",
+    "Verdict",
     "Case",
     "CheckResult",
     "CloseVerdict",

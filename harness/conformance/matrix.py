@@ -28,6 +28,7 @@ from harness.conformance.asgi_checks import run_asgi_checks
 from harness.conformance.catalogue import wire_deviations
 from harness.conformance.implementations import IMPLEMENTATIONS, label
 from harness.conformance.layers.runner import run_layer_checks
+from harness.conformance.model import Verdict
 from harness.conformance.runner import run_wire_checks
 from harness.conformance.security_checks import run_security_checks
 from harness.layers import LAYERS, layer_spec
@@ -173,13 +174,12 @@ def _layer_records(layer: str, results: Sequence[Any]) -> list[Record]:
             server=NOT_APPLICABLE,
             ws_impl=NOT_APPLICABLE,
             layer=layer,
-            # One spelling of the vocabulary across groups.
-            behaviour=str(r.verdict).replace("KNOWN-DEVIATION", "KNOWN DEVIATION"),
+            behaviour=str(r.verdict),
             behaviour_close=None,
             remote_close_code=None,
             duration_s=r.duration_s,
             notes=[f"{r.title}: {r.detail}"] if r.detail else [r.title],
-            known_deviation=(r.link or "known deviation") if str(r.verdict) == "KNOWN-DEVIATION" else None,
+            known_deviation=r.link if r.verdict is Verdict.KNOWN_DEVIATION else None,
         )
         for r in results
     ]

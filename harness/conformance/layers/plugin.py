@@ -2,7 +2,7 @@
 
     pytest -p harness.conformance.layers.plugin --channel-layer-backend=my.Layer --channel-layer-config='{...}'
 
-OK, NON-STRICT and INFORMATIONAL pass; N/A and UNIMPLEMENTED skip with the reason; KNOWN-DEVIATION is an xfail
+OK, NON-STRICT and INFORMATIONAL pass; N/A and UNIMPLEMENTED skip with the reason; KNOWN DEVIATION is an xfail
 (strict=False) carrying the upstream link; FAILED fails with the detail and the quoted spec sentence.
 """
 
@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from harness.conformance.layers.checks import CHECKS
-from harness.conformance.layers.model import LayerCheckResult, Verdict
+from harness.conformance.layers.model import LayerCheckResult
 from harness.conformance.layers.runner import run_layer_checks
+from harness.conformance.model import Verdict
 
 __all__ = ["LayerCheckItem", "pytest_addoption", "pytest_collection_modifyitems", "pytest_configure"]
 
@@ -84,6 +85,6 @@ def _verdict(config: pytest.Config, check_id: str) -> None:
     if result.verdict in (Verdict.NOT_APPLICABLE, Verdict.UNIMPLEMENTED):
         pytest.skip(f"{result.verdict.value}: {where}")
     if result.verdict is Verdict.KNOWN_DEVIATION:
-        pytest.xfail(f"KNOWN-DEVIATION ({result.link}): {where}")
+        pytest.xfail(f"{result.verdict.value} ({result.link}): {where}")
     if result.verdict is Verdict.FAILED:
         pytest.fail(f"FAILED {where}\nspec: {result.spec_quote!r}", pytrace=False)
