@@ -36,7 +36,6 @@ class Opcode(enum.IntEnum):
     PONG = 10
 
 
-
 class LengthForm(enum.Enum):
     """How the payload length is written (RFC 6455 §5.2): the minimal form, or a forced 7/16/64-bit form."""
 
