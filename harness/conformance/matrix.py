@@ -27,8 +27,9 @@ from harness.conformance.app_client import AppTarget
 from harness.conformance.asgi_checks import run_asgi_checks
 from harness.conformance.catalogue import wire_deviations
 from harness.conformance.implementations import IMPLEMENTATIONS, label
+from harness.conformance.layers.model import LayerCheckResult
 from harness.conformance.layers.runner import run_layer_checks
-from harness.conformance.model import Verdict
+from harness.conformance.model import CheckResult, Verdict
 from harness.conformance.runner import run_wire_checks
 from harness.conformance.security_checks import run_security_checks
 from harness.layers import LAYERS, layer_spec
@@ -141,7 +142,7 @@ def serving(spec: ServerSpec, app: str, log_dir: Path) -> Iterator[str]:
         launch.stop()
 
 
-def _check_records(results: Sequence[Any], spec: ServerSpec | None, target: str | None) -> list[Record]:
+def _check_records(results: Sequence[CheckResult], spec: ServerSpec | None, target: str | None) -> list[Record]:
     server, ws_impl = (spec.program, str(spec.ws_impl)) if spec else (target or "target", NOT_APPLICABLE)
     return [
         Record(
@@ -164,7 +165,7 @@ def _check_records(results: Sequence[Any], spec: ServerSpec | None, target: str 
     ]
 
 
-def _layer_records(layer: str, results: Sequence[Any]) -> list[Record]:
+def _layer_records(layer: str, results: Sequence[LayerCheckResult]) -> list[Record]:
     return [
         Record(
             id=r.id,
