@@ -246,12 +246,14 @@ def _conform_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--target, print a table, and write index.json, report.html and junit.xml. Exit 1 when a check FAILED that "
         "is not a known deviation.",
     )
-    p.add_argument("--server", action="append", choices=("daphne", "uvicorn"), help="Server(s) to check (repeatable).")
+    from harness.conformance.implementations import server_choices, ws_impl_choices
+
+    p.add_argument("--server", action="append", choices=server_choices(), help="Server(s) to check (repeatable).")
     p.add_argument(
         "--ws-impl",
         action="append",
-        choices=("websockets-sansio", "wsproto"),
-        help="Uvicorn WebSocket implementation(s) to check (repeatable; default: both).",
+        choices=ws_impl_choices(),
+        help="Uvicorn WebSocket implementation(s) to check (repeatable; default: all).",
     )
     p.add_argument("--layer", action="append", choices=sorted(LAYERS), help="Channel layer(s) to check (repeatable).")
     p.add_argument("--target", default=None, help="ws://host:port/path of a server the harness did not start.")
@@ -268,20 +270,17 @@ def _conform_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _conform(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from harness.conform import GROUPS, IMPLEMENTATIONS, ConformConfig, run_conformance, summarise, write_outputs
+    from harness.conformance.implementations import select_implementations
+    from harness.conformance.matrix import GROUPS, ConformConfig, run_conformance
+    from harness.conformance.report import summarise, write_outputs
 
-    servers = args.server or ["daphne", "uvicorn"]
-    impls = [
-        name
-        for name, impl in IMPLEMENTATIONS.items()
-        if impl.server in servers and (impl.server != "uvicorn" or not args.ws_impl or impl.ws_impl in args.ws_impl)
-    ]
+    impls = select_implementations(args.server, args.ws_impl)
     groups = tuple(g.strip() for g in args.groups.split(",") if g.strip()) if args.groups else None
     if groups is None:
         groups = ("wire", "asgi") if args.target else GROUPS
     config = ConformConfig(
-        implementations=tuple(impls),
-        layers=tuple(args.layer or ("inmemory", "redis", "redis-pubsub")),
+        implementations=impls,
+        layers=tuple(args.layer or LAYERS),
         groups=groups,
         target=args.target,
         include_slow=args.slow,

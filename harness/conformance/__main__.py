@@ -13,12 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-from harness.conformance.model import Behaviour, CheckResult, CloseVerdict
+from harness.conformance.model import CheckResult, CloseVerdict, Verdict
 from harness.conformance.runner import run_wire_checks
 
 __all__ = ["main", "summarise"]
 
-_QUIET_BEHAVIOURS = {Behaviour.OK, Behaviour.INFORMATIONAL}
+_QUIET_BEHAVIOURS = {Verdict.OK, Verdict.INFORMATIONAL}
 _QUIET_CLOSES = {CloseVerdict.OK, CloseVerdict.INFORMATIONAL, CloseVerdict.NOT_APPLICABLE}
 
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             "results": [r.to_json() for r in results],
         }
         args.json.write_text(json.dumps(payload, indent=1, sort_keys=True))
-    return 3 if any(r.behaviour is Behaviour.FAILED for r in results) else 0
+    return 3 if any(r.behaviour is Verdict.FAILED for r in results) else 0
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from harness.conformance.app_client import AppSocket, AppTarget, handshake_status, open_socket, post_json
-from harness.conformance.model import Behaviour, CheckResult, CloseVerdict
+from harness.conformance.model import CheckResult, CloseVerdict, Verdict
 
 __all__ = ["DEFAULT_SCHEMA_DIR", "SECTIONS", "SchemaSet", "run_app_checks"]
 
@@ -90,7 +90,7 @@ class _Run:
         except (OSError, InvalidHandshake, ConnectionClosed, AssertionError, KeyError, ValueError) as exc:
             # A check that cannot even run its traffic is a failure of the app, not of the harness.
             outcome = _Outcome(False, [f"{type(exc).__name__}: {exc}"])
-        behaviour = {True: Behaviour.OK, False: Behaviour.FAILED, None: Behaviour.NOT_APPLICABLE}[outcome.ok]
+        behaviour = {True: Verdict.OK, False: Verdict.FAILED, None: Verdict.NOT_APPLICABLE}[outcome.ok]
         self.results.append(
             CheckResult(
                 id=check_id,

@@ -19,8 +19,9 @@ from typing import Any
 
 from harness.conformance.asgi_client import Connection, Message, http_get, open_ws, read_body
 from harness.conformance.asgi_probe import ACCEPT_HEADERS, DENIAL_BODY_PARTS, DENIAL_HEADERS, DENIAL_STATUS
+from harness.conformance.blocking import blocking
 from harness.conformance.frames import Opcode
-from harness.conformance.model import Behaviour, CheckResult, CloseVerdict, KnownDeviation
+from harness.conformance.model import CheckResult, CloseVerdict, KnownDeviation, Verdict, apply_deviations
 from harness.conformance.runner import Target, parse_ws_url
 
 __all__ = [
@@ -48,12 +49,12 @@ _LARGE = 512 * 1024  # under Daphne's 1 MiB default limit, so the check tests de
 _BURST = 200
 _REASON_UNICODE = "ciao ü€"
 
-Outcome = tuple[Behaviour, list[str]]
+Outcome = tuple[Verdict, list[str]]
 
 
 @dataclass
 class _Result:
-    behaviour: Behaviour
+    behaviour: Verdict
     notes: list[str] = field(default_factory=list)
     close: CloseVerdict = CloseVerdict.NOT_APPLICABLE
     close_code: int | None = None
@@ -138,9 +139,9 @@ def _scope_check(
         factory = _rich_scope if session == "rich" else _plain_scope
         probe, log = await ctx.shared(session, lambda: factory(ctx))
         if not probe:
-            return _Result(Behaviour.FAILED, ["the probe could not report its scope"], wire_log=log)
+            return _Result(Verdict.FAILED, ["the probe could not report its scope"], wire_log=log)
         behaviour, notes = judge(probe, ctx)
-        return _Result(behaviour, notes, wire_log=log if behaviour == Behaviour.FAILED else [])
+        return _Result(behaviour, notes, wire_log=log if behaviour == Verdict.FAILED else [])
 
     return run
 
@@ -156,77 +157,77 @@ def _key(probe: dict[str, Any], name: str) -> dict[str, Any] | None:
 def _j_type(probe: dict[str, Any], _: _Ctx) -> Outcome:
     e = _key(probe, "type")
     if e and e["type"] == "str" and e["value"] == "websocket":
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"scope['type'] is {e}"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"scope['type'] is {e}"]
 
 
 def _j_asgi_version(probe: dict[str, Any], _: _Ctx) -> Outcome:
     e = _key(probe, "asgi")
     version = e["value"].get("version") if e and isinstance(e["value"], dict) else None
     if isinstance(version, str) and version in ("2.0", "3.0"):
-        return Behaviour.OK, [f"asgi.version {version!r}"]
-    return Behaviour.FAILED, [f"scope['asgi'] is {e}"]
+        return Verdict.OK, [f"asgi.version {version!r}"]
+    return Verdict.FAILED, [f"scope['asgi'] is {e}"]
 
 
 def _j_spec_version(probe: dict[str, Any], _: _Ctx) -> Outcome:
     e = _key(probe, "asgi")
     asgi = e["value"] if e and isinstance(e["value"], dict) else {}
     if "spec_version" not in asgi:
-        return Behaviour.INFORMATIONAL, ["no asgi.spec_version, so the app must assume 2.0"]
+        return Verdict.INFORMATIONAL, ["no asgi.spec_version, so the app must assume 2.0"]
     value = asgi["spec_version"]
     if isinstance(value, str) and value in ("2.0", "2.1", "2.2", "2.3", "2.4", "2.5"):
-        return Behaviour.OK, [f"spec_version {value!r}"]
-    return Behaviour.FAILED, [f"asgi.spec_version is {value!r}"]
+        return Verdict.OK, [f"spec_version {value!r}"]
+    return Verdict.FAILED, [f"asgi.spec_version is {value!r}"]
 
 
 def _j_http_version(probe: dict[str, Any], _: _Ctx) -> Outcome:
     e = _key(probe, "http_version")
     if e is None:
-        return Behaviour.OK, ["missing; the default 1.1 applies"]
+        return Verdict.OK, ["missing; the default 1.1 applies"]
     if e["type"] == "str" and e["value"] == "1.1":
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"http_version is {e['value']!r} ({e['type']}) for an HTTP/1.1 request"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"http_version is {e['value']!r} ({e['type']}) for an HTTP/1.1 request"]
 
 
 def _j_scheme(probe: dict[str, Any], _: _Ctx) -> Outcome:
     e = _key(probe, "scheme")
     if e is None:
-        return Behaviour.INFORMATIONAL, ["missing; the default 'ws' applies (daphne#538 asks for it)"]
+        return Verdict.INFORMATIONAL, ["missing; the default 'ws' applies (daphne#538 asks for it)"]
     if e["type"] == "str" and e["value"] == "ws":
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"scheme is {e['value']!r} ({e['type']}) on a plain ws:// connection"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"scheme is {e['value']!r} ({e['type']}) on a plain ws:// connection"]
 
 
 def _j_path(probe: dict[str, Any], _: _Ctx) -> Outcome:
     e = _key(probe, "path")
     if e and e["type"] == "str" and e["value"] == "/scope/café x":
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"path is {e}; expected '/scope/café x'"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"path is {e}; expected '/scope/café x'"]
 
 
 def _j_raw_path(probe: dict[str, Any], _: _Ctx) -> Outcome:
     e = _key(probe, "raw_path")
     if e is None or e["value"] is None:
-        return Behaviour.INFORMATIONAL, ["raw_path not provided (allowed)"]
+        return Verdict.INFORMATIONAL, ["raw_path not provided (allowed)"]
     if e["type"] == "bytes" and e["value"] == "/scope/caf%C3%A9%20x":
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"raw_path is {e['value']!r} ({e['type']}); expected b'/scope/caf%C3%A9%20x'"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"raw_path is {e['value']!r} ({e['type']}); expected b'/scope/caf%C3%A9%20x'"]
 
 
 def _j_query_string(probe: dict[str, Any], _: _Ctx) -> Outcome:
     e = _key(probe, "query_string")
     if e and e["type"] == "bytes" and e["value"] == "x=1&y=%20z&x=2":
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"query_string is {e}; expected b'x=1&y=%20z&x=2'"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"query_string is {e}; expected b'x=1&y=%20z&x=2'"]
 
 
 def _j_root_path(probe: dict[str, Any], _: _Ctx) -> Outcome:
     e = _key(probe, "root_path")
     if e is None:
-        return Behaviour.OK, ["missing; the default '' applies"]
+        return Verdict.OK, ["missing; the default '' applies"]
     if e["type"] == "str":
-        return Behaviour.OK, [f"root_path {e['value']!r}"]
-    return Behaviour.FAILED, [f"root_path is a {e['type']}"]
+        return Verdict.OK, [f"root_path {e['value']!r}"]
+    return Verdict.FAILED, [f"root_path is a {e['type']}"]
 
 
 def _headers(probe: dict[str, Any]) -> list[tuple[str, str]]:
@@ -239,56 +240,56 @@ def _headers(probe: dict[str, Any]) -> list[tuple[str, str]]:
 def _j_header_types(probe: dict[str, Any], _: _Ctx) -> Outcome:
     e = _key(probe, "headers")
     if e is None:
-        return Behaviour.FAILED, ["no headers key"]
+        return Verdict.FAILED, ["no headers key"]
     bad = [t for t in e.get("item_types", []) if len(t) != 3 or t[1:] != ["bytes", "bytes"]]
     if e["type"] not in ("list", "tuple") or bad:
-        return Behaviour.FAILED, [f"headers {e['type']}; items that are not [bytes, bytes]: {bad[:3]}"]
-    return Behaviour.OK, [f"{len(e['item_types'])} header items"]
+        return Verdict.FAILED, [f"headers {e['type']}; items that are not [bytes, bytes]: {bad[:3]}"]
+    return Verdict.OK, [f"{len(e['item_types'])} header items"]
 
 
 def _j_header_order(probe: dict[str, Any], _: _Ctx) -> Outcome:
     seen = [(n.lower(), v) for n, v in _headers(probe) if n.lower() in ("x-probe-dup", "x-probe-order")]
     expected = [("x-probe-dup", "a"), ("x-probe-order", "1"), ("x-probe-dup", "b")]
     if seen == expected:
-        return Behaviour.OK, []
+        return Verdict.OK, []
     if sorted(seen) == sorted(expected):
-        return Behaviour.NON_STRICT, [f"duplicates kept but order changed: {seen}"]
-    return Behaviour.FAILED, [f"duplicate headers not preserved as received: {seen}"]
+        return Verdict.NON_STRICT, [f"duplicates kept but order changed: {seen}"]
+    return Verdict.FAILED, [f"duplicate headers not preserved as received: {seen}"]
 
 
 def _j_header_case(probe: dict[str, Any], _: _Ctx) -> Outcome:
     upper = [n for n, _ in _headers(probe) if n != n.lower()]
     if not _headers(probe):
-        return Behaviour.FAILED, ["no headers to inspect"]
+        return Verdict.FAILED, ["no headers to inspect"]
     if upper:
-        return Behaviour.NON_STRICT, [f"header names not lower-cased: {upper[:5]}"]
-    return Behaviour.OK, []
+        return Verdict.NON_STRICT, [f"header names not lower-cased: {upper[:5]}"]
+    return Verdict.OK, []
 
 
 def _j_client(probe: dict[str, Any], _: _Ctx) -> Outcome:
     e = _key(probe, "client")
     if e is None or e["value"] is None:
-        return Behaviour.INFORMATIONAL, ["client not provided (allowed)"]
+        return Verdict.INFORMATIONAL, ["client not provided (allowed)"]
     if e.get("item_types") == ["str", "int"] and e["value"][0] == "127.0.0.1":
-        return Behaviour.OK, [f"client {e['value']}"]
-    return Behaviour.FAILED, [f"client is {e['value']!r} with item types {e.get('item_types')}"]
+        return Verdict.OK, [f"client {e['value']}"]
+    return Verdict.FAILED, [f"client is {e['value']!r} with item types {e.get('item_types')}"]
 
 
 def _j_server(probe: dict[str, Any], ctx: _Ctx) -> Outcome:
     e = _key(probe, "server")
     if e is None or e["value"] is None:
-        return Behaviour.INFORMATIONAL, ["server not provided (allowed)"]
+        return Verdict.INFORMATIONAL, ["server not provided (allowed)"]
     if e.get("item_types") == ["str", "int"] and e["value"][1] == ctx.base.port:
-        return Behaviour.OK, [f"server {e['value']}"]
-    return Behaviour.FAILED, [f"server is {e['value']!r} with item types {e.get('item_types')}"]
+        return Verdict.OK, [f"server {e['value']}"]
+    return Verdict.FAILED, [f"server is {e['value']!r} with item types {e.get('item_types')}"]
 
 
 def _j_subprotocols(probe: dict[str, Any], _: _Ctx) -> Outcome:
     e = _key(probe, "subprotocols")
     value = e["value"] if e else None
     if value == ["p1", "p2"] and e and e.get("item_types") == ["str", "str"]:
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"subprotocols is {value!r} for 'Sec-WebSocket-Protocol: p1, p2' (uvicorn#3019)"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"subprotocols is {value!r} for 'Sec-WebSocket-Protocol: p1, p2' (uvicorn#3019)"]
 
 
 def _j_defaults(probe: dict[str, Any], _: _Ctx) -> Outcome:
@@ -298,32 +299,32 @@ def _j_defaults(probe: dict[str, Any], _: _Ctx) -> Outcome:
         notes.append(f"subprotocols {sub['value']!r} with none offered")
     if qs is not None and not (qs["type"] == "bytes" and qs["value"] == ""):
         notes.append(f"query_string {qs['value']!r} ({qs['type']}) with no query")
-    return (Behaviour.FAILED, notes) if notes else (Behaviour.OK, [])
+    return (Verdict.FAILED, notes) if notes else (Verdict.OK, [])
 
 
 def _j_state(probe: dict[str, Any], _: _Ctx) -> Outcome:
     e = _key(probe, "state")
     if e is None:
-        return Behaviour.NOT_APPLICABLE, ["no state: the server does not support lifespan state"]
+        return Verdict.NOT_APPLICABLE, ["no state: the server does not support lifespan state"]
     if e["type"] == "dict" and e["value"].get("probe") == "lifespan":
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"state is {e['value']!r} ({e['type']}), not a copy of the lifespan namespace"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"state is {e['value']!r} ({e['type']}), not a copy of the lifespan namespace"]
 
 
 def _j_extensions(probe: dict[str, Any], _: _Ctx) -> Outcome:
     e = _key(probe, "extensions")
     if e is None:
-        return Behaviour.INFORMATIONAL, ["no extensions key"]
+        return Verdict.INFORMATIONAL, ["no extensions key"]
     if e["type"] == "dict" and all(t == "dict" for t in e.get("value_types", {}).values()):
-        return Behaviour.OK, [f"extensions {sorted(e['value'])}"]
-    return Behaviour.FAILED, [f"extensions is {e['value']!r} ({e['type']})"]
+        return Verdict.OK, [f"extensions {sorted(e['value'])}"]
+    return Verdict.FAILED, [f"extensions is {e['value']!r} ({e['type']})"]
 
 
 def _j_connect_event(probe: dict[str, Any], _: _Ctx) -> Outcome:
     first = probe.get("first", {})
     if isinstance(first, dict) and first.get("type") == "websocket.connect":
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"first event {first!r}"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"first event {first!r}"]
 
 
 # ---------------------------------------------------------------------------------------------------- A2 accept
@@ -355,19 +356,19 @@ async def _a2_handshake(ctx: _Ctx) -> _Result:
     status = conn.head.status if conn and conn.head else None
     await _finish(conn, ctx)
     if ok:
-        return _Result(Behaviour.OK)
-    return _Result(Behaviour.FAILED, [f"status {status}, or a wrong Sec-WebSocket-Accept"], wire_log=log.lines())
+        return _Result(Verdict.OK)
+    return _Result(Verdict.FAILED, [f"status {status}, or a wrong Sec-WebSocket-Accept"], wire_log=log.lines())
 
 
 async def _a2_accept_headers(ctx: _Ctx) -> _Result:
     heads, log = await ctx.shared("accept-headers", lambda: _accept_headers_session(ctx))
     if heads is None:
-        return _Result(Behaviour.FAILED, ["no 101"], wire_log=log)
+        return _Result(Verdict.FAILED, ["no 101"], wire_log=log)
     wanted = [(n.decode(), v.decode()) for n, v in ACCEPT_HEADERS]
     missing = [h for h in wanted if h not in heads]
     if missing:
-        return _Result(Behaviour.FAILED, [f"accept headers missing from the 101: {missing}"], wire_log=log)
-    return _Result(Behaviour.OK)
+        return _Result(Verdict.FAILED, [f"accept headers missing from the 101: {missing}"], wire_log=log)
+    return _Result(Verdict.OK)
 
 
 async def _a2_accept_header_order(ctx: _Ctx) -> _Result:
@@ -375,10 +376,10 @@ async def _a2_accept_header_order(ctx: _Ctx) -> _Result:
     names = [n.decode() for n, _ in ACCEPT_HEADERS]
     seen = [n for n, _ in heads or [] if n in names]
     if sorted(seen) != sorted(names):
-        return _Result(Behaviour.NOT_APPLICABLE, ["the accept headers are not delivered (see A2.2)"])
+        return _Result(Verdict.NOT_APPLICABLE, ["the accept headers are not delivered (see A2.2)"])
     if seen == names:
-        return _Result(Behaviour.OK)
-    return _Result(Behaviour.FAILED, [f"accept headers in order {seen}"], wire_log=log)
+        return _Result(Verdict.OK)
+    return _Result(Verdict.FAILED, [f"accept headers in order {seen}"], wire_log=log)
 
 
 async def _a2_subprotocol(ctx: _Ctx) -> _Result:
@@ -387,8 +388,8 @@ async def _a2_subprotocol(ctx: _Ctx) -> _Result:
     upgraded = conn is not None and conn.upgraded
     await _finish(conn, ctx)
     if upgraded and chosen == "p2":
-        return _Result(Behaviour.OK)
-    return _Result(Behaviour.FAILED, [f"upgraded={upgraded}, Sec-WebSocket-Protocol {chosen!r}"], wire_log=log.lines())
+        return _Result(Verdict.OK)
+    return _Result(Verdict.FAILED, [f"upgraded={upgraded}, Sec-WebSocket-Protocol {chosen!r}"], wire_log=log.lines())
 
 
 async def _a2_no_subprotocol(ctx: _Ctx) -> _Result:
@@ -397,8 +398,8 @@ async def _a2_no_subprotocol(ctx: _Ctx) -> _Result:
     upgraded = conn is not None and conn.upgraded
     await _finish(conn, ctx)
     if upgraded and chosen is None:
-        return _Result(Behaviour.OK)
-    return _Result(Behaviour.FAILED, [f"upgraded={upgraded}, Sec-WebSocket-Protocol {chosen!r}"], wire_log=log.lines())
+        return _Result(Verdict.OK)
+    return _Result(Verdict.FAILED, [f"upgraded={upgraded}, Sec-WebSocket-Protocol {chosen!r}"], wire_log=log.lines())
 
 
 def _refused(conn: Connection | None) -> str:
@@ -417,11 +418,11 @@ async def _a2_send_before_accept(ctx: _Ctx) -> _Result:
     sent = next((x["send"] for x in obs if "send" in x), None)
     if upgraded:
         return _Result(
-            Behaviour.FAILED, ["the handshake completed although the app never accepted"], wire_log=log.lines()
+            Verdict.FAILED, ["the handshake completed although the app never accepted"], wire_log=log.lines()
         )
     if sent and sent["raised"]:
-        return _Result(Behaviour.OK, [f"send raised {sent['exception']}; client saw {what}"])
-    return _Result(Behaviour.INFORMATIONAL, [f"send before accept did not raise; client saw {what}"])
+        return _Result(Verdict.OK, [f"send raised {sent['exception']}; client saw {what}"])
+    return _Result(Verdict.INFORMATIONAL, [f"send before accept did not raise; client saw {what}"])
 
 
 async def _a2_double_accept(ctx: _Ctx) -> _Result:
@@ -433,8 +434,8 @@ async def _a2_double_accept(ctx: _Ctx) -> _Result:
     second = next((x["second_accept"] for x in obs if "second_accept" in x), None)
     raised = f"second accept raised {second['exception']}" if second and second["raised"] else "second accept ignored"
     if msg.kind == "text" and msg.payload == b"after":
-        return _Result(Behaviour.OK, [raised, "the connection stayed usable"])
-    return _Result(Behaviour.INFORMATIONAL, [raised, f"then the client saw {msg.kind}"])
+        return _Result(Verdict.OK, [raised, "the connection stayed usable"])
+    return _Result(Verdict.INFORMATIONAL, [raised, f"then the client saw {msg.kind}"])
 
 
 async def _refusal_check(ctx: _Ctx, path: str, good: tuple[int, ...]) -> _Result:
@@ -442,12 +443,12 @@ async def _refusal_check(ctx: _Ctx, path: str, good: tuple[int, ...]) -> _Result
     status = conn.head.status if conn is not None and conn.head else None
     await _finish(conn, ctx)
     if status == 101:
-        return _Result(Behaviour.FAILED, ["the handshake completed"], wire_log=log.lines())
+        return _Result(Verdict.FAILED, ["the handshake completed"], wire_log=log.lines())
     if status in good:
-        return _Result(Behaviour.OK, [f"HTTP {status}"])
+        return _Result(Verdict.OK, [f"HTTP {status}"])
     if status is not None and 400 <= status < 600:
-        return _Result(Behaviour.NON_STRICT, [f"HTTP {status}"])
-    return _Result(Behaviour.NON_STRICT, [f"{_refused(conn)}: the client cannot tell why"], wire_log=log.lines())
+        return _Result(Verdict.NON_STRICT, [f"HTTP {status}"])
+    return _Result(Verdict.NON_STRICT, [f"{_refused(conn)}: the client cannot tell why"], wire_log=log.lines())
 
 
 async def _a2_return_without_accept(ctx: _Ctx) -> _Result:
@@ -462,7 +463,7 @@ async def _a2_raise_after(ctx: _Ctx) -> _Result:
     conn, log = await _handshake(ctx, "/raise-after")
     if conn is None or not conn.upgraded:
         await _finish(conn, ctx)
-        return _Result(Behaviour.FAILED, [f"{_refused(conn)} before the app accepted"], wire_log=log.lines())
+        return _Result(Verdict.FAILED, [f"{_refused(conn)} before the app accepted"], wire_log=log.lines())
     msg = await conn.recv(ctx.timeout)
     while msg.kind in ("text", "binary", "pong"):
         msg = await conn.recv(ctx.timeout)
@@ -470,13 +471,13 @@ async def _a2_raise_after(ctx: _Ctx) -> _Result:
         await conn.close_and_wait(ctx.timeout, msg.code)
     conn.writer.close()
     if msg.kind == "close" and msg.code == 1011:
-        return _Result(Behaviour.OK, close=CloseVerdict.OK, close_code=1011)
+        return _Result(Verdict.OK, close=CloseVerdict.OK, close_code=1011)
     if msg.kind == "close":
-        return _Result(Behaviour.NON_STRICT, [f"closed with {msg.code}, not 1011"], CloseVerdict.WRONG_CODE, msg.code)
+        return _Result(Verdict.NON_STRICT, [f"closed with {msg.code}, not 1011"], CloseVerdict.WRONG_CODE, msg.code)
     if msg.kind == "eof":
-        return _Result(Behaviour.NON_STRICT, ["TCP closed without a close frame"], CloseVerdict.UNCLEAN)
+        return _Result(Verdict.NON_STRICT, ["TCP closed without a close frame"], CloseVerdict.UNCLEAN)
     return _Result(
-        Behaviour.FAILED, ["the socket stayed open after the app died"], CloseVerdict.FAILED, None, log.lines()
+        Verdict.FAILED, ["the socket stayed open after the app died"], CloseVerdict.FAILED, None, log.lines()
     )
 
 
@@ -503,8 +504,8 @@ def _empty_send_check(kind: str) -> Callable[[_Ctx], Awaitable[_Result]]:
         got, log = await ctx.shared("send-empty", lambda: _send_empty_session(ctx))
         seen = [m.kind for m in got]
         if any(m.kind == kind and m.payload == b"" for m in got):
-            return _Result(Behaviour.OK)
-        return _Result(Behaviour.FAILED, [f"no empty {kind} message arrived; got {seen}"], wire_log=log)
+            return _Result(Verdict.OK)
+        return _Result(Verdict.FAILED, [f"no empty {kind} message arrived; got {seen}"], wire_log=log)
 
     return run
 
@@ -547,21 +548,21 @@ def _record_check(
     async def run(ctx: _Ctx) -> _Result:
         obs, got, log = await ctx.shared("record", lambda: _record_session(ctx))
         behaviour, notes = judge(obs, got)
-        return _Result(behaviour, notes, wire_log=log if behaviour == Behaviour.FAILED else [])
+        return _Result(behaviour, notes, wire_log=log if behaviour == Verdict.FAILED else [])
 
     return run
 
 
 def _j_recv_empty_text(obs: list[dict[str, Any]], _: list[Message]) -> Outcome:
     if any(x["text"] == "" and x["bytes_type"] == "NoneType" for x in _received(obs)):
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"no receive event with text '' among {len(_received(obs))} events"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"no receive event with text '' among {len(_received(obs))} events"]
 
 
 def _j_recv_empty_bytes(obs: list[dict[str, Any]], _: list[Message]) -> Outcome:
     if any(x["bytes_hex"] == "" and x["text_type"] == "NoneType" for x in _received(obs)):
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"no receive event with bytes b'' among {len(_received(obs))} events"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"no receive event with bytes b'' among {len(_received(obs))} events"]
 
 
 def _j_exactly_one(obs: list[dict[str, Any]], _: list[Message]) -> Outcome:
@@ -574,27 +575,27 @@ def _j_exactly_one(obs: list[dict[str, Any]], _: list[Message]) -> Outcome:
         or x["bytes_type"] not in ("bytes", "NoneType")
     ]
     if not events:
-        return Behaviour.FAILED, ["no receive events recorded"]
+        return Verdict.FAILED, ["no receive events recorded"]
     if bad:
-        return Behaviour.FAILED, [f"events without exactly one str text / bytes bytes: {bad}"]
-    return Behaviour.OK, [f"{len(events)} events"]
+        return Verdict.FAILED, [f"events without exactly one str text / bytes bytes: {bad}"]
+    return Verdict.OK, [f"{len(events)} events"]
 
 
 def _j_fragments(obs: list[dict[str, Any]], _: list[Message]) -> Outcome:
     texts = [x["text"] for x in _received(obs)]
     if "frag-ment-ed" in texts:
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"the three-fragment message was not delivered whole; texts {texts}"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"the three-fragment message was not delivered whole; texts {texts}"]
 
 
 def _j_ping(obs: list[dict[str, Any]], got: list[Message]) -> Outcome:
     pongs = [m.payload for m in got if m.kind == "pong"]
     leaked = [x for x in obs if x.get("type") not in ("websocket.receive", "websocket.disconnect")]
     if b"probe-ping" not in pongs:
-        return Behaviour.NON_STRICT, [f"no pong with the ping's payload (pongs {pongs})"]
+        return Verdict.NON_STRICT, [f"no pong with the ping's payload (pongs {pongs})"]
     if leaked or len(_received(obs)) != 5:
-        return Behaviour.FAILED, [f"the app saw {len(_received(obs))} receive events (5 sent) and {leaked}"]
-    return Behaviour.OK, []
+        return Verdict.FAILED, [f"the app saw {len(_received(obs))} receive events (5 sent) and {leaked}"]
+    return Verdict.OK, []
 
 
 def _large_check(opcode: Opcode) -> Callable[[_Ctx], Awaitable[_Result]]:
@@ -603,15 +604,15 @@ def _large_check(opcode: Opcode) -> Callable[[_Ctx], Awaitable[_Result]]:
         conn, log = await _handshake(ctx, "/echo")
         if conn is None or not conn.upgraded:
             await _finish(conn, ctx)
-            return _Result(Behaviour.FAILED, [_refused(conn)], wire_log=log.lines())
+            return _Result(Verdict.FAILED, [_refused(conn)], wire_log=log.lines())
         conn.send(opcode, payload)
         await conn.drain()
         msg = await conn.recv(ctx.timeout)
         await _finish(conn, ctx)
         kind = "text" if opcode == Opcode.TEXT else "binary"
         if msg.kind == kind and msg.payload == payload:
-            return _Result(Behaviour.OK, [f"{_LARGE} bytes echoed"])
-        return _Result(Behaviour.FAILED, [f"got {msg.kind} of {len(msg.payload)} bytes"], wire_log=log.lines())
+            return _Result(Verdict.OK, [f"{_LARGE} bytes echoed"])
+        return _Result(Verdict.FAILED, [f"got {msg.kind} of {len(msg.payload)} bytes"], wire_log=log.lines())
 
     return run
 
@@ -620,7 +621,7 @@ async def _a3_order_in(ctx: _Ctx) -> _Result:
     conn, log = await _handshake(ctx, "/echo")
     if conn is None or not conn.upgraded:
         await _finish(conn, ctx)
-        return _Result(Behaviour.FAILED, [_refused(conn)], wire_log=log.lines())
+        return _Result(Verdict.FAILED, [_refused(conn)], wire_log=log.lines())
     for i in range(_BURST):
         conn.send(Opcode.TEXT, str(i).encode())
     await conn.drain()
@@ -632,9 +633,9 @@ async def _a3_order_in(ctx: _Ctx) -> _Result:
         got.append(msg.payload.decode())
     await _finish(conn, ctx)
     if got == [str(i) for i in range(_BURST)]:
-        return _Result(Behaviour.OK)
+        return _Result(Verdict.OK)
     return _Result(
-        Behaviour.FAILED, [f"{len(got)} echoes, first out of order at {_first_diff(got)}"], wire_log=log.lines()
+        Verdict.FAILED, [f"{len(got)} echoes, first out of order at {_first_diff(got)}"], wire_log=log.lines()
     )
 
 
@@ -653,9 +654,9 @@ async def _a3_order_out(ctx: _Ctx) -> _Result:
             got.append(msg.payload.decode())
     await _finish(conn, ctx)
     if got == [str(i) for i in range(_BURST)]:
-        return _Result(Behaviour.OK)
+        return _Result(Verdict.OK)
     return _Result(
-        Behaviour.FAILED, [f"{len(got)} messages, first out of order at {_first_diff(got)}"], wire_log=log.lines()
+        Verdict.FAILED, [f"{len(got)} messages, first out of order at {_first_diff(got)}"], wire_log=log.lines()
     )
 
 
@@ -687,28 +688,28 @@ def _app_close_check(
         msg, obs, log = await ctx.shared(session, lambda: _app_close_session(ctx, query))
         behaviour, notes = judge(msg, obs)
         close = CloseVerdict.OK if msg.kind == "close" else CloseVerdict.UNCLEAN
-        return _Result(behaviour, notes, close, msg.code, log if behaviour == Behaviour.FAILED else [])
+        return _Result(behaviour, notes, close, msg.code, log if behaviour == Verdict.FAILED else [])
 
     return run
 
 
 def _j_default_code(msg: Message, _: list[dict[str, Any]]) -> Outcome:
     if msg.kind == "close" and msg.code == 1000:
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"got {msg.kind} code {msg.code}; expected 1000"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"got {msg.kind} code {msg.code}; expected 1000"]
 
 
 def _j_custom_code(msg: Message, _: list[dict[str, Any]]) -> Outcome:
     if msg.kind == "close" and msg.code == 4001:
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"got {msg.kind} code {msg.code}; expected 4001"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"got {msg.kind} code {msg.code}; expected 4001"]
 
 
 def _j_reason(expected: str) -> Callable[[Message, list[dict[str, Any]]], Outcome]:
     def judge(msg: Message, _: list[dict[str, Any]]) -> Outcome:
         if msg.kind == "close" and msg.reason == expected.encode():
-            return Behaviour.OK, []
-        return Behaviour.FAILED, [f"close reason {msg.reason!r}; expected {expected!r}"]
+            return Verdict.OK, []
+        return Verdict.FAILED, [f"close reason {msg.reason!r}; expected {expected!r}"]
 
     return judge
 
@@ -716,8 +717,8 @@ def _j_reason(expected: str) -> Callable[[Message, list[dict[str, Any]]], Outcom
 def _j_disconnect_after_app_close(_: Message, obs: list[dict[str, Any]]) -> Outcome:
     event = next((x for x in obs if x.get("type") == "websocket.disconnect"), None)
     if event and event["code_type"] == "int":
-        return Behaviour.OK, [f"disconnect code {event['code']}"]
-    return Behaviour.FAILED, [f"no websocket.disconnect with an int code after the app closed: {event}"]
+        return Verdict.OK, [f"disconnect code {event['code']}"]
+    return Verdict.FAILED, [f"no websocket.disconnect with an int code after the app closed: {event}"]
 
 
 async def _client_close_session(ctx: _Ctx, how: str) -> tuple[dict[str, Any] | None, list[str]]:
@@ -741,41 +742,41 @@ def _client_close_check(
     async def run(ctx: _Ctx) -> _Result:
         event, log = await ctx.shared(f"client-close-{how}", lambda: _client_close_session(ctx, how))
         behaviour, notes = judge(event)
-        return _Result(behaviour, notes, wire_log=log if behaviour == Behaviour.FAILED else [])
+        return _Result(behaviour, notes, wire_log=log if behaviour == Verdict.FAILED else [])
 
     return run
 
 
 def _j_client_code(event: dict[str, Any] | None) -> Outcome:
     if event and event["code"] == 4002 and event["code_type"] == "int":
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"disconnect event {event}; expected code 4002"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"disconnect event {event}; expected code 4002"]
 
 
 def _j_client_reason(event: dict[str, Any] | None) -> Outcome:
     if event is None:
-        return Behaviour.FAILED, ["no websocket.disconnect"]
+        return Verdict.FAILED, ["no websocket.disconnect"]
     if event["reason"] == "client-bye":
-        return Behaviour.OK, []
+        return Verdict.OK, []
     if not event["reason"]:
-        return Behaviour.UNIMPLEMENTED, [f"disconnect has no reason (has_reason={event['has_reason']}); added in 2.5"]
-    return Behaviour.FAILED, [f"disconnect reason {event['reason']!r}; expected 'client-bye'"]
+        return Verdict.UNIMPLEMENTED, [f"disconnect has no reason (has_reason={event['has_reason']}); added in 2.5"]
+    return Verdict.FAILED, [f"disconnect reason {event['reason']!r}; expected 'client-bye'"]
 
 
 def _j_no_code(event: dict[str, Any] | None) -> Outcome:
     if event is None:
-        return Behaviour.FAILED, ["no websocket.disconnect"]
+        return Verdict.FAILED, ["no websocket.disconnect"]
     if event["code"] == 1005:
-        return Behaviour.OK, []
-    return Behaviour.NON_STRICT, [f"disconnect code {event['code']!r} for a close frame without a code"]
+        return Verdict.OK, []
+    return Verdict.NON_STRICT, [f"disconnect code {event['code']!r} for a close frame without a code"]
 
 
 def _j_drop(event: dict[str, Any] | None) -> Outcome:
     if event is None:
-        return Behaviour.FAILED, ["no websocket.disconnect after the TCP connection was lost"]
+        return Verdict.FAILED, ["no websocket.disconnect after the TCP connection was lost"]
     if event["code_type"] == "int":
-        return Behaviour.OK, [f"disconnect code {event['code']}"]
-    return Behaviour.FAILED, [f"disconnect code {event['code']!r} is not an int"]
+        return Verdict.OK, [f"disconnect code {event['code']}"]
+    return Verdict.FAILED, [f"disconnect code {event['code']!r} is not an int"]
 
 
 async def _reject_session(ctx: _Ctx) -> tuple[int | None, dict[str, Any] | None, list[str]]:
@@ -791,15 +792,15 @@ async def _reject_session(ctx: _Ctx) -> tuple[int | None, dict[str, Any] | None,
 async def _a4_reject_status(ctx: _Ctx) -> _Result:
     status, _, log = await ctx.shared("reject", lambda: _reject_session(ctx))
     if status == 403:
-        return _Result(Behaviour.OK)
-    return _Result(Behaviour.FAILED, [f"HTTP {status}; expected 403"], wire_log=log)
+        return _Result(Verdict.OK)
+    return _Result(Verdict.FAILED, [f"HTTP {status}; expected 403"], wire_log=log)
 
 
 async def _a4_reject_disconnect(ctx: _Ctx) -> _Result:
     _, after, log = await ctx.shared("reject", lambda: _reject_session(ctx))
     if after and after.get("type") == "websocket.disconnect":
-        return _Result(Behaviour.OK, [f"disconnect code {after['code']}"])
-    return _Result(Behaviour.FAILED, [f"after the pre-accept close the app got {after}"], wire_log=log)
+        return _Result(Verdict.OK, [f"disconnect code {after['code']}"])
+    return _Result(Verdict.FAILED, [f"after the pre-accept close the app got {after}"], wire_log=log)
 
 
 def _send_raised_check(path: str, close_first: bool) -> Callable[[_Ctx], Awaitable[_Result]]:
@@ -821,14 +822,14 @@ def _send_raised_check(path: str, close_first: bool) -> Callable[[_Ctx], Awaitab
         obs = await ctx.observations(token, lambda e: any("send" in x for x in e))
         sent = next((x["send"] for x in obs if "send" in x), None)
         if late:
-            return _Result(Behaviour.FAILED, late, wire_log=log.lines())
+            return _Result(Verdict.FAILED, late, wire_log=log.lines())
         if sent is None:
-            return _Result(Behaviour.FAILED, ["the probe did not report the send"], wire_log=log.lines())
+            return _Result(Verdict.FAILED, ["the probe did not report the send"], wire_log=log.lines())
         if sent["is_oserror"]:
-            return _Result(Behaviour.OK, [f"raised {sent['exception']} (an OSError)"])
+            return _Result(Verdict.OK, [f"raised {sent['exception']} (an OSError)"])
         if sent["raised"]:
-            return _Result(Behaviour.NON_STRICT, [f"raised {sent['exception']}, not an OSError subclass"])
-        return _Result(Behaviour.NON_STRICT, ["send() returned without raising"])
+            return _Result(Verdict.NON_STRICT, [f"raised {sent['exception']}, not an OSError subclass"])
+        return _Result(Verdict.NON_STRICT, ["send() returned without raising"])
 
     return run
 
@@ -855,9 +856,9 @@ def _deny_check(
     async def run(ctx: _Ctx) -> _Result:
         advertised, status, headers, body, after, log = await ctx.shared("deny", lambda: _deny_session(ctx))
         if not advertised:
-            return _Result(Behaviour.NOT_APPLICABLE, ["websocket.http.response is not advertised"])
+            return _Result(Verdict.NOT_APPLICABLE, ["websocket.http.response is not advertised"])
         behaviour, notes = judge(status, headers, body, after)
-        return _Result(behaviour, notes, wire_log=log if behaviour == Behaviour.FAILED else [])
+        return _Result(behaviour, notes, wire_log=log if behaviour == Verdict.FAILED else [])
 
     return run
 
@@ -865,34 +866,34 @@ def _deny_check(
 async def _a5_advertised(ctx: _Ctx) -> _Result:
     advertised, status, *_ = await ctx.shared("deny", lambda: _deny_session(ctx))
     if advertised:
-        return _Result(Behaviour.OK, ["extensions['websocket.http.response'] present"])
+        return _Result(Verdict.OK, ["extensions['websocket.http.response'] present"])
     note = f"not advertised; the app's plain close gave HTTP {status}"
-    return _Result(Behaviour.NOT_APPLICABLE, [note])
+    return _Result(Verdict.NOT_APPLICABLE, [note])
 
 
 def _j_deny_status(status: int | None, *_: Any) -> Outcome:
     if status == DENIAL_STATUS:
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"HTTP {status}; the app sent {DENIAL_STATUS}"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"HTTP {status}; the app sent {DENIAL_STATUS}"]
 
 
 def _j_deny_headers(_: int | None, headers: list[tuple[str, str]], *__: Any) -> Outcome:
     wanted = [(n.decode(), v.decode()) for n, v in DENIAL_HEADERS]
     missing = [h for h in wanted if h not in headers]
-    return (Behaviour.FAILED, [f"missing {missing}"]) if missing else (Behaviour.OK, [])
+    return (Verdict.FAILED, [f"missing {missing}"]) if missing else (Verdict.OK, [])
 
 
 def _j_deny_body(_: int | None, __: list[tuple[str, str]], body: bytes, *___: Any) -> Outcome:
     expected = b"".join(DENIAL_BODY_PARTS)
     if body == expected:
-        return Behaviour.OK, []
-    return Behaviour.FAILED, [f"body {body[:60]!r}; expected {expected!r} from two body messages"]
+        return Verdict.OK, []
+    return Verdict.FAILED, [f"body {body[:60]!r}; expected {expected!r} from two body messages"]
 
 
 def _j_deny_disconnect(_: int | None, __: list[tuple[str, str]], ___: bytes, after: Any) -> Outcome:
     if isinstance(after, dict) and after.get("type") == "websocket.disconnect":
-        return Behaviour.OK, [f"disconnect code {after['code']}"]
-    return Behaviour.FAILED, [f"after the denial response the app got {after}"]
+        return Verdict.OK, [f"disconnect code {after['code']}"]
+    return Verdict.FAILED, [f"after the denial response the app got {after}"]
 
 
 # ------------------------------------------------------------------------------------------------------- catalogue
@@ -1344,7 +1345,7 @@ async def _run_one(check: AsgiCheck, ctx: _Ctx) -> CheckResult:
         res = await asyncio.wait_for(check.run(ctx), 6 * ctx.timeout)
     except (OSError, TimeoutError, ValueError, KeyError, IndexError, TypeError) as exc:
         # A server that breaks the probe's conversation breaks the check, not the run.
-        res = _Result(Behaviour.FAILED, [f"the check could not run: {exc!r}"])
+        res = _Result(Verdict.FAILED, [f"the check could not run: {exc!r}"])
     return CheckResult(
         id=check.id,
         group="asgi",
@@ -1354,21 +1355,9 @@ async def _run_one(check: AsgiCheck, ctx: _Ctx) -> CheckResult:
         behaviour_close=res.close,
         remote_close_code=res.close_code,
         duration_s=time.perf_counter() - start,
-        wire_log=res.wire_log if res.behaviour == Behaviour.FAILED else [],
+        wire_log=res.wire_log if res.behaviour == Verdict.FAILED else [],
         notes=[check.description, *res.notes],
     )
-
-
-def _apply_deviations(res: CheckResult, deviations: Sequence[KnownDeviation]) -> None:
-    for dev in deviations:
-        if res.id not in dev.case_ids:
-            continue
-        if res.behaviour == Behaviour.FAILED:
-            res.behaviour = Behaviour.KNOWN_DEVIATION
-            res.known_deviation = dev.link
-            res.notes.append(f"known deviation: {dev.summary} ({dev.link})")
-        else:
-            res.notes.append(f"listed as a known deviation ({dev.link}) but did not fail")
 
 
 async def run_asgi_checks_async(
@@ -1380,31 +1369,9 @@ async def run_asgi_checks_async(
     known_deviations: Sequence[KnownDeviation] | None = None,
     concurrency: int = 4,
 ) -> list[CheckResult]:
-    base = parse_ws_url(url_base)
-    ctx = _Ctx(base, unit)
-    checks = [c for c in asgi_checks() if ids is None or c.id in ids]
-    deviations = known_deviations if known_deviations is not None else KNOWN_DEVIATIONS.get(server or "", ())
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(check: AsgiCheck) -> CheckResult:
-        async with gate:
-            res = await _run_one(check, ctx)
-        _apply_deviations(res, deviations)
-        return res
-
-    return list(await asyncio.gather(*(one(c) for c in checks)))
-
-
-def run_asgi_checks(
-    url_base: str,
-    *,
-    unit: float = 1.0,
-    ids: Sequence[str] | None = None,
-    server: str | None = None,
-    known_deviations: Sequence[KnownDeviation] | None = None,
-    concurrency: int = 4,
-) -> list[CheckResult]:
     """Run the ASGI group against ``url_base`` (``ws://host:port``), a server serving ``asgi_probe:app``.
+
+    ``run_asgi_checks`` takes the same arguments and runs this in an event loop of its own.
 
     Args:
         unit: seconds per time unit; every wait is a multiple of it.
@@ -1413,8 +1380,19 @@ def run_asgi_checks(
         known_deviations: explicit deviations instead of the ``server`` entry.
         concurrency: checks in flight at once; shared probe sessions still run once.
     """
-    return asyncio.run(
-        run_asgi_checks_async(
-            url_base, unit=unit, ids=ids, server=server, known_deviations=known_deviations, concurrency=concurrency
-        )
-    )
+    base = parse_ws_url(url_base)
+    ctx = _Ctx(base, unit)
+    checks = [c for c in asgi_checks() if ids is None or c.id in ids]
+    deviations = known_deviations if known_deviations is not None else KNOWN_DEVIATIONS.get(server or "", ())
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(check: AsgiCheck) -> CheckResult:
+        async with gate:
+            return await _run_one(check, ctx)
+
+    results = list(await asyncio.gather(*(one(c) for c in checks)))
+    apply_deviations(results, deviations)
+    return results
+
+
+run_asgi_checks = blocking(run_asgi_checks_async)

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
-__all__ = ["ACCEPT_HEADERS", "DENIAL_BODY_PARTS", "DENIAL_HEADERS", "DENIAL_STATUS", "app", "describe_scope"]
+from harness.conformance.echo_app import Message, Receive, Send, echo, lifespan
 
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+__all__ = ["ACCEPT_HEADERS", "DENIAL_BODY_PARTS", "DENIAL_HEADERS", "DENIAL_STATUS", "app", "describe_scope"]
 
 #: Extra headers ``/accept-headers`` passes in ``websocket.accept`` (order matters: the spec says it must be kept).
 ACCEPT_HEADERS: list[tuple[bytes, bytes]] = [(b"x-probe-one", b"1"), (b"x-probe-two", b"2")]
@@ -120,17 +118,13 @@ async def _receive_within(receive: Receive, timeout: float) -> Message | None:
 
 
 async def _lifespan(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            state = scope.get("state")
-            if isinstance(state, dict):
-                # The scope check A1 looks for this key to tell a copied lifespan state from an empty dict.
-                state["probe"] = "lifespan"
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    def mark_state() -> None:
+        state = scope.get("state")
+        if isinstance(state, dict):
+            # The scope check A1 looks for this key to tell a copied lifespan state from an empty dict.
+            state["probe"] = "lifespan"
+
+    await lifespan(receive, send, on_startup=mark_state)
 
 
 async def _http(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
@@ -175,14 +169,7 @@ async def _websocket(scope: MutableMapping[str, Any], receive: Receive, send: Se
         await _drain_until_disconnect(receive, token, record=False)
     elif path == "/echo":
         await send({"type": "websocket.accept"})
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            if message.get("text") is not None:
-                await send({"type": "websocket.send", "text": message["text"]})
-            else:
-                await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
+        await echo(receive, send)
     elif path == "/record":
         # Acknowledge each event with a non-empty message so servers that drop empty sends still answer.
         await send({"type": "websocket.accept"})

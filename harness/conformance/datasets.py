@@ -10,7 +10,7 @@ import functools
 import json
 import random
 
-__all__ = ["DATASET_NAMES", "dataset", "slice_payload"]
+__all__ = ["dataset", "slice_payload"]
 
 _SIZE = 300_000
 _WORDS = (
@@ -103,7 +103,6 @@ def _ascii(rng: random.Random) -> bytes:
 
 
 _MAKERS = {"json": _json, "html": _html, "prose": _prose, "bitmap": _bitmap, "pdf": _pdf, "ascii": _ascii}
-DATASET_NAMES = tuple(_MAKERS)
 
 
 @functools.cache

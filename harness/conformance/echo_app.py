@@ -8,24 +8,43 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["app"]
+__all__ = ["app", "echo", "lifespan"]
 
 Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 
-async def app(
-    scope: MutableMapping[str, Any],
-    receive: Callable[[], Awaitable[Message]],
-    send: Callable[[Message], Awaitable[None]],
-) -> None:
+async def lifespan(receive: Receive, send: Send, on_startup: Callable[[], None] | None = None) -> None:
+    """Complete the lifespan protocol; ``on_startup`` runs before startup is reported complete."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            if on_startup is not None:
+                on_startup()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def echo(receive: Receive, send: Send) -> None:
+    """After the accept: send every message back with its type until the client disconnects."""
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        # Exactly one of text/bytes is set (ASGI www spec 2.5); echo it back with the same type.
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
+
+
+async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
+        return
     if scope["type"] == "http":
         await receive()
         await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
@@ -37,12 +56,4 @@ async def app(
     if message["type"] != "websocket.connect":
         return
     await send({"type": "websocket.accept"})
-    while True:
-        message = await receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        # Exactly one of text/bytes is set (ASGI www spec 2.5); echo it back with the same type.
-        if message.get("text") is not None:
-            await send({"type": "websocket.send", "text": message["text"]})
-        else:
-            await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
+    await echo(receive, send)

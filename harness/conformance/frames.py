@@ -13,7 +13,6 @@ import struct
 from dataclasses import dataclass, field
 
 __all__ = [
-    "CONTROL_OPCODES",
     "Frame",
     "FrameError",
     "FrameReader",
@@ -35,9 +34,6 @@ class Opcode(enum.IntEnum):
     CLOSE = 8
     PING = 9
     PONG = 10
-
-
-CONTROL_OPCODES = frozenset(range(8, 16))
 
 
 class LengthForm(enum.Enum):
@@ -142,10 +138,6 @@ class Frame:
     rsv2: bool = False
     rsv3: bool = False
     masked: bool = False
-
-    @property
-    def is_control(self) -> bool:
-        return self.opcode in CONTROL_OPCODES
 
     def serialize(self, *, mask_key: bytes | None = None, length_form: LengthForm = LengthForm.MINIMAL) -> bytes:
         """The frame's bytes; a reader round-trips them (the tests check both directions on RFC vectors)."""

@@ -1,4 +1,5 @@
-"""The data of the wire conformance suite: cases, their steps and expectations, verdicts and results.
+"""The verdicts and known deviations every conformance group shares, and the data of the wire group (cases, their
+steps and expectations, results).
 
 Verdicts follow Autobahn|Testsuite's vocabulary (``case/case.py``): a *behaviour* verdict for what the server
 did with the traffic and a *close* verdict for how the connection ended. We add N/A and KNOWN DEVIATION.
@@ -7,14 +8,13 @@ did with the traffic and a *close* verdict for how the connection ended. We add 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from harness.conformance.frames import LengthForm
 
 __all__ = [
-    "Behaviour",
     "Case",
     "CheckResult",
     "CloseExpect",
@@ -31,11 +31,17 @@ __all__ = [
     "SendRaw",
     "Sleep",
     "Step",
+    "Verdict",
     "WaitServerPing",
+    "apply_deviation",
+    "apply_deviations",
+    "deviation_for",
 ]
 
 
-class Behaviour(enum.StrEnum):
+class Verdict(enum.StrEnum):
+    """The behaviour verdict of every group: what index.json, the report, JUnit and the group CLIs print."""
+
     OK = "OK"
     NON_STRICT = "NON-STRICT"
     INFORMATIONAL = "INFORMATIONAL"
@@ -235,11 +241,32 @@ class Case:
 
 @dataclass(frozen=True)
 class KnownDeviation:
-    """An expected failure on a given server, still run and reported, with the upstream reference."""
+    """An expected FAILED for the checks ``check_ids`` of one implementation, still run and reported.
 
-    case_ids: frozenset[str]
+    Deviations are data: a group keeps a table of them per implementation (server or layer BACKEND) and never
+    branches on an implementation's name in a check.
+    """
+
+    check_ids: frozenset[str]
+    #: Upstream issue, pull request or, when no issue exists, the source that shows the behaviour.
     link: str
     summary: str
+
+
+def deviation_for(check_id: str, deviations: Iterable[KnownDeviation]) -> KnownDeviation | None:
+    return next((d for d in deviations if check_id in d.check_ids), None)
+
+
+def apply_deviation(verdict: Verdict, deviation: KnownDeviation | None) -> tuple[Verdict, str | None]:
+    """The verdict once a listed deviation is taken into account, and the note that says what it did.
+
+    Only FAILED becomes KNOWN DEVIATION; any other verdict stays, noted, so a fixed upstream shows up.
+    """
+    if deviation is None:
+        return verdict, None
+    if verdict is Verdict.FAILED:
+        return Verdict.KNOWN_DEVIATION, f"known deviation: {deviation.summary} ({deviation.link})"
+    return verdict, f"listed as a known deviation ({deviation.link}) but did not fail"
 
 
 @dataclass
@@ -250,7 +277,7 @@ class CheckResult:
     group: str
     category: str
     source: str
-    behaviour: Behaviour
+    behaviour: Verdict
     behaviour_close: CloseVerdict
     remote_close_code: int | None
     duration_s: float
@@ -272,3 +299,14 @@ class CheckResult:
             "notes": self.notes,
             "known_deviation": self.known_deviation,
         }
+
+
+def apply_deviations(results: Iterable[CheckResult], deviations: Sequence[KnownDeviation]) -> None:
+    """Relabel, in place, the results that a listed deviation explains (see ``apply_deviation``)."""
+    for res in results:
+        deviation = deviation_for(res.id, deviations)
+        res.behaviour, note = apply_deviation(res.behaviour, deviation)
+        if note is not None:
+            res.notes.append(note)
+        if deviation is not None and res.behaviour is Verdict.KNOWN_DEVIATION:
+            res.known_deviation = deviation.link

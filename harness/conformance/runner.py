@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from harness.conformance.blocking import blocking
 from harness.conformance.catalogue import wire_cases
 from harness.conformance.datasets import slice_payload
 from harness.conformance.deflate import (
@@ -37,7 +38,6 @@ from harness.conformance.frames import (
     parse_close_payload,
 )
 from harness.conformance.model import (
-    Behaviour,
     Case,
     CheckResult,
     CloseVerdict,
@@ -52,7 +52,9 @@ from harness.conformance.model import (
     SendRaw,
     Sleep,
     Step,
+    Verdict,
     WaitServerPing,
+    apply_deviations,
 )
 
 __all__ = [
@@ -488,7 +490,7 @@ async def _open(target: Target, timeout: float) -> tuple[asyncio.StreamReader, a
     return reader, writer
 
 
-def _judge(expect: Expect, state: _State) -> tuple[Behaviour, CloseVerdict, list[str]]:
+def _judge(expect: Expect, state: _State) -> tuple[Verdict, CloseVerdict, list[str]]:
     """Autobahn's rules (case.py ``onConnectionLost``), plus one of ours.
 
     A server that never fails a connection it must fail is FAILED even when it echoed nothing; Autobahn would
@@ -502,7 +504,7 @@ def _judge(expect: Expect, state: _State) -> tuple[Behaviour, CloseVerdict, list
         got = ", ".join(str(o) for o in obs[:6]) or "nothing"
         closer = state.first_closer or "nobody"
         notes.append(f"received {got}; closing started by {closer}; server close code {state.server_close_code}")
-        return Behaviour.INFORMATIONAL, CloseVerdict.INFORMATIONAL, notes
+        return Verdict.INFORMATIONAL, CloseVerdict.INFORMATIONAL, notes
     if expect.close.closed_by_client != closed_by_client:
         close = CloseVerdict.FAILED
         notes.append("the connection was ended by the wrong endpoint")
@@ -519,24 +521,24 @@ def _judge(expect: Expect, state: _State) -> tuple[Behaviour, CloseVerdict, list
     else:
         close = CloseVerdict.OK
     if obs == expect.ok:
-        behaviour = Behaviour.OK
+        behaviour = Verdict.OK
         if expect.fail_fast_step is not None and (
             state.steps_done_at_server_close is None or state.steps_done_at_server_close > expect.fail_fast_step
         ):
-            behaviour = Behaviour.NON_STRICT
+            behaviour = Verdict.NON_STRICT
             notes.append("the server failed the connection only after the whole message arrived, not fast")
     elif obs in expect.non_strict:
-        behaviour = Behaviour.NON_STRICT
+        behaviour = Verdict.NON_STRICT
     else:
-        behaviour = Behaviour.FAILED
+        behaviour = Verdict.FAILED
         got = ", ".join(str(o) for o in obs[:6]) or "nothing"
         want = ", ".join(str(o) for o in expect.ok[:6]) or "nothing"
         notes.append(f"received {got}; expected {want}")
     if not expect.close.closed_by_client and state.first_closer != "server":
-        behaviour = Behaviour.FAILED
+        behaviour = Verdict.FAILED
         notes.append("the server did not fail the connection although the traffic was invalid")
     if expect.wrong_code_fails and close is CloseVerdict.WRONG_CODE:
-        behaviour = Behaviour.FAILED
+        behaviour = Verdict.FAILED
     return behaviour, close, notes
 
 
@@ -545,7 +547,7 @@ async def _run_frames_case(case: Case, target: Target, unit: float, log: WireLog
     t0 = time.monotonic()
     deadline = t0 + case.timeout_units * unit
 
-    def result(behaviour: Behaviour, close: CloseVerdict, code: int | None, notes: list[str]) -> CheckResult:
+    def result(behaviour: Verdict, close: CloseVerdict, code: int | None, notes: list[str]) -> CheckResult:
         return CheckResult(
             case.id,
             case.group,
@@ -569,16 +571,16 @@ async def _run_frames_case(case: Case, target: Target, unit: float, log: WireLog
     if got is None or head is None or head.status != 101 or head.get("sec-websocket-accept") != accept_for(key):
         writer.transport.abort()
         status = head.status if head else "no response"
-        return result(Behaviour.FAILED, CloseVerdict.FAILED, None, [f"opening handshake failed ({status})"])
+        return result(Verdict.FAILED, CloseVerdict.FAILED, None, [f"opening handshake failed ({status})"])
     deflate: DeflateParams | None = None
     ext = parse_deflate_response(head.get("sec-websocket-extensions"))
     if isinstance(ext, str):
         writer.transport.abort()
-        return result(Behaviour.FAILED, CloseVerdict.FAILED, None, [f"bad permessage-deflate answer: {ext}"])
+        return result(Verdict.FAILED, CloseVerdict.FAILED, None, [f"bad permessage-deflate answer: {ext}"])
     if ext is not None:
         if not case.deflate_offers:
             writer.transport.abort()
-            return result(Behaviour.FAILED, CloseVerdict.FAILED, None, ["server enabled an extension not offered"])
+            return result(Verdict.FAILED, CloseVerdict.FAILED, None, ["server enabled an extension not offered"])
         deflate = ext
     conn = _Connection(reader, writer, log, answer_pings=case.answer_pings, deflate=deflate)
     conn.start(got[1])
@@ -587,7 +589,7 @@ async def _run_frames_case(case: Case, target: Target, unit: float, log: WireLog
             conn.send_close(1000, b"")
             await conn.wait_for(lambda: conn.state.eof, _CLOSE_WAIT_UNITS * unit)
             return result(
-                Behaviour.UNIMPLEMENTED,
+                Verdict.UNIMPLEMENTED,
                 CloseVerdict.NOT_APPLICABLE,
                 conn.state.server_close_code,
                 ["permessage-deflate was offered but not negotiated"],
@@ -630,54 +632,54 @@ async def _run_handshake_case(
     try:
         if probe.expect == "timeout":
             # The RFC sets no handshake deadline, so keeping a stalled client is a weakness, not a violation.
-            behaviour = Behaviour.NON_STRICT
+            behaviour = Verdict.NON_STRICT
             try:
                 data = await asyncio.wait_for(reader.read(65536), case.timeout_units * unit)
                 while data:
                     log.data("<", data)
                     data = await asyncio.wait_for(reader.read(65536), case.timeout_units * unit)
-                behaviour = Behaviour.OK
+                behaviour = Verdict.OK
                 notes.append(f"the server closed the stalled connection after {time.monotonic() - t0:.1f}s")
             except TimeoutError:
                 notes.append(f"the server kept a stalled handshake open for {case.timeout_units * unit:.0f}s")
             except OSError:
-                behaviour = Behaviour.OK
+                behaviour = Verdict.OK
             return _handshake_result(case, behaviour, t0, notes)
         got = await read_head(reader, log, case.timeout_units * unit)
         head = parse_http_head(got[0]) if got else None
         if head is None:
             if got is None:
                 notes.append("no HTTP response: the server closed or timed out")
-            behaviour = Behaviour.NON_STRICT if probe.expect == "reject" else Behaviour.FAILED
+            behaviour = Verdict.NON_STRICT if probe.expect == "reject" else Verdict.FAILED
         elif probe.expect == "accept":
             key = _request_key(probe.request)
             good = head.status == 101 and (key is None or head.get("sec-websocket-accept") == accept_for(key))
-            behaviour = Behaviour.OK if good else Behaviour.FAILED
+            behaviour = Verdict.OK if good else Verdict.FAILED
             if not good:
                 notes.append(f"expected 101 with a valid Sec-WebSocket-Accept, got {head.status}")
         elif head.status == 101:
-            behaviour = Behaviour.NON_STRICT if probe.lenient_upgrade else Behaviour.FAILED
+            behaviour = Verdict.NON_STRICT if probe.lenient_upgrade else Verdict.FAILED
             notes.append("the server upgraded a request it should reject")
         elif head.status in probe.statuses or (not probe.statuses and 400 <= head.status < 500):
-            behaviour = Behaviour.OK
+            behaviour = Verdict.OK
         elif 400 <= head.status < 500:
-            behaviour = Behaviour.NON_STRICT
+            behaviour = Verdict.NON_STRICT
             notes.append(f"rejected with {head.status}; expected {'/'.join(map(str, probe.statuses))}")
         else:
-            behaviour = Behaviour.FAILED
+            behaviour = Verdict.FAILED
             notes.append(f"status {head.status} for a client error")
-        if head is not None and behaviour is not Behaviour.FAILED:
+        if head is not None and behaviour is not Verdict.FAILED:
             for name, value in probe.required_headers:
                 present = head.get(name)
                 if present is None or value.lower() not in present.lower():
-                    behaviour = Behaviour.NON_STRICT
+                    behaviour = Verdict.NON_STRICT
                     notes.append(f"response lacks '{name}: {value}'")
         return _handshake_result(case, behaviour, t0, notes)
     finally:
         writer.transport.abort()
 
 
-def _handshake_result(case: Case, behaviour: Behaviour, t0: float, notes: list[str]) -> CheckResult:
+def _handshake_result(case: Case, behaviour: Verdict, t0: float, notes: list[str]) -> CheckResult:
     """A handshake probe has no closing handshake to judge."""
     return CheckResult(
         case.id,
@@ -717,7 +719,7 @@ async def run_case(case: Case, target: Target, *, unit: float = 1.0) -> CheckRes
             case.group,
             case.category,
             case.source,
-            Behaviour.FAILED,
+            Verdict.FAILED,
             CloseVerdict.FAILED,
             None,
             time.monotonic() - t0,
@@ -729,14 +731,14 @@ async def run_case(case: Case, target: Target, *, unit: float = 1.0) -> CheckRes
             case.group,
             case.category,
             case.source,
-            Behaviour.FAILED,
+            Verdict.FAILED,
             CloseVerdict.FAILED,
             None,
             time.monotonic() - t0,
             notes=[f"cannot talk to {target.host_header}: {exc}; is the server running?"],
         )
     bad_close = res.behaviour_close in (CloseVerdict.FAILED, CloseVerdict.UNCLEAN, CloseVerdict.WRONG_CODE)
-    if res.behaviour is Behaviour.FAILED or bad_close:
+    if res.behaviour is Verdict.FAILED or bad_close:
         res.wire_log = log.lines()
     return res
 
@@ -773,40 +775,9 @@ async def run_wire_checks_async(
     known_deviations: Sequence[KnownDeviation] = (),
     max_message_size: int | None = None,
 ) -> list[CheckResult]:
-    """See ``run_wire_checks``; for callers already inside an event loop."""
-    target = parse_ws_url(url)
-    cases = select_cases(categories=categories, ids=ids, include_slow=include_slow, max_message_size=max_message_size)
-    limit = asyncio.Semaphore(concurrency)
-
-    async def one(case: Case) -> CheckResult:
-        async with limit:
-            return await run_case(case, target, unit=unit)
-
-    results = list(await asyncio.gather(*(one(c) for c in cases)))
-    for res in results:
-        for dev in known_deviations:
-            if res.id in dev.case_ids:
-                if res.behaviour is Behaviour.FAILED:
-                    res.behaviour = Behaviour.KNOWN_DEVIATION
-                    res.known_deviation = dev.link
-                    res.notes.append(f"known deviation: {dev.summary} ({dev.link})")
-                else:
-                    res.notes.append(f"listed as a known deviation ({dev.link}) but did not fail")
-    return results
-
-
-def run_wire_checks(
-    url: str,
-    *,
-    categories: Collection[str] | None = None,
-    ids: Collection[str] | None = None,
-    include_slow: bool = False,
-    unit: float = 1.0,
-    concurrency: int = 4,
-    known_deviations: Sequence[KnownDeviation] = (),
-    max_message_size: int | None = None,
-) -> list[CheckResult]:
     """Run the wire group against a WebSocket echo endpoint (``ws://host:port/path``).
+
+    ``run_wire_checks`` takes the same arguments and runs this in an event loop of its own.
 
     Args:
         url: the endpoint; it must echo text and binary messages back unchanged.
@@ -821,15 +792,17 @@ def run_wire_checks(
     Returns:
         One ``CheckResult`` per case, in catalogue order.
     """
-    return asyncio.run(
-        run_wire_checks_async(
-            url,
-            categories=categories,
-            ids=ids,
-            include_slow=include_slow,
-            unit=unit,
-            concurrency=concurrency,
-            known_deviations=known_deviations,
-            max_message_size=max_message_size,
-        )
-    )
+    target = parse_ws_url(url)
+    cases = select_cases(categories=categories, ids=ids, include_slow=include_slow, max_message_size=max_message_size)
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(case: Case) -> CheckResult:
+        async with limit:
+            return await run_case(case, target, unit=unit)
+
+    results = list(await asyncio.gather(*(one(c) for c in cases)))
+    apply_deviations(results, known_deviations)
+    return results
+
+
+run_wire_checks = blocking(run_wire_checks_async)

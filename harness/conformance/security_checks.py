@@ -24,7 +24,7 @@ from harness.conformance.app_client import (
     logout,
     open_socket,
 )
-from harness.conformance.model import Behaviour, CheckResult, CloseVerdict
+from harness.conformance.model import CheckResult, CloseVerdict, Verdict
 
 __all__ = ["AppTarget", "OriginProbe", "origin_probes", "run_security_checks"]
 
@@ -116,7 +116,7 @@ def _result(
     check_id: str,
     category: str,
     source: str,
-    behaviour: Behaviour,
+    behaviour: Verdict,
     started: float,
     notes: list[str],
     log: list[str] | None = None,
@@ -147,16 +147,16 @@ def _status_check(
     try:
         status = probe()
     except (OSError, InvalidHandshake) as exc:
-        return _result(check_id, category, source, Behaviour.FAILED, started, [f"{description}: {exc!r}"])
+        return _result(check_id, category, source, Verdict.FAILED, started, [f"{description}: {exc!r}"])
     if expected is None:
-        return _result(check_id, category, source, Behaviour.INFORMATIONAL, started, [f"{description}: HTTP {status}"])
+        return _result(check_id, category, source, Verdict.INFORMATIONAL, started, [f"{description}: HTTP {status}"])
     if status == expected:
-        verdict = Behaviour.OK
+        verdict = Verdict.OK
     elif expected >= 400 and 400 <= status < 500:
         # Refused all the same, by the server's own handshake parser rather than the app's validator.
-        verdict = Behaviour.NON_STRICT
+        verdict = Verdict.NON_STRICT
     else:
-        verdict = Behaviour.FAILED
+        verdict = Verdict.FAILED
     return _result(
         check_id, category, source, verdict, started, [f"{description}: expected HTTP {expected}, got HTTP {status}"]
     )
@@ -183,7 +183,7 @@ def _origin_checks(target: AppTarget, path: str, session: str) -> list[CheckResu
             "P1.15",
             "origin",
             SRC_PROTO,
-            Behaviour.OK if status == 403 else Behaviour.FAILED,
+            Verdict.OK if status == 403 else Verdict.FAILED,
             started,
             [f"unknown path with allowed Origin and a valid session: expected HTTP 403, got HTTP {status}"],
         )
@@ -223,7 +223,7 @@ def _session_checks(target: AppTarget, chat: str) -> list[CheckResult]:
             "P2.3",
             "auth",
             SRC_AUTH,
-            Behaviour.OK if seen == [first["username"]] * 2 else Behaviour.FAILED,
+            Verdict.OK if seen == [first["username"]] * 2 else Verdict.FAILED,
             started,
             [f"session of {first['username']} on two consecutive sockets: welcome.user {seen}"],
         )
@@ -261,7 +261,7 @@ def _login_logout_checks(target: AppTarget, chat: str) -> list[CheckResult]:
     session, csrf = login(target, user["username"], user["password"])
     if session is None or csrf is None:
         results.append(
-            _result("P2.6", "auth", SRC_DJANGO_AUTH, Behaviour.FAILED, started, ["login form set no session cookie"])
+            _result("P2.6", "auth", SRC_DJANGO_AUTH, Verdict.FAILED, started, ["login form set no session cookie"])
         )
         return results
     who = _welcome_user(target, chat, session)
@@ -270,7 +270,7 @@ def _login_logout_checks(target: AppTarget, chat: str) -> list[CheckResult]:
             "P2.6",
             "auth",
             SRC_DJANGO_AUTH,
-            Behaviour.OK if who == user["username"] else Behaviour.FAILED,
+            Verdict.OK if who == user["username"] else Verdict.FAILED,
             started,
             [f"logged in through /accounts/login/; the new session cookie opens the socket as {who!r}"],
         )
@@ -282,7 +282,7 @@ def _login_logout_checks(target: AppTarget, chat: str) -> list[CheckResult]:
             "P2.7",
             "auth",
             "Django docs: password upgrade on login; session verification (HASH_SESSION_KEY)",
-            Behaviour.INFORMATIONAL,
+            Verdict.INFORMATIONAL,
             started,
             [f"the user's pre-made session from the credentials file after a form login: HTTP {premade}"],
         )
@@ -307,7 +307,7 @@ def _login_logout_checks(target: AppTarget, chat: str) -> list[CheckResult]:
             "P2.8",
             "auth",
             "Channels docs: AuthMiddlewareStack (scope['user'] is read at connect)",
-            Behaviour.INFORMATIONAL,
+            Verdict.INFORMATIONAL,
             started,
             [*notes, f"socket opened before the logout still served: {still_served}"],
         )

@@ -1,4 +1,8 @@
-"""Channel Layer Specification conformance checks, runnable against any channel-layer BACKEND path."""
+"""The old name of ``harness.conformance.layers``, kept because the docs gave it to users.
+
+``pytest -p harness.layer_conformance.plugin`` and ``python -m harness.layer_conformance`` keep working; new code
+imports ``harness.conformance.layers``.
+"""
 
 from __future__ import annotations
 

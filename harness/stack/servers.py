@@ -6,12 +6,13 @@ import os
 import re
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from harness.stack.network import listening_socket
-from harness.stack.processes import ManagedProcess
+from harness.stack.processes import ManagedProcess, ProcessError
 
 __all__ = ["SERVERS", "ServerLaunch", "ServerSpec", "server_spec"]
 
@@ -30,6 +31,35 @@ class ServerLaunch:
     def ready_count(self) -> int:
         return sum(len(self.ready_marker.findall(p.log_text())) for p in self.processes)
 
+    def start(self) -> ServerLaunch:
+        for process in self.processes:
+            process.start()
+        # The children hold their own copies now; ours would keep the port open after they exit.
+        for sock in self.inherited:
+            sock.close()
+        return self
+
+    def wait_ready(self, *, timeout: float = 30.0) -> None:
+        """Return once every process logged its ready marker; raise ProcessError if one exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for process in self.processes:
+                if not process.alive():
+                    raise ProcessError(f"{process.name} exited during start-up; its log ends with:\n{process.tail()}")
+            if self.ready_count() >= self.expected_ready:
+                return
+            time.sleep(0.05)
+        raise ProcessError(
+            f"{self.ready_count()} of {self.expected_ready} server processes ready after {timeout:.0f} s; "
+            f"logs in {', '.join(str(p.log_path) for p in self.processes)}"
+        )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.stop()
+        for sock in self.inherited:
+            sock.close()
+
 
 class ServerSpec(Protocol):
     @property
@@ -37,6 +67,18 @@ class ServerSpec(Protocol):
 
     @property
     def description(self) -> str: ...
+
+    #: The server program, as conformance labels name it ("daphne", "uvicorn").
+    @property
+    def program(self) -> str: ...
+
+    #: The WebSocket implementation it runs ("autobahn", "wsproto"), or None when the server picks one at start-up.
+    @property
+    def ws_impl(self) -> str | None: ...
+
+    #: The largest WebSocket message the server accepts by default, in bytes.
+    @property
+    def max_message_size(self) -> int: ...
 
     def launch(
         self, *, app: str, host: str, port: int, workers: int, env: dict[str, str], log_dir: Path
@@ -53,6 +95,10 @@ class Daphne:
 
     name: str = "daphne"
     description: str = "Daphne 4 (Twisted + autobahn); N processes sharing one listening socket"
+    program: str = "daphne"
+    ws_impl: str | None = "autobahn"
+    #: Daphne's --websocket_max_message_size default, which it passes to autobahn as maxMessagePayloadSize.
+    max_message_size: int = 1024 * 1024
 
     def launch(
         self, *, app: str, host: str, port: int, workers: int, env: dict[str, str], log_dir: Path
@@ -88,6 +134,14 @@ class Uvicorn:
     name: str = "uvicorn"
     description: str = "Uvicorn with uvloop/httptools and its default WebSocket implementation; --workers N"
     ws: str = "auto"
+    program: str = "uvicorn"
+    #: Uvicorn's --ws-max-size default.
+    max_message_size: int = 16 * 1024 * 1024
+
+    @property
+    def ws_impl(self) -> str | None:
+        # "auto" is whichever library is installed, so it names no implementation a check result can be tied to.
+        return None if self.ws == "auto" else self.ws
 
     def launch(
         self, *, app: str, host: str, port: int, workers: int, env: dict[str, str], log_dir: Path

@@ -10,7 +10,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from harness.conform import ConformConfig, Record, differences, render_junit, render_report
+from harness.conformance.matrix import ConformConfig, Record
+from harness.conformance.report import differences, render_conformance_report, render_junit
 
 pytestmark = pytest.mark.wire
 
@@ -62,7 +63,7 @@ def test_junit_marks_failures_and_skips_known_deviations_and_not_applicable() ->
 def test_report_shows_differences_and_escapes() -> None:
     records = [record("2.1", "OK"), record("2.1", "FAILED", server="uvicorn"), record("2.2", "OK")]
     assert [(g, c) for g, c, _ in differences(records)] == [("wire", "2.1")]
-    page = render_report(document(records))
+    page = render_conformance_report(document(records))
     assert "Where cells differ (1 checks)" in page and "test &lt;cpu&gt;" in page
     assert "FAILED: 1 check(s) failed" in page
 

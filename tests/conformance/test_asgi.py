@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness.conformance.asgi_checks import KNOWN_DEVIATIONS, asgi_checks, run_asgi_checks
-from harness.conformance.model import Behaviour, CheckResult
+from harness.conformance.model import CheckResult, Verdict
 from harness.stack.network import free_port
 from tests.conftest import TIMEOUT
 
@@ -38,36 +38,36 @@ COMMANDS = {
 
 _UVICORN_DIFFERENCES = {
     # The app's exception after accept ends in a TCP close with no close frame (no 1011).
-    "A2.10": Behaviour.NON_STRICT,
+    "A2.10": Verdict.NON_STRICT,
     # send() after the app's own websocket.close raises RuntimeError, not an OSError subclass.
-    "A4.12": Behaviour.NON_STRICT,
+    "A4.12": Verdict.NON_STRICT,
 }
 #: Per server: check id -> verdict, for every check that is not OK.
-EXPECTED: dict[str, dict[str, Behaviour]] = {
+EXPECTED: dict[str, dict[str, Verdict]] = {
     "uvicorn-sansio": _UVICORN_DIFFERENCES,
     "uvicorn-wsproto": _UVICORN_DIFFERENCES,
     "daphne": {
-        "A1.3": Behaviour.INFORMATIONAL,  # no asgi.spec_version (2.0 implied)
-        "A1.5": Behaviour.INFORMATIONAL,  # no scheme (daphne#538)
-        "A1.11": Behaviour.KNOWN_DEVIATION,  # duplicate headers joined with ","
-        "A1.17": Behaviour.NOT_APPLICABLE,  # no lifespan state
-        "A1.18": Behaviour.INFORMATIONAL,  # no extensions key
-        "A2.2": Behaviour.KNOWN_DEVIATION,  # accept headers ignored (daphne#326)
-        "A2.3": Behaviour.NOT_APPLICABLE,
-        "A2.8": Behaviour.NON_STRICT,  # no HTTP answer when the app returns without accepting
-        "A3.1": Behaviour.KNOWN_DEVIATION,  # empty text never sent
-        "A3.2": Behaviour.KNOWN_DEVIATION,  # empty bytes never sent
-        "A4.3": Behaviour.KNOWN_DEVIATION,  # close reason dropped (daphne#374)
-        "A4.4": Behaviour.KNOWN_DEVIATION,
-        "A4.7": Behaviour.UNIMPLEMENTED,  # no disconnect reason (2.5)
-        "A4.8": Behaviour.NON_STRICT,  # disconnect code None instead of 1005
-        "A4.12": Behaviour.NON_STRICT,  # raises daphne's Disconnected, not an OSError
-        "A4.13": Behaviour.NON_STRICT,  # send after disconnect returns silently
-        "A5.1": Behaviour.NOT_APPLICABLE,  # denial response extension not implemented (daphne#486)
-        "A5.2": Behaviour.NOT_APPLICABLE,
-        "A5.3": Behaviour.NOT_APPLICABLE,
-        "A5.4": Behaviour.NOT_APPLICABLE,
-        "A5.5": Behaviour.NOT_APPLICABLE,
+        "A1.3": Verdict.INFORMATIONAL,  # no asgi.spec_version (2.0 implied)
+        "A1.5": Verdict.INFORMATIONAL,  # no scheme (daphne#538)
+        "A1.11": Verdict.KNOWN_DEVIATION,  # duplicate headers joined with ","
+        "A1.17": Verdict.NOT_APPLICABLE,  # no lifespan state
+        "A1.18": Verdict.INFORMATIONAL,  # no extensions key
+        "A2.2": Verdict.KNOWN_DEVIATION,  # accept headers ignored (daphne#326)
+        "A2.3": Verdict.NOT_APPLICABLE,
+        "A2.8": Verdict.NON_STRICT,  # no HTTP answer when the app returns without accepting
+        "A3.1": Verdict.KNOWN_DEVIATION,  # empty text never sent
+        "A3.2": Verdict.KNOWN_DEVIATION,  # empty bytes never sent
+        "A4.3": Verdict.KNOWN_DEVIATION,  # close reason dropped (daphne#374)
+        "A4.4": Verdict.KNOWN_DEVIATION,
+        "A4.7": Verdict.UNIMPLEMENTED,  # no disconnect reason (2.5)
+        "A4.8": Verdict.NON_STRICT,  # disconnect code None instead of 1005
+        "A4.12": Verdict.NON_STRICT,  # raises daphne's Disconnected, not an OSError
+        "A4.13": Verdict.NON_STRICT,  # send after disconnect returns silently
+        "A5.1": Verdict.NOT_APPLICABLE,  # denial response extension not implemented (daphne#486)
+        "A5.2": Verdict.NOT_APPLICABLE,
+        "A5.3": Verdict.NOT_APPLICABLE,
+        "A5.4": Verdict.NOT_APPLICABLE,
+        "A5.5": Verdict.NOT_APPLICABLE,
     },
 }
 
@@ -110,8 +110,8 @@ def broken_server() -> Iterator[str]:
     yield from _serve("broken")
 
 
-def _not_ok(results: list[CheckResult]) -> dict[str, Behaviour]:
-    return {r.id: r.behaviour for r in results if r.behaviour != Behaviour.OK}
+def _not_ok(results: list[CheckResult]) -> dict[str, Verdict]:
+    return {r.id: r.behaviour for r in results if r.behaviour != Verdict.OK}
 
 
 def test_catalogue_shape() -> None:
@@ -120,7 +120,7 @@ def test_catalogue_shape() -> None:
     assert len(ids) == len(set(ids)) >= 35
     assert {c.category for c in checks} == {"scope", "accept", "data", "close", "denial"}
     assert all(c.source.startswith(("ASGI www 2.5", "ASGI extensions")) for c in checks)
-    listed = {i for devs in KNOWN_DEVIATIONS.values() for d in devs for i in d.case_ids}
+    listed = {i for devs in KNOWN_DEVIATIONS.values() for d in devs for i in d.check_ids}
     assert listed <= set(ids)
 
 
@@ -129,10 +129,10 @@ def test_probe_servers(probe_server: tuple[str, str]) -> None:
     results = run_asgi_checks(url, server=server, unit=UNIT)
     assert len(results) == len(asgi_checks())
     assert all(r.group == "asgi" for r in results)
-    assert [f"{r.id} {r.notes}" for r in results if r.behaviour == Behaviour.FAILED] == []
+    assert [f"{r.id} {r.notes}" for r in results if r.behaviour == Verdict.FAILED] == []
     assert _not_ok(results) == EXPECTED[server]
     for r in results:
-        if r.behaviour == Behaviour.KNOWN_DEVIATION:
+        if r.behaviour == Verdict.KNOWN_DEVIATION:
             assert r.known_deviation and r.known_deviation.startswith("https://github.com/django/daphne/")
 
 
@@ -141,7 +141,7 @@ def test_deviation_listed_but_passing_is_noted(probe_server: tuple[str, str]) ->
     if server == "daphne":
         pytest.skip("the daphne deviations do fail on daphne")
     (res,) = run_asgi_checks(url, ids=["A4.3"], server="daphne", unit=UNIT)
-    assert res.behaviour == Behaviour.OK
+    assert res.behaviour == Verdict.OK
     assert any("did not fail" in note for note in res.notes)
 
 
@@ -160,11 +160,11 @@ TARGETED = {
 
 def test_broken_server_fails_the_targeted_checks(broken_server: str) -> None:
     results = {r.id: r for r in run_asgi_checks(broken_server, unit=UNIT)}
-    failed = {i for i, r in results.items() if r.behaviour == Behaviour.FAILED}
+    failed = {i for i, r in results.items() if r.behaviour == Verdict.FAILED}
     assert failed == set(TARGETED)
     for check_id, why in TARGETED.items():
         assert any(why in note for note in results[check_id].notes), (check_id, results[check_id].notes)
         assert results[check_id].wire_log, "failures carry the wire log"
     # What the wrapper leaves alone still passes, so the failures are about the breakage and not the wrapper.
     for check_id in ("A1.6", "A1.7", "A2.1", "A3.1", "A4.2", "A4.11"):
-        assert results[check_id].behaviour == Behaviour.OK, results[check_id].notes
+        assert results[check_id].behaviour == Verdict.OK, results[check_id].notes

@@ -12,7 +12,7 @@ import pytest
 
 from harness.conformance.app_checks import SchemaSet, run_app_checks
 from harness.conformance.app_client import AppTarget
-from harness.conformance.model import Behaviour, CheckResult
+from harness.conformance.model import CheckResult, Verdict
 from harness.conformance.security_checks import run_security_checks
 from harness.stack import Stack, StackConfig
 from harness.stack.network import free_port
@@ -25,7 +25,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 
 
 def _failed(results: list[CheckResult]) -> list[str]:
-    return [f"{r.id}: {'; '.join(r.notes)}" for r in results if r.behaviour is Behaviour.FAILED]
+    return [f"{r.id}: {'; '.join(r.notes)}" for r in results if r.behaviour is Verdict.FAILED]
 
 
 @pytest.fixture(
@@ -46,14 +46,14 @@ def test_security_checks_pass(target: AppTarget) -> None:
     results = run_security_checks(target)
     assert _failed(results) == []
     assert len(results) >= 30
-    assert {r.id for r in results if r.behaviour is Behaviour.INFORMATIONAL} >= {"P1.9", "P1.10", "P2.7", "P2.8"}
+    assert {r.id for r in results if r.behaviour is Verdict.INFORMATIONAL} >= {"P1.9", "P1.10", "P2.7", "P2.8"}
 
 
 def test_app_checks_pass(target: AppTarget) -> None:
     results = run_app_checks(target)
     assert _failed(results) == []
     # Every schema saw at least one message, so nothing was skipped as N/A.
-    assert [r.id for r in results if r.behaviour is not Behaviour.OK] == []
+    assert [r.id for r in results if r.behaviour is not Verdict.OK] == []
     assert len(results) >= 45
 
 
@@ -95,15 +95,15 @@ def weak_target() -> Iterator[AppTarget]:
 def test_security_checks_fail_on_an_app_that_accepts_everything(weak_target: AppTarget) -> None:
     verdicts = {r.id: r.behaviour for r in run_security_checks(weak_target)}
     for check_id in ["P1.1", "P1.3", "P1.4", "P1.5", "P1.6", "P1.7", "P1.15", "P2.1", "P2.2", "P2.4", "P2.10", "P2.12"]:
-        assert verdicts[check_id] is Behaviour.FAILED, check_id
+        assert verdicts[check_id] is Verdict.FAILED, check_id
     # The login form does not exist there, so the login check fails as well.
-    assert verdicts["P2.6"] is Behaviour.FAILED
+    assert verdicts["P2.6"] is Verdict.FAILED
 
 
 def test_chat_checks_fail_on_double_delivery(weak_target: AppTarget) -> None:
     verdicts = {r.id: r.behaviour for r in run_app_checks(weak_target, sections=("chat", "schema"))}
     for check_id in ["P4.3", "P4.4", "P4.5"]:
-        assert verdicts[check_id] is Behaviour.FAILED, check_id
+        assert verdicts[check_id] is Verdict.FAILED, check_id
     # Its messages are well-formed, so only the delivery checks fail; endpoints it never served are N/A.
-    assert verdicts["P4.1.1"] is Behaviour.OK
-    assert verdicts["P4.1.6"] is Behaviour.NOT_APPLICABLE
+    assert verdicts["P4.1.1"] is Verdict.OK
+    assert verdicts["P4.1.6"] is Verdict.NOT_APPLICABLE

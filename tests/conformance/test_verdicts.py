@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.conformance.model import Behaviour, CloseExpect, CloseVerdict, Expect, Observation
+from harness.conformance.model import CloseExpect, CloseVerdict, Expect, Observation, Verdict
 from harness.conformance.runner import _judge, _State
 
 HELLO = Observation("text", b"Hello")
@@ -24,12 +24,12 @@ def clean_client_close(**kw: object) -> _State:
 
 
 def test_echo_ok() -> None:
-    assert _judge(ECHO, clean_client_close(observations=[HELLO]))[:2] == (Behaviour.OK, CloseVerdict.OK)
+    assert _judge(ECHO, clean_client_close(observations=[HELLO]))[:2] == (Verdict.OK, CloseVerdict.OK)
 
 
 def test_echo_missing_is_failed_with_a_plain_note() -> None:
     behaviour, close, notes = _judge(ECHO, clean_client_close())
-    assert (behaviour, close) == (Behaviour.FAILED, CloseVerdict.OK)
+    assert (behaviour, close) == (Verdict.FAILED, CloseVerdict.OK)
     assert any("expected text(5B" in n for n in notes)
 
 
@@ -44,33 +44,33 @@ def test_unclean_and_failed_by_client() -> None:
 
 def test_server_fails_by_dropping_tcp_is_ok() -> None:
     state = _State(first_closer="server", eof=True)
-    assert _judge(FAIL, state)[:2] == (Behaviour.OK, CloseVerdict.OK)
+    assert _judge(FAIL, state)[:2] == (Verdict.OK, CloseVerdict.OK)
 
 
 def test_wrong_code() -> None:
     state = _State(first_closer="server", server_close_received=True, server_close_code=1000, eof=True)
-    assert _judge(FAIL, state)[:2] == (Behaviour.OK, CloseVerdict.WRONG_CODE)
+    assert _judge(FAIL, state)[:2] == (Verdict.OK, CloseVerdict.WRONG_CODE)
     strict = Expect(ok=(), close=FAIL.close, wrong_code_fails=True)
-    assert _judge(strict, state)[0] is Behaviour.FAILED
+    assert _judge(strict, state)[0] is Verdict.FAILED
 
 
 def test_server_that_never_fails_is_failed() -> None:
     state = _State(first_closer="client", dropped_by_client=True)
-    assert _judge(FAIL, state)[:2] == (Behaviour.FAILED, CloseVerdict.FAILED)
+    assert _judge(FAIL, state)[:2] == (Verdict.FAILED, CloseVerdict.FAILED)
 
 
 def test_fail_fast() -> None:
     expect = Expect(ok=(), close=FAIL.close, fail_fast_step=3)
     fast = _State(first_closer="server", eof=True, steps_done_at_server_close=2)
     slow = _State(first_closer="server", eof=True, steps_done_at_server_close=4)
-    assert _judge(expect, fast)[0] is Behaviour.OK
-    assert _judge(expect, slow)[0] is Behaviour.NON_STRICT
+    assert _judge(expect, fast)[0] is Verdict.OK
+    assert _judge(expect, slow)[0] is Verdict.NON_STRICT
 
 
 def test_non_strict_alternative_and_informational() -> None:
     expect = Expect(ok=(HELLO,), close=FAIL.close, non_strict=((),))
-    assert _judge(expect, _State(first_closer="server", eof=True))[0] is Behaviour.NON_STRICT
+    assert _judge(expect, _State(first_closer="server", eof=True))[0] is Verdict.NON_STRICT
     info = Expect(ok=(), close=ECHO.close, informational=True)
     behaviour, close, notes = _judge(info, clean_client_close())
-    assert (behaviour, close) == (Behaviour.INFORMATIONAL, CloseVerdict.INFORMATIONAL)
+    assert (behaviour, close) == (Verdict.INFORMATIONAL, CloseVerdict.INFORMATIONAL)
     assert notes

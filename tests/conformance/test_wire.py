@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from harness.conformance import Behaviour, CheckResult, CloseVerdict, KnownDeviation, run_wire_checks
+from harness.conformance import CheckResult, CloseVerdict, KnownDeviation, Verdict, run_wire_checks
 
 pytestmark = pytest.mark.wire
 
 UNIT = 0.5
 CATEGORIES = ["1", "2", "3", "4", "5", "6", "7", "10", "handshake", "limits", "keepalive"]
 DEFLATE_IDS = ["12.1.1", "12.2.2", "13.1.1", "13.2.1", "13.3.1", "13.6.1"]
-GOOD_BEHAVIOURS = {Behaviour.OK, Behaviour.NON_STRICT, Behaviour.INFORMATIONAL, Behaviour.UNIMPLEMENTED}
+GOOD_BEHAVIOURS = {Verdict.OK, Verdict.NON_STRICT, Verdict.INFORMATIONAL, Verdict.UNIMPLEMENTED}
 GOOD_CLOSES = {CloseVerdict.OK, CloseVerdict.INFORMATIONAL, CloseVerdict.NOT_APPLICABLE}
 
 #: Per server: case id -> the "behaviour/close" outcomes that are its known, explained difference.
@@ -76,7 +76,7 @@ def test_boundary_limits(small_limit_server: str) -> None:
     verdicts = {r.id: r.behaviour for r in results}
     assert set(verdicts) == {f"lim.{i}" for i in range(1, 10)}
     for case_id in ("lim.6", "lim.7", "lim.8", "lim.9"):
-        assert verdicts[case_id] in {Behaviour.OK, Behaviour.NON_STRICT}, case_id
+        assert verdicts[case_id] in {Verdict.OK, Verdict.NON_STRICT}, case_id
     over = next(r for r in results if r.id == "lim.7")
     assert over.remote_close_code in (1009, None)
 
@@ -86,15 +86,15 @@ def test_sloppy_server_fails_the_right_checks(sloppy_server: str) -> None:
     deviation = KnownDeviation(frozenset({"2.1"}), "https://example.invalid/sloppy#pings", "never answers pings")
     results = {r.id: r for r in run_wire_checks(sloppy_server, ids=ids, unit=UNIT, known_deviations=[deviation])}
     assert {i: results[i].behaviour for i in ids} == {
-        "1.1.2": Behaviour.OK,
-        "1.2.3": Behaviour.OK,
-        "5.3": Behaviour.OK,
-        "hs.1": Behaviour.OK,
-        "2.1": Behaviour.KNOWN_DEVIATION,  # no pong; reported with its link
-        "3.1": Behaviour.FAILED,  # RSV1 frame echoed
-        "4.1.1": Behaviour.FAILED,  # reserved opcode ignored instead of failing
-        "6.3.1": Behaviour.FAILED,  # invalid UTF-8 echoed
-        "hs.10": Behaviour.FAILED,  # malformed key accepted
+        "1.1.2": Verdict.OK,
+        "1.2.3": Verdict.OK,
+        "5.3": Verdict.OK,
+        "hs.1": Verdict.OK,
+        "2.1": Verdict.KNOWN_DEVIATION,  # no pong; reported with its link
+        "3.1": Verdict.FAILED,  # RSV1 frame echoed
+        "4.1.1": Verdict.FAILED,  # reserved opcode ignored instead of failing
+        "6.3.1": Verdict.FAILED,  # invalid UTF-8 echoed
+        "hs.10": Verdict.FAILED,  # malformed key accepted
     }
     assert results["2.1"].known_deviation == "https://example.invalid/sloppy#pings"
     assert results["3.1"].wire_log, "failures carry a wire log"

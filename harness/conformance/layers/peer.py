@@ -1,6 +1,6 @@
 """Second process for cross-process checks: rebuilds the layer from BACKEND and CONFIG and performs sends.
 
-Usage: ``python -m harness.layer_conformance.peer BACKEND CONFIG_JSON OVERRIDES_JSON OPS_JSON``. Each op is
+Usage: ``python -m harness.conformance.layers.peer BACKEND CONFIG_JSON OVERRIDES_JSON OPS_JSON``. Each op is
 ``{"op": "send"|"group_send", "to": name, "message": {...}}``; the process prints ``done N`` after N ops.
 """
 
@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from harness.layer_conformance.target import ensure_django_settings, load_backend
+from harness.conformance.layers.target import ensure_django_settings, load_backend
 
 __all__ = ["main"]
 

@@ -153,7 +153,7 @@ class CheckContext:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "harness.layer_conformance.peer",
+            "harness.conformance.layers.peer",
             self.target.backend,
             config,
             json.dumps(overrides),

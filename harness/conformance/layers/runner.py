@@ -9,10 +9,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from harness.layer_conformance.checks import CHECKS
-from harness.layer_conformance.deviations import known_deviation
-from harness.layer_conformance.model import LayerCheck, LayerCheckResult, Outcome, Verdict
-from harness.layer_conformance.target import CheckContext, ConfigRejected, LayerTarget, ensure_django_settings
+from harness.conformance.blocking import blocking
+from harness.conformance.layers.checks import CHECKS
+from harness.conformance.layers.deviations import KNOWN_DEVIATIONS
+from harness.conformance.layers.model import LayerCheck, LayerCheckResult, Outcome
+from harness.conformance.layers.target import CheckContext, ConfigRejected, LayerTarget, ensure_django_settings
+from harness.conformance.model import Verdict, apply_deviation, deviation_for
 
 __all__ = ["format_table", "run_layer_checks", "run_layer_checks_async", "select_checks", "unexpected_failures"]
 
@@ -56,26 +58,19 @@ async def _run_one(target: LayerTarget, check: LayerCheck, extensions: list[str]
             )
         finally:
             await ctx.cleanup()
-    link = None
-    deviation = known_deviation(target.backend, check.id)
-    if deviation is not None:
-        link = deviation.link
-        if outcome.verdict is Verdict.FAILED:
-            outcome = Outcome(Verdict.KNOWN_DEVIATION, f"{outcome.detail} — known: {deviation.note}")
-        elif outcome.verdict is Verdict.OK:
-            # Worth saying: the upstream behaviour the registry describes has changed.
-            outcome = Outcome(Verdict.OK, f"{outcome.detail} (listed as a known deviation, but it passed)")
+    deviation = deviation_for(check.id, KNOWN_DEVIATIONS.get(target.backend, ()))
+    verdict, note = apply_deviation(outcome.verdict, deviation)
     return LayerCheckResult(
         id=check.id,
         category=check.category,
         title=check.title,
         spec_quote=check.spec_quote,
         backend=target.backend,
-        verdict=outcome.verdict,
-        detail=outcome.detail,
+        verdict=verdict,
+        detail=f"{outcome.detail} — {note}" if note and outcome.detail else note or outcome.detail,
         duration_s=round(time.monotonic() - start, 3),
         group=check.group,
-        link=link,
+        link=deviation.link if deviation else None,
     )
 
 
@@ -88,6 +83,10 @@ async def run_layer_checks_async(
     process_local: bool | None = None,
     jobs: int = 1,
 ) -> list[LayerCheckResult]:
+    """Run the selected checks, each on fresh layer instances, ``jobs`` of them at a time.
+
+    ``run_layer_checks`` takes the same arguments and runs this in an event loop of its own.
+    """
     ensure_django_settings()
     checks = select_checks(include_slow=include_slow, only=only)
     target = LayerTarget(backend, dict(config), process_local)
@@ -102,21 +101,7 @@ async def run_layer_checks_async(
     return list(await asyncio.gather(*(gated(c) for c in checks)))
 
 
-def run_layer_checks(
-    backend: str,
-    config: dict[str, Any],
-    *,
-    include_slow: bool = False,
-    only: Sequence[str] | None = None,
-    process_local: bool | None = None,
-    jobs: int = 1,
-) -> list[LayerCheckResult]:
-    """Run the selected checks, each on fresh layer instances, in a new event loop; ``jobs`` of them at a time."""
-    return asyncio.run(
-        run_layer_checks_async(
-            backend, config, include_slow=include_slow, only=only, process_local=process_local, jobs=jobs
-        )
-    )
+run_layer_checks = blocking(run_layer_checks_async)
 
 
 def unexpected_failures(results: Sequence[LayerCheckResult]) -> list[LayerCheckResult]:

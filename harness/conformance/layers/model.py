@@ -1,28 +1,17 @@
-"""Result vocabulary and record types of the channel-layer conformance checks."""
+"""Record types of the channel-layer conformance checks; the verdicts are the ones every group shares."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from harness.conformance.model import Verdict
+
 if TYPE_CHECKING:
-    from harness.layer_conformance.target import CheckContext
+    from harness.conformance.layers.target import CheckContext
 
-__all__ = ["KnownDeviation", "LayerCheck", "LayerCheckResult", "Outcome", "Verdict"]
-
-
-class Verdict(enum.StrEnum):
-    """Autobahn's verdicts plus N/A and KNOWN-DEVIATION (rules in docs/conformance-layers.md)."""
-
-    OK = "OK"
-    NON_STRICT = "NON-STRICT"
-    INFORMATIONAL = "INFORMATIONAL"
-    UNIMPLEMENTED = "UNIMPLEMENTED"
-    FAILED = "FAILED"
-    NOT_APPLICABLE = "N/A"
-    KNOWN_DEVIATION = "KNOWN-DEVIATION"
+__all__ = ["LayerCheck", "LayerCheckResult", "Outcome"]
 
 
 @dataclass(frozen=True)
@@ -47,15 +36,6 @@ class LayerCheck:
     #: Long-running checks only run with include_slow.
     slow: bool = False
     timeout_s: float = 20.0
-
-
-@dataclass(frozen=True)
-class KnownDeviation:
-    backend: str
-    check_id: str
-    #: Upstream issue, pull request or (when no issue exists) the source line that shows the behaviour.
-    link: str
-    note: str
 
 
 @dataclass

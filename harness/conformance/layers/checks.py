@@ -14,8 +14,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from harness.layer_conformance.model import LayerCheck, Outcome, Verdict
-from harness.layer_conformance.target import SETTLE_S, CheckContext
+from harness.conformance.layers.model import LayerCheck, Outcome
+from harness.conformance.layers.target import SETTLE_S, CheckContext
+from harness.conformance.model import Verdict
 
 __all__ = ["CHECKS", "check_by_id"]
 
