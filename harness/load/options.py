@@ -12,7 +12,8 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from harness.load.schedule import Schedule, build_schedule, parse_stages
-from harness.measure.aggregation import GENERATOR_CPU_LIMIT_PERCENT, LIVE_WINDOW_S, HealthThresholds
+from harness.measure.aggregation import GENERATOR_CPU_LIMIT_PERCENT, HealthThresholds
+from harness.measure.live import LIVE_WINDOW_S
 
 __all__ = ["ARRIVALS", "KIND_CLASSES", "KINDS", "SHAPES", "HarnessConfig", "add_arguments"]
 
@@ -178,7 +179,7 @@ def add_arguments(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
         "live",
         default="",
         help="path of a JSON file the master (or local runner) rewrites every second with the figures of the last "
-        f"{LIVE_WINDOW_S} whole seconds (msgs/s, response- and service-time p99, connections, errors); '' for none",
+        f"{LIVE_WINDOW_S} whole seconds (msgs/s, response-time p99) and the connections and errors now; '' for none",
     )
     add("send-seconds", type=float, default=0.0, help="each user sends this long, then only receives (0: no end)")
     add("warmup", type=float, default=1.0, help="seconds between connecting and the first send")

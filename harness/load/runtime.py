@@ -33,14 +33,8 @@ from locust.runners import MasterRunner, WorkerRunner
 from harness.load.hub_receiver import ReceiveBatch
 from harness.load.options import KIND_CLASSES, HarnessConfig
 from harness.load.user_numbers import user_index
-from harness.measure.aggregation import (
-    LIVE_WINDOW_S,
-    Aggregator,
-    Collector,
-    build_result,
-    live_figures,
-    snapshot_seconds,
-)
+from harness.measure.aggregation import Aggregator, Collector, merge_snapshots
+from harness.measure.live import LiveWindow, collector_now, snapshot_now
 
 __all__ = ["ProcessRuntime", "current_runtime", "listen", "on_init"]
 
@@ -118,18 +112,22 @@ class ProcessRuntime:
         # Rewritten whole and renamed into place, so the reader never sees half a file.
         tmp = path.with_name(path.name + ".tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
+        window = LiveWindow()
         while True:
             gevent.sleep(1.0)
             now = int(time.time())
             if self.aggregator is None:
                 assert self.collector is not None
-                processes, end = [list(self.collector.series.items())], now
+                end = now
+                start = end - window.window_s
+                processes = {self.process_id: collector_now(self.collector, start=start, end=end)}
             else:
                 # Workers report every few seconds: the window ends where the least recent report does.
                 snapshots = self.aggregator.snapshots()
                 end = min((int(s["taken_at"]) for s in snapshots), default=now)
-                processes = [snapshot_seconds(s, decode_from=end - LIVE_WINDOW_S) for s in snapshots]
-            figures = live_figures(processes, end=end)
+                start = end - window.window_s
+                processes = {str(s["process_id"]): snapshot_now(s, start=start) for s in snapshots}
+            figures = window.figures(processes, end=end)
             runner = self.environment.runner
             users = int(runner.user_count) if runner is not None else 0
             tmp.write_bytes(orjson.dumps({"users": users, **figures.to_dict()}))
@@ -236,7 +234,7 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
     else:
         snapshots, incomplete = _collect_finals(environment, runtime, cfg)
         mode = "distributed"
-    result = build_result(
+    result = merge_snapshots(
         snapshots,
         run_id=cfg.run_id,
         mode=mode,

@@ -119,6 +119,22 @@ class DeliveryCounts:
         """Return a JSON-safe dict with the field names of the result schema."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeliveryCounts:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            AccountingDecodeError: if a count is missing or not a non-negative int, or ``exact`` is not a bool.
+        """
+        try:
+            ints = {f.name: _nonneg_int(data[f.name], f.name) for f in fields(cls) if f.name != "exact"}
+            exact = data["exact"]
+        except KeyError as exc:
+            raise AccountingDecodeError(f"delivery counts are missing {exc}") from None
+        if not isinstance(exact, bool):
+            raise AccountingDecodeError(f"delivery counts: exact must be a bool, got {exact!r}")
+        return cls(**ints, exact=exact)
+
 
 def _overlap(start: int, end: int, lo: int, hi: int) -> int:
     return max(0, min(end, hi) - max(start, lo))

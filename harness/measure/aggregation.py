@@ -1,7 +1,7 @@
 """Per-process collection of load results and their exact merge on the Locust master.
 
 Every generator process (the local runner, or each Locust worker) owns one :class:`Collector`:
-latency histograms (:class:`~harness.measure.latency.MetricSet`), delivery accounting
+latency histograms (:class:`~harness.measure.metric_set.MetricSet`), delivery accounting
 (:class:`~harness.measure.accounting.DeliveryLedger`), connect failures, unexpected closes, who sent how
 many messages to which group, CPU samples and a per-second time series.
 
@@ -22,7 +22,6 @@ locust, gevent nor asyncio, so it can be unit-tested in a plain process.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import statistics
@@ -38,7 +37,8 @@ from harness.measure.accounting import (
     StreamTracker,
     UnexpectedCloses,
 )
-from harness.measure.latency import LatencyRecorder, MetricSet
+from harness.measure.latency import LatencyRecorder
+from harness.measure.metric_set import MetricSet
 
 __all__ = [
     "GENERATOR_CPU_LIMIT_PERCENT",
@@ -48,12 +48,10 @@ __all__ = [
     "Aggregator",
     "Collector",
     "HealthThresholds",
-    "LiveFigures",
     "ProcessHealth",
-    "build_result",
+    "Second",
     "health_of",
-    "live_figures",
-    "snapshot_seconds",
+    "merge_snapshots",
 ]
 
 #: Mean CPU of one generator process (percent of one core; a gevent process cannot use more) above which its
@@ -64,8 +62,10 @@ SNAPSHOT_KEY: Final = "harness"
 # History: 1 = first version; 2 = series entries carry errors, open connections and a response-time histogram
 # next to the service-time one, and the snapshot says when it was taken.
 SNAPSHOT_VERSION: Final = 2
-# History of the result file written by the master: 1 = first version; 2 = time_series points carry
-# service_time_p99_us and response_time_p99_us (was one p99_us, of service time), errors and connections.
+# History of the result file written by the master (generator.json): 1 = first version, as locust/result.json;
+# 2 = time_series points are result.json's (sent, received, errors, connections, service_time_p99_us,
+# response_time_p99_us, plus epoch_s; were sends, deliveries and one p99_us of service time), and the file is
+# generator.json.
 RESULT_VERSION: Final = 2
 #: Envelope deliveries buffered before they are recorded in the histograms.
 _DELIVERIES_FOLD_AT: Final = 1024
@@ -88,9 +88,13 @@ class HealthThresholds:
     def to_dict(self) -> dict[str, float]:
         return {"cpu_percent": self.cpu_percent, "send_lag_p99_ms": self.send_lag_p99_ms}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HealthThresholds:
+        return cls(cpu_percent=float(data["cpu_percent"]), send_lag_p99_ms=float(data["send_lag_p99_ms"]))
+
 
 @dataclass
-class _Second:
+class Second:
     """What one process saw in one wall-clock second."""
 
     sends: int = 0
@@ -147,14 +151,14 @@ class Collector:
         #: Members (receivers) per group.
         self.members: dict[str, set[str]] = {}
         self.cpu_samples: list[float] = []
-        self._series: dict[int, _Second] = {}
+        self._series: dict[int, Second] = {}
         # Snapshot entries of seconds that are over: they never change again, so each is encoded once, not in
         # every report (a half-hour soak has 1,800 of them).
         self._entries: dict[int, list[Any]] = {}
         self._connections = 0
         # The bucket of the second last recorded in: nearly every record lands in the same one as the last.
         self._current_key = -1
-        self._current = _Second()
+        self._current = Second()
         self.report_no = 0
         # Envelope deliveries of the current second not yet in the histograms: service times (ns) of senders' own
         # copies and of the others' copies, and every delivery's response time (ns).
@@ -172,13 +176,13 @@ class Collector:
         return self._metrics
 
     @property
-    def series(self) -> dict[int, _Second]:
+    def series(self) -> dict[int, Second]:
         """Sends, deliveries and delivery latency per wall-clock second (buffered deliveries folded in first)."""
         if self._response:
             self._fold_deliveries()
         return self._series
 
-    def _second(self) -> _Second:
+    def _second(self) -> Second:
         key = int(self._clock())
         if key == self._current_key:
             return self._current
@@ -186,7 +190,7 @@ class Collector:
             self._fold_deliveries()  # they belong to the second that ends here
         bucket = self._series.get(key)
         if bucket is None:
-            bucket = self._series[key] = _Second()
+            bucket = self._series[key] = Second()
         else:
             self._entries.pop(key, None)  # the wall clock went back: that second changes again
         self._current_key, self._current = key, bucket
@@ -228,6 +232,11 @@ class Collector:
             bucket.service.record_ns(service_ns)
         if response_ns is not None:
             bucket.response.record_ns(response_ns)
+
+    @property
+    def connections(self) -> int:
+        """Connections open now."""
+        return self._connections
 
     def connection_opened(self) -> None:
         """Count one connection now open (for the time series' open connections)."""
@@ -353,11 +362,31 @@ class ProcessHealth:
             "generator_bound_reasons": list(self.reasons),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProcessHealth:
+        """Inverse of :meth:`to_dict` (the generator's result file and result.json carry this shape)."""
+        cpu = data["cpu_percent"]
+        return cls(
+            process_id=str(data["process_id"]),
+            role=str(data["role"]),
+            host=str(data["host"]),
+            pid=int(data["pid"]),
+            cpu_mean=float(cpu["mean"]),
+            cpu_max=float(cpu["max"]),
+            cpu_samples=int(cpu["samples"]),
+            send_lag_p99_us=int(data["send_lag_p99_us"]),
+            generator_bound=bool(data["generator_bound"]),
+            reasons=tuple(str(r) for r in data["generator_bound_reasons"]),
+        )
 
-def health_of(snapshot: Mapping[str, Any], thresholds: HealthThresholds) -> ProcessHealth:
-    """Judge one process from its snapshot against ``thresholds``."""
+
+def health_of(
+    snapshot: Mapping[str, Any], thresholds: HealthThresholds, metrics: MetricSet | None = None
+) -> ProcessHealth:
+    """Judge one process from its snapshot against ``thresholds`` (``metrics``: the snapshot's, already decoded)."""
     samples = [float(x) for x in snapshot["cpu_samples"]]
-    metrics = MetricSet.from_dict(snapshot["metrics"])
+    if metrics is None:
+        metrics = MetricSet.from_dict(snapshot["metrics"])
     lag_p99 = metrics.recorder("send_lag").summary().p99 if "send_lag" in metrics else 0
     cpu_mean = statistics.fmean(samples) if samples else 0.0
     reasons: list[str] = []
@@ -423,13 +452,13 @@ class Aggregator:
 
 
 def _merge_series(snapshots: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    merged: dict[int, _Second] = {}
+    merged: dict[int, Second] = {}
     # Open connections per process by second where they changed; every other second carries the last value on.
     gauges: list[dict[int, int]] = []
     for snap in snapshots:
         gauge: dict[int, int] = {}
         for t, sends, deliveries, errors, connections, service, response in snap["series"]:
-            bucket = merged.setdefault(int(t), _Second())
+            bucket = merged.setdefault(int(t), Second())
             bucket.sends += int(sends)
             bucket.deliveries += int(deliveries)
             bucket.errors += int(errors)
@@ -450,8 +479,8 @@ def _merge_series(snapshots: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
             {
                 "t_s": t - first,
                 "epoch_s": t,
-                "sends": b.sends,
-                "deliveries": b.deliveries,
+                "sent": b.sends,
+                "received": b.deliveries,
                 "errors": b.errors,
                 "connections": sum(open_now),
                 "service_time_p99_us": b.service.summary().p99 if b.service.count else None,
@@ -461,7 +490,7 @@ def _merge_series(snapshots: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
     return points
 
 
-def build_result(
+def merge_snapshots(
     snapshots: Iterable[Mapping[str, Any]],
     *,
     run_id: str,
@@ -470,7 +499,9 @@ def build_result(
     config: Mapping[str, Any] | None = None,
     incomplete: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Merge process snapshots into the result document the master writes at the end of a run.
+    """Merge process snapshots into the generator's result, which the master writes at the end of a run.
+
+    Each snapshot's histograms are decoded once, for the merge, the health verdict and the per-process counts.
 
     Args:
         snapshots: the newest snapshot of every process (workers, and the master's own).
@@ -487,8 +518,9 @@ def build_result(
     closes = UnexpectedCloses()
     sent: dict[tuple[str, str], int] = {}
     members: dict[str, set[str]] = {}
-    for snap in snaps:
-        metrics.merge(MetricSet.from_dict(snap["metrics"]))
+    decoded = [MetricSet.from_dict(snap["metrics"]) for snap in snaps]
+    for snap, snap_metrics in zip(snaps, decoded, strict=True):
+        metrics.merge(snap_metrics)
         ledger.merge(DeliveryLedger.from_dict(snap["ledger"]))
         failures.merge(ConnectFailures.from_dict(snap["connect_failures"]))
         closes.merge(UnexpectedCloses.from_dict(snap["unexpected_closes"]))
@@ -499,7 +531,7 @@ def build_result(
     for (sender, group), n in sent.items():
         for receiver in members.get(group, ()):
             ledger.expect(sender, receiver, 0, n)
-    health = [health_of(snap, thresholds) for snap in snaps]
+    health = [health_of(snap, thresholds, m) for snap, m in zip(snaps, decoded, strict=True)]
     reasons = [reason for h in health for reason in h.reasons]
     return {
         "version": RESULT_VERSION,
@@ -510,7 +542,10 @@ def build_result(
         "incomplete_processes": sorted(incomplete),
         "metrics": metrics.to_dict(),
         "summaries": {name: s.to_dict() for name, s in metrics.summaries().items()},
-        "metric_counts_by_process": {str(s["process_id"]): {n: r.count for n, r in _metric_items(s)} for s in snaps},
+        "metric_counts_by_process": {
+            str(snap["process_id"]): {name: m.recorder(name).count for name in m.names()}
+            for snap, m in zip(snaps, decoded, strict=True)
+        },
         "sends": sum(sent.values()),
         "groups": {g: sorted(m) for g, m in sorted(members.items())},
         "delivery": ledger.totals().to_dict(),
@@ -526,88 +561,3 @@ def build_result(
         },
         "time_series": _merge_series(snaps),
     }
-
-
-def _metric_items(snapshot: Mapping[str, Any]) -> list[tuple[str, LatencyRecorder]]:
-    ms = MetricSet.from_dict(snapshot["metrics"])
-    return [(name, ms.recorder(name)) for name in ms.names()]
-
-
-#: Whole seconds the live figures cover: long enough for a p99 of a few hundred samples, short enough to follow a
-#: burst.
-LIVE_WINDOW_S: Final = 5
-
-
-@dataclass(frozen=True, slots=True)
-class LiveFigures:
-    """What the generator measured over its newest complete seconds, for the progress line of a running cell.
-
-    Attributes:
-        window_s: seconds the figures cover (fewer than asked at the start of a run); 0 when none yet.
-        deliveries_per_s: messages received per second over the window.
-        response_time_p99_us, service_time_p99_us: p99 over the window's deliveries; None without any.
-        connections: connections open at the end of the window.
-        errors: connect failures plus unexpected closes since the start.
-    """
-
-    window_s: int
-    deliveries_per_s: float | None
-    response_time_p99_us: int | None
-    service_time_p99_us: int | None
-    connections: int
-    errors: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def snapshot_seconds(snapshot: Mapping[str, Any], *, decode_from: int) -> list[tuple[int, _Second]]:
-    """The seconds of a snapshot's series; histograms are decoded only for seconds from ``decode_from`` on."""
-    seconds = []
-    for t, sends, deliveries, errors, connections, service, response in snapshot["series"]:
-        bucket = _Second(int(sends), int(deliveries), int(errors), connections)
-        if t >= decode_from:
-            bucket.service = LatencyRecorder.from_dict(service)
-            bucket.response = LatencyRecorder.from_dict(response)
-        seconds.append((int(t), bucket))
-    return seconds
-
-
-def live_figures(
-    processes: Iterable[Iterable[tuple[int, _Second]]], *, end: int, window_s: int = LIVE_WINDOW_S
-) -> LiveFigures:
-    """Combine every process's seconds into the figures of the window of whole seconds ending before ``end``.
-
-    Args:
-        processes: per process, its (second, bucket) pairs in any order.
-        end: first second not in the window (the current, incomplete second, or the oldest newest second any
-            process has reported).
-        window_s: length of the window.
-    """
-    start = end - window_s
-    response, service = LatencyRecorder(), LatencyRecorder()
-    deliveries = errors = connections = 0
-    first_seen: int | None = None
-    for seconds in processes:
-        last_known: tuple[int, int] | None = None
-        for t, bucket in seconds:
-            errors += bucket.errors
-            first_seen = t if first_seen is None else min(first_seen, t)
-            if t >= end:
-                continue
-            if bucket.connections is not None and (last_known is None or t > last_known[0]):
-                last_known = (t, bucket.connections)
-            if t >= start:
-                deliveries += bucket.deliveries
-                response.merge(bucket.response)
-                service.merge(bucket.service)
-        connections += last_known[1] if last_known else 0
-    span = 0 if first_seen is None else max(0, end - max(start, first_seen))
-    return LiveFigures(
-        window_s=span,
-        deliveries_per_s=deliveries / span if span else None,
-        response_time_p99_us=response.summary().p99 if response.count else None,
-        service_time_p99_us=service.summary().p99 if service.count else None,
-        connections=connections,
-        errors=errors,
-    )

@@ -11,27 +11,40 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import psutil
 
-__all__ = ["ProcessSample", "RedisSample", "ResourceSampler", "redis_info"]
+__all__ = ["ProcessSample", "RedisSample", "ResourceSampler", "ServerProcess", "redis_info"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProcessSample:
+    """One sample of a server-side process; ``t_s`` counts from the sampler's start (the stack was ready then, the
+    generator not started yet)."""
+
     t_s: float
     cpu_percent: float
     rss_bytes: int
     num_fds: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RedisSample:
+    """One ``INFO`` sample of the stack's redis-server; ``t_s`` as for :class:`ProcessSample`."""
+
     t_s: float
     ops_per_sec: int
     used_memory_bytes: int
     connected_clients: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServerProcess:
+    """The samples of one server-side process (ASGI worker, timeclock worker, redis-server)."""
+
+    name: str
+    pid: int
+    samples: tuple[ProcessSample, ...]
 
 
 def redis_info(port: int, host: str = "127.0.0.1", timeout: float = 2.0) -> dict[str, str]:
@@ -146,26 +159,6 @@ class ResourceSampler:
         if self._thread is not None:
             self._thread.join(timeout=5 * self.interval_s)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "processes": [
-                {
-                    "name": t.name,
-                    "pid": pid,
-                    "samples": [
-                        {"t_s": s.t_s, "cpu_percent": s.cpu_percent, "rss_bytes": s.rss_bytes, "num_fds": s.num_fds}
-                        for s in t.samples
-                    ],
-                }
-                for pid, t in sorted(self._tracked.items())
-            ],
-            "redis": [
-                {
-                    "t_s": s.t_s,
-                    "ops_per_sec": s.ops_per_sec,
-                    "used_memory_bytes": s.used_memory_bytes,
-                    "connected_clients": s.connected_clients,
-                }
-                for s in self.redis_samples
-            ],
-        }
+    def processes(self) -> tuple[ServerProcess, ...]:
+        """Every process sampled, in pid order, with its samples so far."""
+        return tuple(ServerProcess(t.name, pid, tuple(t.samples)) for pid, t in sorted(self._tracked.items()))

@@ -11,9 +11,10 @@ from harness.measure.latency import (
     DEFAULT_HIGHEST_US,
     HistogramDecodeError,
     LatencyRecorder,
-    MetricSet,
+    buckets_percentile,
     ns_to_us,
 )
+from harness.measure.metric_set import MetricSet
 
 values_us = st.integers(min_value=-5, max_value=DEFAULT_HIGHEST_US + 5_000_000)
 
@@ -277,3 +278,43 @@ def test_record_many_ns_keeps_each_recorders_own_min_and_max():
 def test_record_many_ns_rejects_another_configuration():
     with pytest.raises(ValueError, match="different configurations"):
         LatencyRecorder().record_many_ns([1_000], LatencyRecorder(significant_figures=2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values_us=st.lists(st.integers(min_value=0, max_value=70_000_000), max_size=400),
+    percentiles=st.lists(st.floats(min_value=0.0, max_value=100.0), min_size=1, max_size=6),
+)
+def test_percentiles_from_the_non_empty_buckets_are_hdrhs(values_us, percentiles):
+    """The percentiles read from the non-empty buckets alone are exactly hdrh's walk over every bucket."""
+    rec = LatencyRecorder()
+    for value in values_us:
+        rec.record_us(value)
+    hist = rec._hist
+    if rec.count:
+        assert rec._values_at_percentiles(percentiles) == {
+            p: int(v) for p, v in hist.get_percentile_to_value_dict(percentiles).items()
+        }
+        for p in percentiles:
+            assert rec.value_at_percentile(p) == int(hist.get_value_at_percentile(p))
+    else:
+        assert all(rec.value_at_percentile(p) == 0 for p in percentiles)
+    # The skipping scan finds exactly the buckets a plain loop over every one does.
+    assert rec.nonzero_buckets() == [(i, int(c)) for i, c in enumerate(hist.counts[: hist.counts_len]) if c]
+
+
+def test_buckets_percentile_of_added_up_buckets_is_the_merged_histograms():
+    a, b = LatencyRecorder(), LatencyRecorder()
+    for i in range(1, 500):
+        a.record_us(i * 37)
+        b.record_us(i * 1009)
+    buckets: dict[int, int] = {}
+    for rec in (a, b):
+        for index, count in rec.nonzero_buckets():
+            buckets[index] = buckets.get(index, 0) + count
+    merged = LatencyRecorder()
+    merged.merge(a)
+    merged.merge(b)
+    for p in (50.0, 99.0, 99.9, 100.0):
+        assert buckets_percentile(buckets, p, like=a) == merged.value_at_percentile(p)
+    assert buckets_percentile({}, 99.0, like=a) is None

@@ -8,12 +8,12 @@ from harness.measure.aggregation import (
     Aggregator,
     Collector,
     HealthThresholds,
-    build_result,
     health_of,
-    live_figures,
-    snapshot_seconds,
+    merge_snapshots,
 )
-from harness.measure.latency import MetricSet
+from harness.measure.latency import LatencyRecorder
+from harness.measure.live import LiveWindow, collector_now, snapshot_now
+from harness.measure.metric_set import MetricSet
 
 
 def _record(collector: Collector, union: MetricSet, rng: random.Random, n: int) -> None:
@@ -44,7 +44,9 @@ def test_merge_of_periodic_cumulative_reports_equals_union_of_samples() -> None:
                 aggregator.worker_report(worker.process_id, stale[0])
             stale.append(data)
     merged = MetricSet.from_dict(
-        build_result(aggregator.snapshots(), run_id="r1", mode="distributed", thresholds=HealthThresholds())["metrics"]
+        merge_snapshots(aggregator.snapshots(), run_id="r1", mode="distributed", thresholds=HealthThresholds())[
+            "metrics"
+        ]
     )
     assert merged == union
     per_worker = sum(MetricSet.from_dict(s["metrics"]).recorder("round_trip").count for s in aggregator.snapshots())
@@ -61,7 +63,7 @@ def test_expectations_use_senders_and_members_from_all_processes() -> None:
         for c, me in ((a, "ua"), (b, "ub")):
             if not (me == "ub" and seq == 3):  # ub misses seq 3 of ua
                 c.ledger.observe("ua", me, seq)
-    result = build_result(
+    result = merge_snapshots(
         [a.snapshot(final=True), b.snapshot(final=True)], run_id="r", mode="distributed", thresholds=HealthThresholds()
     )
     assert result["sends"] == 5
@@ -162,7 +164,7 @@ def test_time_series_records_service_and_response_time_errors_and_connections() 
     collector.connection_closed()
     clock.now = 103.5
     collector.record_send("s", "g")
-    doc = build_result([collector.snapshot(final=True)], run_id="r", mode="local", thresholds=HealthThresholds())
+    doc = merge_snapshots([collector.snapshot(final=True)], run_id="r", mode="local", thresholds=HealthThresholds())
     points = {p["t_s"]: p for p in doc["time_series"]}
     assert sorted(points) == [0, 1, 3]
     busy = points[1]
@@ -170,10 +172,10 @@ def test_time_series_records_service_and_response_time_errors_and_connections() 
     # one labelled as the other.
     assert 990 <= busy["service_time_p99_us"] <= 1010
     assert 50_900 <= busy["response_time_p99_us"] <= 51_100
-    assert busy["deliveries"] == 100 and busy["errors"] == 2 and busy["connections"] == 1
+    assert busy["received"] == 100 and busy["errors"] == 2 and busy["connections"] == 1
     assert points[0]["connections"] == 2 and points[0]["service_time_p99_us"] is None
     # A second without a change carries the connections on, rather than inventing a count.
-    assert points[3]["connections"] == 1 and points[3]["sends"] == 1 and points[3]["errors"] == 0
+    assert points[3]["connections"] == 1 and points[3]["sent"] == 1 and points[3]["errors"] == 0
 
 
 def test_closed_seconds_are_encoded_once_and_a_revisited_second_again() -> None:
@@ -191,7 +193,7 @@ def test_closed_seconds_are_encoded_once_and_a_revisited_second_again() -> None:
     assert again[2] == 200 and again is not first
 
 
-def test_live_figures_cover_the_newest_whole_seconds_of_every_process() -> None:
+def _workers_with_eight_busy_seconds() -> list[Collector]:
     clocks = [_Clock(0.0), _Clock(0.0)]
     workers = [Collector(run_id="r", process_id=f"w{i}", role="worker", clock=c) for i, c in enumerate(clocks)]
     for i, (worker, clock) in enumerate(zip(workers, clocks, strict=True)):
@@ -202,23 +204,51 @@ def test_live_figures_cover_the_newest_whole_seconds_of_every_process() -> None:
             _busy_second(worker, clock, float(second), lag_ns=(second - 200) * 1_000_000, seq0=second * 1000)
         clock.now = 209.0 + i  # w1 is a second ahead: its second 209 is not complete everywhere yet
         worker.record_send("s", "g")
+    return workers
+
+
+def test_live_figures_cover_the_newest_whole_seconds_of_every_process() -> None:
+    workers = _workers_with_eight_busy_seconds()
     snapshots = [w.snapshot() for w in workers]
     end = min(int(s["taken_at"]) for s in snapshots)
-    figures = live_figures([snapshot_seconds(s, decode_from=end - 5) for s in snapshots], end=end)
+    figures = LiveWindow().figures({s["process_id"]: snapshot_now(s, start=end - 5) for s in snapshots}, end=end)
     assert end == 209
     assert figures.window_s == 5
     assert figures.deliveries_per_s == 2 * 100  # seconds 204-208, both processes
     assert figures.connections == 2 and figures.errors == 2
     # Seconds 204-208 lag 4-8 ms, plus 1 ms of service: the p99 is the newest second's (9 ms), not the run's.
     assert 8_900 <= figures.response_time_p99_us <= 9_100
-    assert 990 <= figures.service_time_p99_us <= 1_010
+    # Exactly the p99 of the window's deliveries merged into one histogram.
+    merged = LatencyRecorder()
+    for worker in workers:
+        for t in range(204, 209):
+            merged.merge(worker.series[t].response)
+    assert figures.response_time_p99_us == merged.value_at_percentile(99)
     # In process, the collector's own seconds give the same figures without encoding anything.
-    local = live_figures([list(w.series.items()) for w in workers], end=end)
+    local = LiveWindow().figures({w.process_id: collector_now(w, start=end - 5, end=end) for w in workers}, end=end)
     assert local == figures
+
+
+def test_a_second_that_is_over_is_read_once(monkeypatch) -> None:
+    workers = _workers_with_eight_busy_seconds()
+    window = LiveWindow()
+    reads = []
+    original = LatencyRecorder.nonzero_buckets
+
+    def counting(self: LatencyRecorder) -> list[tuple[int, int]]:
+        reads.append(self)
+        return original(self)
+
+    monkeypatch.setattr(LatencyRecorder, "nonzero_buckets", counting)
+    for end in (207, 208, 209):
+        window.figures({w.process_id: collector_now(w, start=end - 5, end=end) for w in workers}, end=end)
+    # Seconds 202-208 entered the window over three calls: 7 seconds x 2 processes, each read once.
+    assert len(reads) == 7 * 2
 
 
 def test_live_figures_before_the_first_whole_second() -> None:
     collector = Collector(run_id="r", process_id="local", role="local", clock=_Clock(50.5))
     collector.connection_opened()
-    figures = live_figures([list(collector.series.items())], end=50)
+    figures = LiveWindow().figures({"local": collector_now(collector, start=45, end=50)}, end=50)
     assert figures.window_s == 0 and figures.deliveries_per_s is None and figures.response_time_p99_us is None
+    assert figures.connections == 1

@@ -1,0 +1,147 @@
+"""The figures of a running generator's newest whole seconds, for the live progress line.
+
+The master (or local runner) combines every process's per-second buckets (:class:`~harness.measure.aggregation.
+Second`) over a short window: what the cell is doing now, not the cumulative percentiles of the result. It runs once
+a second beside a generator that spends only a few milliseconds of CPU a second, so a second that is over is read
+once (its counts and the non-empty buckets of its response-time histogram) and kept, and the window's p99 comes from
+those buckets, never from merging whole histograms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from harness.measure.aggregation import Collector, Second
+from harness.measure.latency import LatencyRecorder, buckets_percentile
+
+__all__ = ["LIVE_WINDOW_S", "LiveFigures", "LiveWindow", "ProcessNow", "collector_now", "snapshot_now"]
+
+#: Whole seconds the live figures cover: long enough for a p99 of a few hundred samples, short enough to follow a
+#: burst.
+LIVE_WINDOW_S: Final = 5
+# Any recorder of the harness's one configuration, to turn bucket indexes into values.
+_LIKE: Final = LatencyRecorder()
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFigures:
+    """What the generator measured over its newest complete seconds, for the progress line of a running cell.
+
+    Attributes:
+        window_s: seconds the figures cover (fewer than asked at the start of a run); 0 when none yet.
+        deliveries_per_s: messages received per second over the window.
+        response_time_p99_us: p99 response time (from the intended send) over the window's deliveries; None
+            without any.
+        connections: connections open now.
+        errors: connect failures plus unexpected closes since the start.
+    """
+
+    window_s: int
+    deliveries_per_s: float | None
+    response_time_p99_us: int | None
+    connections: int
+    errors: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessNow:
+    """One generator process as the live figures need it.
+
+    Attributes:
+        first_second: its first recorded second (the window is shorter than asked until that is long enough ago).
+        recent: its (second, bucket) pairs from the start of the window on, in any order; the others may be left
+            out, so a long run costs no more per second than a short one.
+        errors: its connect failures plus unexpected closes so far.
+        connections: its connections open now.
+    """
+
+    first_second: int | None
+    recent: Iterable[tuple[int, Second]]
+    errors: int
+    connections: int
+
+
+def collector_now(collector: Collector, *, start: int, end: int) -> ProcessNow:
+    """The live view of a collector in this process (the local runner's own)."""
+    series = collector.series
+    return ProcessNow(
+        # Seconds are added in time order, so the first key is the first second (without a scan of all of them).
+        first_second=next(iter(series), None),
+        recent=[(t, series[t]) for t in range(start, end) if t in series],
+        errors=collector.connect_failures.total + collector.unexpected_closes.total,
+        connections=collector.connections,
+    )
+
+
+def snapshot_now(snapshot: Mapping[str, Any], *, start: int) -> ProcessNow:
+    """The live view of a process from its newest snapshot; only the window's histograms are decoded."""
+    series = snapshot["series"]
+    recent: list[tuple[int, Second]] = []
+    connections = 0
+    for t, sends, deliveries, errors, open_now, _service, response in reversed(series):
+        if t < start:
+            break
+        bucket = Second(int(sends), int(deliveries), int(errors), open_now)
+        bucket.response = LatencyRecorder.from_dict(response)
+        recent.append((int(t), bucket))
+    for entry in reversed(series):
+        if entry[4] is not None:
+            connections = int(entry[4])
+            break
+    errors = sum(int(n) for n in snapshot["connect_failures"].values())
+    errors += sum(int(n) for n in snapshot["unexpected_closes"].values())
+    return ProcessNow(series[0][0] if series else None, recent, errors, connections)
+
+
+class LiveWindow:
+    """Combines the processes' newest seconds into :class:`LiveFigures`, reading each second that is over once.
+
+    Args:
+        window_s: length of the window in whole seconds.
+    """
+
+    def __init__(self, window_s: int = LIVE_WINDOW_S) -> None:
+        self.window_s = window_s
+        # (process, second) -> (deliveries, non-empty response-time buckets) of a second that is over.
+        self._closed: dict[tuple[str, int], tuple[int, tuple[tuple[int, int], ...]]] = {}
+
+    def figures(self, processes: Mapping[str, ProcessNow], *, end: int) -> LiveFigures:
+        """The figures of the window of whole seconds ending before ``end``.
+
+        Args:
+            processes: per process id, its :class:`ProcessNow`. A second before ``end`` must not change any more:
+                it is read the first time it is seen and kept while it is in the window.
+            end: first second not in the window (the current, incomplete second, or the oldest newest second any
+                process has reported).
+        """
+        start = end - self.window_s
+        response: dict[int, int] = {}
+        deliveries = 0
+        firsts = [p.first_second for p in processes.values() if p.first_second is not None]
+        for process, now in processes.items():
+            for t, bucket in now.recent:
+                if not start <= t < end:
+                    continue
+                key = (process, t)
+                closed = self._closed.get(key)
+                if closed is None:
+                    closed = self._closed[key] = (bucket.deliveries, tuple(bucket.response.nonzero_buckets()))
+                deliveries += closed[0]
+                for index, count in closed[1]:
+                    response[index] = response.get(index, 0) + count
+        for key in [key for key in self._closed if key[1] < start]:
+            del self._closed[key]
+        span = max(0, end - max(start, min(firsts))) if firsts else 0
+        return LiveFigures(
+            window_s=span,
+            deliveries_per_s=deliveries / span if span else None,
+            response_time_p99_us=buckets_percentile(response, 99.0, like=_LIKE),
+            connections=sum(p.connections for p in processes.values()),
+            errors=sum(p.errors for p in processes.values()),
+        )
