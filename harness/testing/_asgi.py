@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["Receive", "Scope", "Send", "accept", "not_found", "send_message"]
+__all__ = ["App", "Receive", "Scope", "Send", "accept", "echo_app", "not_found", "outgoing", "send_message"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
@@ -36,9 +37,33 @@ async def accept(receive: Receive, send: Send) -> bool:
     return True
 
 
+def outgoing(event: MutableMapping[str, Any]) -> dict[str, Any]:
+    """The ``websocket.send`` message carrying the payload of a ``websocket.receive`` event, in its frame type."""
+    if event.get("text") is not None:
+        return {"type": "websocket.send", "text": event["text"]}
+    return {"type": "websocket.send", "bytes": event.get("bytes") or b""}
+
+
 async def send_message(send: Send, event: MutableMapping[str, Any]) -> None:
     """Send back the payload of a ``websocket.receive`` event with its original frame type."""
-    if event.get("text") is not None:
-        await send({"type": "websocket.send", "text": event["text"]})
-    else:
-        await send({"type": "websocket.send", "bytes": event.get("bytes") or b""})
+    await send(outgoing(event))
+
+
+def echo_app(before_echo: Callable[[], Awaitable[None]] | None = None) -> App:
+    """An app that returns every message to the socket that sent it, awaiting ``before_echo()`` first if given."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await not_found(scope, receive, send)
+            return
+        if not await accept(receive, send):
+            return
+        while True:
+            event = await receive()
+            if event["type"] != "websocket.receive":
+                return
+            if before_echo is not None:
+                await before_echo()
+            await send_message(send, event)
+
+    return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from harness.testing._asgi import Receive, Scope, Send, accept, not_found
+from harness.testing._asgi import Receive, Scope, Send, accept, not_found, outgoing
 
 __all__ = ["app", "fan_out"]
 
@@ -22,12 +22,6 @@ async def fan_out(path: str, message: dict[str, Any]) -> None:
             pass
 
 
-def _outgoing(event: Any) -> dict[str, Any]:
-    if event.get("text") is not None:
-        return {"type": "websocket.send", "text": event["text"]}
-    return {"type": "websocket.send", "bytes": event.get("bytes") or b""}
-
-
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "websocket":
         await not_found(scope, receive, send)
@@ -41,6 +35,6 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             event = await receive()
             if event["type"] != "websocket.receive":
                 return
-            await fan_out(path, _outgoing(event))
+            await fan_out(path, outgoing(event))
     finally:
         _members[path].remove(send)

@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
-from harness.testing._asgi import Receive, Scope, Send, accept, not_found
-from harness.testing.broadcast import _members, _outgoing, fan_out
+from harness.testing._asgi import Receive, Scope, Send, accept, not_found, outgoing
+from harness.testing.broadcast import _members, fan_out
 
 __all__ = ["DROP", "DUPLICATE", "MODE", "REORDER", "app"]
 
@@ -74,7 +74,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             event = await receive()
             if event["type"] != "websocket.receive":
                 return
-            message = _outgoing(event)
+            message = outgoing(event)
             key = _envelope_key(event)
             if key is None:
                 await forward(message)

@@ -11,7 +11,7 @@ import asyncio
 import os
 import time
 
-from harness.testing._asgi import Receive, Scope, Send, accept, not_found, send_message
+from harness.testing._asgi import echo_app
 
 __all__ = ["STALL_EVERY_S", "STALL_S", "app", "stall_remaining"]
 
@@ -27,17 +27,10 @@ def stall_remaining(now: float) -> float:
     return STALL_EVERY_S - phase if phase >= start else 0.0
 
 
-async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] != "websocket":
-        await not_found(scope, receive, send)
-        return
-    if not await accept(receive, send):
-        return
-    while True:
-        event = await receive()
-        if event["type"] != "websocket.receive":
-            return
-        wait = stall_remaining(time.monotonic())
-        if wait:
-            await asyncio.sleep(wait)
-        await send_message(send, event)
+async def _stall() -> None:
+    wait = stall_remaining(time.monotonic())
+    if wait:
+        await asyncio.sleep(wait)
+
+
+app = echo_app(_stall)
