@@ -9,8 +9,9 @@ key into their own terminal's reader at seeded random times within ``--burst-s``
 * the burst: inserts issued, and the time from the first insert to the last punch a kiosk received;
 * punches stored, lost (inserts with no stored punch), duplicates (stored punches beyond one per insert);
 * kiosks that received their punch;
-* insert -> kiosk latency p50/p99/max in ms: from the emulator's ``monotonic_ns`` stamp taken right after it
-  wrote the ``Ek 01`` frame to the moment this process read the punch message (CLOCK_MONOTONIC, one host).
+* insert -> kiosk latency p50/p99/max (an HDR histogram, 3 significant digits): from the emulator's ``monotonic_ns``
+  stamp taken right after it wrote the ``Ek 01`` frame to the moment this process read the punch message
+  (CLOCK_MONOTONIC, one host).
 
 The machinery lives in ``harness/run/shift_change.py`` (``harness run`` drives timeclock scenarios with it); the
 end-to-end tests in tests/gateway/test_e2e.py call ``run_shift_change`` with 200 readers.

@@ -298,7 +298,7 @@ def run_ours(scenario: Scenario, repetition: int, out: Path, send_s: float) -> M
         finally:
             sampler.stop()
     result = run.result
-    series = {int(row["epoch_s"]): (int(row["sends"]), int(row["deliveries"])) for row in result["time_series"]}
+    series = {int(row["epoch_s"]): (int(row["sent"]), int(row["received"])) for row in result["time_series"]}
     sending = [s for s, (sends, _) in series.items() if sends]
     if not sending:
         m.flags.append("no sends at all")

@@ -28,6 +28,8 @@ from harness.stack.servers import SERVERS
 __all__ = [
     "ARRIVALS",
     "KINDS",
+    "SCENARIO_KINDS",
+    "KindSpec",
     "SCENARIO_DIR",
     "SHAPES",
     "STATISTICS",
@@ -67,21 +69,40 @@ SCENARIO_DIR: Final = _PROJECT_ROOT / "scenarios"
 # Scenario names become directory names (reports/<timestamp>-<name>/) and HTML text, so keep them to a safe alphabet.
 _NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
-# Kinds whose messages travel between connections through the channel layer: with an in-process layer and more
-# than one server worker, members on different workers never see each other's messages.
-_CROSS_CONNECTION_KINDS: Final = frozenset({"chat", "fanout", "notifications", "timeclock", "broadcast"})
 
-# Per-kind rules for the keys that only make sense for some kinds: "required", "optional" or absent (= refused).
-_RATE_RULE: Final[Mapping[Kind, str]] = {
-    "chat": "required",
-    "fanout": "required",
-    "notifications": "required",
-    "echo": "required",
-    "broadcast": "required",
-    "connect-storm": "optional",
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    """What a scenario kind takes in ``[load]`` and how ``harness run`` drives it.
+
+    Attributes:
+        rate: ``[load].rate`` is ``required``, ``optional`` or ``refused``.
+        room_size: ``[load].room_size`` is required (and refused for other kinds).
+        group_sizes: ``[load].group_sizes`` is required (and refused for other kinds).
+        cross_connection: messages travel between connections through the channel layer, so an in-process layer
+            with several server workers would keep members on different workers apart.
+        generic: may set ``generic = true`` (any server with the plain echo or broadcast behaviour).
+        generator: the Locust generator's ``--harness-kind`` that drives it; None when ``harness run`` drives it
+            itself (timeclock: EKS readers, gateway and kiosk sockets).
+    """
+
+    rate: Literal["required", "optional", "refused"]
+    room_size: bool = False
+    group_sizes: bool = False
+    cross_connection: bool = False
+    generic: bool = False
+    generator: str | None = None
+
+
+#: The one table of scenario kinds.
+SCENARIO_KINDS: Final[Mapping[Kind, KindSpec]] = {
+    "chat": KindSpec("required", room_size=True, cross_connection=True, generator="chat"),
+    "fanout": KindSpec("required", group_sizes=True, cross_connection=True, generator="chat"),
+    "notifications": KindSpec("required", cross_connection=True, generator="notifications"),
+    "timeclock": KindSpec("refused", cross_connection=True),
+    "connect-storm": KindSpec("optional", generator="connect-storm"),
+    "echo": KindSpec("required", generic=True, generator="echo"),
+    "broadcast": KindSpec("required", cross_connection=True, generic=True, generator="broadcast"),
 }
-_ROOM_SIZE_KINDS: Final = frozenset({"chat"})
-_GROUP_SIZES_KINDS: Final = frozenset({"fanout"})
 
 
 class ScenarioError(ValueError):
@@ -364,16 +385,16 @@ def _stages(c: _Checker, raw: Any, *, has_rate: bool) -> tuple[Stage, ...]:
 
 def _load(c: _Checker, raw: Any, kind: Kind) -> Load:
     t = c.table(raw, "[load]")
-    rate_rule = _RATE_RULE.get(kind)
+    spec = SCENARIO_KINDS[kind]
     required = ["users", "spawn_rate"]
     optional = ["arrival", "payload_bytes", "shape", "stages"]
-    if rate_rule == "required":
+    if spec.rate == "required":
         required.append("rate")
-    elif rate_rule == "optional":
+    elif spec.rate == "optional":
         optional.append("rate")
-    if kind in _ROOM_SIZE_KINDS:
+    if spec.room_size:
         required.append("room_size")
-    if kind in _GROUP_SIZES_KINDS:
+    if spec.group_sizes:
         required.append("group_sizes")
     c.keys(t, "[load]", required, optional)
 
@@ -482,8 +503,9 @@ def parse_scenario(data: Mapping[str, Any], *, where: str = "<scenario>", source
     name = c.string(data["name"], "name", pattern=_NAME_RE, form="a name of a-z, 0-9 and '-' (at most 63)")
     kind = cast(Kind, c.choice(data["kind"], "kind", KINDS))
     generic = _opt(data, "generic", False, lambda v: c.boolean(v, "generic"))
-    if generic and kind not in ("echo", "broadcast"):
-        raise c.fail("generic", f"only kinds echo and broadcast work against any server; kind is {kind}")
+    if generic and not SCENARIO_KINDS[kind].generic:
+        generic_kinds = " and ".join(k for k, spec in SCENARIO_KINDS.items() if spec.generic)
+        raise c.fail("generic", f"only kinds {generic_kinds} work against any server; kind is {kind}")
     duration_s = c.number(data["duration_s"], "duration_s", minimum=0, inclusive=False)
     load = _load(c, data["load"], kind)
     if load.stages:
@@ -501,7 +523,7 @@ def parse_scenario(data: Mapping[str, Any], *, where: str = "<scenario>", source
     elif "timeclock" in data:
         raise c.fail("[timeclock]", f"only for kind timeclock; kind is {kind}")
     matrix = _matrix(c, data["matrix"]) if "matrix" in data else Matrix()
-    if kind in _CROSS_CONNECTION_KINDS:
+    if SCENARIO_KINDS[kind].cross_connection:
         for layer in matrix.layers:
             if not LAYERS[layer].shared_across_processes and max(matrix.workers) > 1:
                 raise c.fail(

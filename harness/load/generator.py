@@ -23,10 +23,12 @@ import orjson
 
 from harness.stack.processes import ManagedProcess
 
-__all__ = ["LIVE_FILE", "LOCUSTFILE", "GeneratorError", "GeneratorResult", "run_generator"]
+__all__ = ["GENERATOR_FILE", "LIVE_FILE", "LOCUSTFILE", "GeneratorError", "GeneratorResult", "run_generator"]
 
 LOCUSTFILE: Final = Path(__file__).resolve().with_name("locustfile.py")
 _ROOT: Final = LOCUSTFILE.parents[2]
+#: Name, in ``out_dir``, of the merged result the master writes at test stop (not the run's result.json).
+GENERATOR_FILE: Final = "generator.json"
 #: Name, in ``out_dir``, of the figures the running generator rewrites every second (``--harness-live``).
 LIVE_FILE: Final = "live.json"
 #: Seconds allowed beyond the planned run time for start-up, final reports and shutdown.
@@ -111,7 +113,8 @@ def run_generator(
         processes: 0 for Locust's local runner; N for a master with ``--processes N`` workers.
         credentials: the reference app's credentials JSON (chat, notifications, kiosk).
         run_id: the run id in every envelope (default: a random one).
-        out_dir: receives ``result.json``, ``locust_*.csv``, ``locust.log`` and, while it runs, :data:`LIVE_FILE`.
+        out_dir: receives :data:`GENERATOR_FILE`, ``locust_*.csv``, ``locust.log`` and, while it runs,
+            :data:`LIVE_FILE`.
         extra_env: added to the subprocess environment (e.g. ``HARNESS_USER_STEPS``).
         warmup_s: seconds between a user's connect and its first send, so every member has joined
             before anyone sends.
@@ -134,7 +137,7 @@ def run_generator(
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    result_path = out / "result.json"
+    result_path = out / GENERATOR_FILE
     csv_prefix = out / "locust"
     log_path = out / "locust.log"
     result_path.unlink(missing_ok=True)

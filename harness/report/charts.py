@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from harness.measure.latency import HistogramDecodeError, LatencyRecorder
+from harness.measure.latency import HistogramDecodeError
+from harness.report.histograms import metric_recorder
 
 __all__ = [
     "LOG_FLOOR_MS",
@@ -215,7 +216,7 @@ def decade_ticks(lo: float, hi: float) -> list[float]:
 
 def spectrum_points(metric: Mapping[str, Any]) -> tuple[tuple[float, float | None], ...]:
     try:
-        recorder = LatencyRecorder.decode(metric["histogram"])
+        recorder = metric_recorder(metric)
     except (HistogramDecodeError, KeyError):
         return ()
     n = recorder.count

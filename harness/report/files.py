@@ -16,7 +16,7 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-from harness.measure.latency import LatencyRecorder
+from harness.report.histograms import metric_recorder
 from harness.report.html import render_report
 from harness.report.text import summary_table
 from harness.results import cell_slug, validate_result
@@ -86,7 +86,7 @@ def _html_bytes(doc: Mapping[str, Any]) -> bytes:
 
 
 def _summary_bytes(doc: Mapping[str, Any]) -> bytes:
-    return (summary_table(dict(doc)) + "\n").encode("utf-8")
+    return (summary_table(doc) + "\n").encode("utf-8")
 
 
 JSON: Final = FileExporter("result.json", _json_bytes)
@@ -127,7 +127,7 @@ def write_hgrm_files(doc: Mapping[str, Any], directory: Path) -> list[Path]:
         items += [(f"fanout.g{int(g['group_size'])}", g["metric"]) for g in cell.get("fanout_by_group_size", [])]
         for stem, data in items:
             path = directory / f"{slug}.{stem}.hgrm"
-            _write_new(path, LatencyRecorder.from_dict({**data, "v": 1}).percentile_distribution().encode("utf-8"))
+            _write_new(path, metric_recorder(data).percentile_distribution().encode("utf-8"))
             written.append(path)
     return written
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from harness.results.slo import breach_sentences
@@ -9,7 +10,7 @@ from harness.results.slo import breach_sentences
 __all__ = ["summary_table"]
 
 
-def summary_table(document: dict[str, Any]) -> str:
+def summary_table(document: Mapping[str, Any]) -> str:
     header = (
         f"{'cell':<28} {'metric':<14} {'count':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8} "
         f"{'lost':>6} {'dup':>5} {'gen cpu':>8}"

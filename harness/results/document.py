@@ -10,11 +10,14 @@ Format history (kept here, as pyperf does, because the file outlives the code th
 
 * version 1: first version; cells carry metrics, delivery, failures, closes, generator health, server resources,
   SLO verdicts, and optionally ``timeseries`` and ``fanout_by_group_size``.
-* version 2: ``timeseries`` drops ``latency_metric`` and the per-point ``users`` and ``p99_us``: version 1 labelled
-  the per-second p99 ``response_time`` while it was measured from the actual send (service time), wrote ``errors``
-  as 0 and ``users`` as the configured count whatever happened. Points now carry ``service_time_p99_us`` and
-  ``response_time_p99_us``, the real ``errors`` and the open ``connections``. Version 1 files still validate
-  against ``result-v1.json`` and render (their ``p99_us`` shown as the service time it was).
+* version 2: generator health keeps every field the generator judged each process by (process id, host, CPU
+  sample count, send-lag p99, its own verdict and reasons) and the thresholds; version 1 kept role, pid and CPU.
+  Time-series points carry ``epoch_s``. ``timeseries`` drops ``latency_metric`` and the per-point ``users`` and
+  ``p99_us``: version 1 labelled the per-second p99 ``response_time`` while it was measured from the actual send
+  (service time), wrote ``errors`` as 0 and ``users`` as the configured count whatever happened. Points now
+  carry ``service_time_p99_us`` and ``response_time_p99_us``, the real ``errors`` and the open ``connections``.
+  Version 1 files still validate against ``result-v1.json`` and render (their ``p99_us`` shown as the service
+  time it was).
 
 Files are never overwritten: a run directory that already holds a result is a different run.
 """
@@ -29,14 +32,33 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal, cast
 
 import orjson
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
+from harness.measure.aggregation import HealthThresholds, ProcessHealth
 from harness.measure.fingerprint import Fingerprint
-from harness.measure.latency import LatencyRecorder, LatencySummary, MetricSet
+from harness.measure.latency import LatencyRecorder, LatencySummary
+from harness.measure.metric_set import MetricSet
+from harness.measure.resources import RedisSample, ServerProcess
+from harness.results.model import (
+    CellDoc,
+    ConnectFailuresDoc,
+    DeliveryDoc,
+    FingerprintDoc,
+    HealthThresholdsDoc,
+    LatencySummaryDoc,
+    LayerPressureDoc,
+    MetricDoc,
+    ProcessHealthDoc,
+    ProcessSampleDoc,
+    RedisSampleDoc,
+    ResultDoc,
+    SloVerdictDoc,
+    TimePointDoc,
+)
 from harness.results.slo import evaluate_slos
 from harness.scenario import Slo
 
@@ -44,13 +66,10 @@ __all__ = [
     "REPORTS_ROOT",
     "SCHEMA_PATH",
     "SCHEMA_VERSION",
-    "CellInput",
+    "CellMeasurements",
     "GeneratorHealth",
-    "GeneratorProcess",
     "GroupSizeLatency",
-    "ResourceSample",
     "ResultValidationError",
-    "ServerProcess",
     "TimePoint",
     "TimeSeries",
     "build_cell",
@@ -60,7 +79,7 @@ __all__ = [
     "validate_result",
 ]
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final[Literal[2]] = 2
 SCHEMA_DIR: Final = Path(__file__).resolve().parent / "schema"
 SCHEMA_PATH: Final = SCHEMA_DIR / f"result-v{SCHEMA_VERSION}.json"
 #: Every version this code reads: the current one, and older files kept as baselines.
@@ -75,42 +94,17 @@ class ResultValidationError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class GeneratorProcess:
-    """CPU use of one load-generator process over the measurement window, percent of one core."""
-
-    role: str
-    pid: int
-    cpu_mean: float
-    cpu_max: float
-
-
-@dataclass(frozen=True, slots=True)
 class GeneratorHealth:
-    """Whether the generator kept its schedule; ``generator_bound`` cells measured the generator, not the server."""
+    """Whether the generator kept its schedule; ``generator_bound`` cells measured the generator, not the server.
 
-    processes: tuple[GeneratorProcess, ...]
+    ``processes`` are the generator's own verdicts per process, with every field it judged them by.
+    """
+
+    processes: tuple[ProcessHealth, ...]
+    thresholds: HealthThresholds
     send_lag: LatencySummary
     generator_bound: bool
     reasons: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceSample:
-    """One sample of a server process; ``t_s`` counts from the start of the measurement window."""
-
-    t_s: float
-    cpu_percent: float
-    rss_bytes: int
-    num_fds: int
-
-
-@dataclass(frozen=True, slots=True)
-class ServerProcess:
-    """Resource samples of one server-side process (ASGI worker, redis-server)."""
-
-    name: str
-    pid: int
-    samples: tuple[ResourceSample, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +112,7 @@ class TimePoint:
     """What the generator recorded in one interval; a p99 is None when the interval had no deliveries."""
 
     t_s: float
+    epoch_s: int
     sent: int
     received: int
     errors: int
@@ -144,8 +139,8 @@ class GroupSizeLatency:
 
 
 @dataclass(frozen=True, slots=True)
-class CellInput:
-    """Everything measured in one matrix cell, as typed objects; :func:`build_cell` turns it into JSON."""
+class CellMeasurements:
+    """Everything measured in one matrix cell, as typed objects; :func:`build_cell` turns it into its JSON."""
 
     server: str
     layer: str
@@ -164,63 +159,67 @@ class CellInput:
     fanout_by_group_size: tuple[GroupSizeLatency, ...] = ()
     #: The ``$defs/cell/layer_pressure`` object (harness.measure.layer_pressure), when the cell ran its own stack.
     layer_pressure: Mapping[str, Any] | None = None
-    #: Redis INFO samples as ``$defs/server_resources/redis`` items.
-    redis_samples: tuple[Mapping[str, Any], ...] = ()
+    redis_samples: tuple[RedisSample, ...] = ()
 
 
-def build_cell(cell: CellInput, slos: Sequence[Slo] = ()) -> dict[str, Any]:
-    """Return the ``$defs/cell`` object of one cell, with its SLO verdicts evaluated."""
-    doc: dict[str, Any] = {
+def build_cell(cell: CellMeasurements, slos: Sequence[Slo] = ()) -> CellDoc:
+    """Return the ``$defs/cell`` object of one cell, with its SLO verdicts evaluated.
+
+    The measurement classes serialise themselves (``to_dict``, ``result_dict``); their dicts are cast to the
+    model's TypedDicts here, where the schema validation of :func:`build_result` checks them.
+    """
+    health = cell.generator
+    doc: CellDoc = {
         "server": cell.server,
         "layer": cell.layer,
         "workers": cell.workers,
         "scenario": cell.scenario,
         "parameters": dict(cell.parameters),
         "duration_s": cell.duration_s,
-        "metrics": {name: cell.metrics.recorder(name).result_dict() for name in cell.metrics.names()},
-        "delivery": cell.delivery.to_dict(),
+        "metrics": {name: _metric(cell.metrics.recorder(name)) for name in cell.metrics.names()},
+        "delivery": cast(DeliveryDoc, cell.delivery.to_dict()),
         "foreign_messages": dict(cell.foreign_messages),
-        "connect_failures": cell.connect_failures.to_dict(),
+        "connect_failures": cast(ConnectFailuresDoc, cell.connect_failures.to_dict()),
         "unexpected_closes": cell.unexpected_closes.to_dict(),
         "generator_health": {
-            "processes": [
-                {"role": p.role, "pid": p.pid, "cpu_percent": {"mean": p.cpu_mean, "max": p.cpu_max}}
-                for p in cell.generator.processes
-            ],
-            "send_lag": cell.generator.send_lag.to_dict(),
-            "generator_bound": cell.generator.generator_bound,
-            "generator_bound_reasons": list(cell.generator.reasons),
+            "processes": [cast(ProcessHealthDoc, p.to_dict()) for p in health.processes],
+            "thresholds": cast(HealthThresholdsDoc, health.thresholds.to_dict()),
+            "send_lag": cast(LatencySummaryDoc, health.send_lag.to_dict()),
+            "generator_bound": health.generator_bound,
+            "generator_bound_reasons": list(health.reasons),
         },
         "server_resources": {
             "processes": [
                 {
                     "name": p.name,
                     "pid": p.pid,
-                    "samples": [
-                        {"t_s": s.t_s, "cpu_percent": s.cpu_percent, "rss_bytes": s.rss_bytes, "num_fds": s.num_fds}
-                        for s in p.samples
-                    ],
+                    "samples": [cast(ProcessSampleDoc, dataclasses.asdict(s)) for s in p.samples],
                 }
                 for p in cell.server_processes
             ]
         },
+        "slo_verdicts": [],
     }
     if cell.redis_samples:
-        doc["server_resources"]["redis"] = [dict(sample) for sample in cell.redis_samples]
+        doc["server_resources"]["redis"] = [cast(RedisSampleDoc, dataclasses.asdict(s)) for s in cell.redis_samples]
     if cell.layer_pressure is not None:
-        doc["layer_pressure"] = dict(cell.layer_pressure)
+        doc["layer_pressure"] = cast(LayerPressureDoc, dict(cell.layer_pressure))
     if cell.timeseries is not None:
         doc["timeseries"] = {
             "interval_s": cell.timeseries.interval_s,
-            "points": [dataclasses.asdict(p) for p in cell.timeseries.points],
+            "points": [cast(TimePointDoc, dataclasses.asdict(p)) for p in cell.timeseries.points],
         }
     if cell.fanout_by_group_size:
         doc["fanout_by_group_size"] = [
-            {"group_size": g.group_size, "groups": g.groups, "metric": g.recorder.result_dict()}
+            {"group_size": g.group_size, "groups": g.groups, "metric": _metric(g.recorder)}
             for g in sorted(cell.fanout_by_group_size, key=lambda g: g.group_size)
         ]
-    doc["slo_verdicts"] = [v.to_dict() for v in evaluate_slos(slos, doc)]
+    doc["slo_verdicts"] = [cast(SloVerdictDoc, v.to_dict()) for v in evaluate_slos(slos, doc)]
     return doc
+
+
+def _metric(recorder: LatencyRecorder) -> MetricDoc:
+    return cast(MetricDoc, recorder.result_dict())
 
 
 def _utc_now() -> dt.datetime:
@@ -232,10 +231,10 @@ def build_result(
     run_id: str,
     fingerprint: Fingerprint,
     config: Mapping[str, Any],
-    cells: Sequence[CellInput],
+    cells: Sequence[CellMeasurements],
     slos: Sequence[Slo] = (),
     created: dt.datetime | None = None,
-) -> dict[str, Any]:
+) -> ResultDoc:
     """Build and validate the whole result document.
 
     Args:
@@ -249,11 +248,11 @@ def build_result(
     Raises:
         ResultValidationError: if the document does not follow the schema (a bug in the caller or here).
     """
-    doc = {
+    doc: ResultDoc = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "created": (created or _utc_now()).astimezone(dt.UTC).isoformat(),
-        "fingerprint": fingerprint.to_dict(),
+        "fingerprint": cast(FingerprintDoc, fingerprint.to_dict()),
         "config": _json_safe(config),
         "cells": [build_cell(c, slos) for c in cells],
     }

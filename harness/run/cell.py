@@ -14,22 +14,20 @@ import orjson
 
 from harness.load.generator import LIVE_FILE, GeneratorResult, run_generator
 from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
-from harness.measure.latency import LatencyRecorder, MetricSet
+from harness.measure.aggregation import HealthThresholds, ProcessHealth
+from harness.measure.latency import LatencyRecorder
 from harness.measure.layer_pressure import layer_pressure
+from harness.measure.metric_set import MetricSet
 from harness.measure.resources import ResourceSampler
-from harness.report.progress import ProgressLine, ProgressState
+from harness.report.progress import ProgressState
 from harness.results import (
-    CellInput,
+    CellMeasurements,
     GeneratorHealth,
-    GeneratorProcess,
     GroupSizeLatency,
-    ResourceSample,
-    ServerProcess,
     TimePoint,
     TimeSeries,
 )
-from harness.run.plan import GENERATOR_KIND, Cell, _generator_runs, _shape, _stack_config
-from harness.scenario import Scenario
+from harness.run.plan import GENERATOR_KIND, Cell, CellRun, GeneratorTarget, _generator_runs, _shape, _stack_config
 from harness.stack import Stack
 from harness.stack.layers import layer_spec
 
@@ -38,25 +36,21 @@ __all__ = ["run_locust_cell"]
 
 def _health(results: Sequence[tuple[int | None, dict[str, Any]]], metrics: MetricSet) -> GeneratorHealth:
     """Generator health over every generator run of a cell: bound if any run was, with each run's reasons."""
-    processes: list[GeneratorProcess] = []
+    processes: list[ProcessHealth] = []
     reasons: list[str] = []
     bound = False
+    thresholds = HealthThresholds()
     for size, result in results:
         health = result["generator_health"]
-        processes += [
-            GeneratorProcess(
-                role=str(p["role"]),
-                pid=int(p["pid"]),
-                cpu_mean=float(p["cpu_percent"]["mean"]),
-                cpu_max=float(p["cpu_percent"]["max"]),
-            )
-            for p in health["processes"]
-        ]
+        thresholds = HealthThresholds.from_dict(health["thresholds"])
+        processes += [ProcessHealth.from_dict(p) for p in health["processes"]]
         bound = bound or bool(health["generator_bound"])
         prefix = "" if size is None else f"group size {size}: "
         reasons += [prefix + str(r) for r in health["generator_bound_reasons"]]
     lag = metrics.recorder("send_lag").summary() if "send_lag" in metrics else LatencyRecorder().summary()
-    return GeneratorHealth(processes=tuple(processes), send_lag=lag, generator_bound=bound, reasons=tuple(reasons))
+    return GeneratorHealth(
+        processes=tuple(processes), thresholds=thresholds, send_lag=lag, generator_bound=bound, reasons=tuple(reasons)
+    )
 
 
 def _timeseries(results: Sequence[dict[str, Any]]) -> TimeSeries:
@@ -64,23 +58,8 @@ def _timeseries(results: Sequence[dict[str, Any]]) -> TimeSeries:
     stay visible as missing seconds)."""
     rows = [p for result in results for p in result["time_series"]]
     first = min((int(p["epoch_s"]) for p in rows), default=0)
-    points = tuple(
-        TimePoint(
-            t_s=float(int(p["epoch_s"]) - first),
-            sent=int(p["sends"]),
-            received=int(p["deliveries"]),
-            errors=int(p["errors"]),
-            connections=int(p["connections"]),
-            service_time_p99_us=p["service_time_p99_us"],
-            response_time_p99_us=p["response_time_p99_us"],
-        )
-        for p in rows
-    )
+    points = tuple(TimePoint(**{**p, "t_s": float(int(p["epoch_s"]) - first)}) for p in rows)
     return TimeSeries(interval_s=1.0, points=points)
-
-
-def _delivery(data: dict[str, Any]) -> DeliveryCounts:
-    return DeliveryCounts(**{k: data[k] for k in DeliveryCounts.__dataclass_fields__})
 
 
 def _merge_runs(
@@ -95,7 +74,7 @@ def _merge_runs(
     for size, users, run in runs:
         part = MetricSet.from_dict(run.result["metrics"])
         metrics.merge(part)
-        delivery = delivery + _delivery(run.result["delivery"])
+        delivery = delivery + DeliveryCounts.from_dict(run.result["delivery"])
         failures.merge(ConnectFailures.from_dict(run.result["connect_failures"]))
         closes.merge(UnexpectedCloses.from_dict(run.result["unexpected_closes"]))
         for reason, count in run.result["foreign_messages"].items():
@@ -103,18 +82,6 @@ def _merge_runs(
         if size is not None and "fanout" in part:
             by_size.append(GroupSizeLatency(group_size=size, groups=users // size, recorder=part.recorder("fanout")))
     return metrics, delivery, failures, closes, foreign, by_size
-
-
-def _server_processes(sampler: ResourceSampler) -> tuple[ServerProcess, ...]:
-    data = sampler.to_dict()
-    return tuple(
-        ServerProcess(
-            name=p["name"],
-            pid=p["pid"],
-            samples=tuple(ResourceSample(**s) for s in p["samples"]),
-        )
-        for p in data["processes"]
-    )
 
 
 @dataclass(frozen=True)
@@ -155,20 +122,11 @@ def _with_progress(
         return future.result()
 
 
-def run_locust_cell(
-    scenario: Scenario,
-    cell: Cell,
-    index: int,
-    count: int,
-    *,
-    target: str | None,
-    credentials: Path | None,
-    out_dir: Path,
-    processes: int,
-    run_id: str,
-    progress: ProgressLine,
-) -> CellInput:
-    cell_dir = out_dir / f"cell-{index:02d}-{cell.server}-{cell.layer}-{cell.workers}w"
+def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
+    """Start the cell's stack (unless ``load.url`` is given), run the generator once per generator run, measure."""
+    scenario, cell, index, count, progress = run.scenario, run.cell, run.index, run.count, run.progress
+    target, credentials, processes, run_id = load.url, load.credentials, load.processes, load.run_id
+    cell_dir = run.directory
     plan = _generator_runs(scenario)
     total_s = sum(scenario.warmup_s + scenario.duration_s + scenario.grace_s for _ in plan)
     started = time.monotonic()
@@ -242,7 +200,7 @@ def run_locust_cell(
             stack.stop()
     metrics, delivery, failures, closes, foreign, by_size = _merge_runs(runs)
     pressure = _pressure(stack, cell) if stack is not None else None
-    return CellInput(
+    return CellMeasurements(
         server=cell.server,
         layer=cell.layer,
         workers=cell.workers,
@@ -253,7 +211,7 @@ def run_locust_cell(
         connect_failures=failures,
         unexpected_closes=closes,
         generator=_health([(size, run.result) for size, _, run in runs], metrics),
-        server_processes=_server_processes(sampler) if sampler is not None else (),
+        server_processes=sampler.processes() if sampler is not None else (),
         parameters={
             "users": scenario.load.users,
             "rate_per_user": scenario.load.rate,
@@ -268,7 +226,7 @@ def run_locust_cell(
         timeseries=_timeseries([run.result for _, _, run in runs]),
         fanout_by_group_size=tuple(by_size),
         layer_pressure=pressure,
-        redis_samples=tuple(sampler.to_dict()["redis"]) if sampler is not None else (),
+        redis_samples=tuple(sampler.redis_samples) if sampler is not None else (),
     )
 
 

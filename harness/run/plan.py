@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
 
-from harness.scenario import Scenario
+from harness.report.progress import ProgressLine
+from harness.scenario import SCENARIO_KINDS, Scenario
 from harness.stack import StackConfig
 
-__all__ = ["GENERATOR_KIND", "TIMECLOCK", "Cell", "UnsupportedScenario", "plan_cells"]
+__all__ = ["GENERATOR_KIND", "TIMECLOCK", "Cell", "CellRun", "GeneratorTarget", "UnsupportedScenario", "plan_cells"]
 
-GENERATOR_KIND = {
-    "echo": "echo",
-    "broadcast": "broadcast",
-    "chat": "chat",
-    "fanout": "chat",
-    "notifications": "notifications",
-    "connect-storm": "connect-storm",
+#: Scenario kind -> the Locust generator's kind, for the kinds Locust drives (from the one table of kinds).
+GENERATOR_KIND: Final[Mapping[str, str]] = {
+    kind: spec.generator for kind, spec in SCENARIO_KINDS.items() if spec.generator is not None
 }
 
-
 #: The timeclock kind is driven by the EKS path in this process (emulator, gateway, kiosk sockets), not by Locust.
-TIMECLOCK = "timeclock"
+TIMECLOCK: Final = "timeclock"
 
 
 class UnsupportedScenario(ValueError):
@@ -37,6 +36,36 @@ class Cell:
     @property
     def label(self) -> str:
         return f"{self.server}+{self.layer}, {self.workers} worker{'s' if self.workers != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class CellRun:
+    """One cell of a run, as every cell runner gets it."""
+
+    scenario: Scenario
+    cell: Cell
+    #: 1-based position in the run, and the run's cell count.
+    index: int
+    count: int
+    #: The run directory; the cell writes under :attr:`directory`.
+    run_dir: Path
+    progress: ProgressLine
+
+    @property
+    def directory(self) -> Path:
+        """``cell-NN-<server>-<layer>-<W>w/`` in the run directory."""
+        c = self.cell
+        return self.run_dir / f"cell-{self.index:02d}-{c.server}-{c.layer}-{c.workers}w"
+
+
+@dataclass(frozen=True)
+class GeneratorTarget:
+    """Where and how the Locust generator loads a cell: the run's own stack (``url`` None) or ``--target``."""
+
+    url: str | None
+    credentials: Path | None
+    processes: int
+    run_id: str
 
 
 def plan_cells(scenario: Scenario, target: str | None) -> list[Cell]:

@@ -21,9 +21,10 @@ from harness.results import (
     build_result,
     default_out_dir,
 )
+from harness.results.model import ResultDoc
 from harness.results.slo import exit_code
 from harness.run.cell import run_locust_cell
-from harness.run.plan import GENERATOR_KIND, TIMECLOCK, UnsupportedScenario, plan_cells
+from harness.run.plan import GENERATOR_KIND, TIMECLOCK, CellRun, GeneratorTarget, UnsupportedScenario, plan_cells
 from harness.run.timeclock import run_timeclock_cell
 from harness.scenario import Scenario
 from harness.stack.layers import layer_spec
@@ -34,7 +35,7 @@ __all__ = ["RunOutcome", "run_scenario"]
 
 @dataclass(frozen=True)
 class RunOutcome:
-    document: dict[str, Any]
+    document: ResultDoc
     files: RunFiles
     exit_code: int
 
@@ -58,23 +59,12 @@ def run_scenario(
     out.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:12]
     progress = ProgressLine(stream if stream is not None else sys.stderr)
-    run_cell = run_timeclock_cell if scenario.kind == TIMECLOCK else run_locust_cell
+    load = GeneratorTarget(target, credentials, processes, run_id)
     try:
-        inputs = [
-            run_cell(
-                scenario,
-                cell,
-                i,
-                len(cells),
-                target=target,
-                credentials=credentials,
-                out_dir=out,
-                processes=processes,
-                run_id=run_id,
-                progress=progress,
-            )
-            for i, cell in enumerate(cells, start=1)
-        ]
+        inputs = []
+        for i, cell in enumerate(cells, start=1):
+            run = CellRun(scenario, cell, i, len(cells), out, progress)
+            inputs.append(run_timeclock_cell(run) if scenario.kind == TIMECLOCK else run_locust_cell(run, load))
     finally:
         progress.close()
     redis_bin = None

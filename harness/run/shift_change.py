@@ -17,20 +17,23 @@ An event is identified by (terminal, key serial): a schedule uses each key at mo
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import sqlite3
-import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from harness.measure.latency import LatencyRecorder, LatencySummary
+from harness.results.format import format_ms
 from harness.stack import Stack, StackConfig
-from harness.stack.network import find_free_port_range
+from harness.stack.network import find_free_port_range, http_json
 from harness.stack.processes import ManagedProcess
 
 __all__ = [
@@ -89,14 +92,22 @@ class ShiftChangeResult:
     lost: int
     duplicates: int
     kiosks_with_punch: int
-    latency_ms_p50: float
-    latency_ms_p99: float
-    latency_ms_max: float
+    #: Insert -> kiosk latency of the events whose punch reached its kiosk (HDR, µs; count 0 when none did).
+    latency: LatencySummary
     gateway: dict[str, Any] = field(default_factory=dict)
     gateways: int = 1
     #: Insert -> kiosk latency of every event whose punch reached its kiosk, ns.
     latencies_ns: list[int] = field(default_factory=list)
     events: int = 0
+
+    def _latency_line(self) -> str:
+        if not self.latency.count:
+            return "insert -> kiosk latency: no punch reached a kiosk"
+        s = self.latency
+        return (
+            f"insert -> kiosk latency ({s.count} events): p50 {format_ms(s.p50)} ms, p99 {format_ms(s.p99)} ms, "
+            f"max {format_ms(s.max)} ms"
+        )
 
     def lines(self) -> list[str]:
         return [
@@ -106,41 +117,28 @@ class ShiftChangeResult:
             f"first insert -> last kiosk punch {self.burst_duration_s:.1f} s",
             f"punches stored {self.punches_stored}, lost {self.lost}, duplicates {self.duplicates}",
             f"kiosks that received their punch: {self.kiosks_with_punch}/{self.events}",
-            f"insert -> kiosk latency: p50 {self.latency_ms_p50:.0f} ms, p99 {self.latency_ms_p99:.0f} ms, "
-            f"max {self.latency_ms_max:.0f} ms",
+            self._latency_line(),
             f"gateway: connected {self.gateway.get('connected')}, "
             f"reconnects {self.gateway.get('reconnects')}, errors {self.gateway.get('errors')}",
         ]
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+# The emulator's control API and the gateways' status pages are called from the event loop through the project's
+# blocking HTTP helper in threads; a shift change inserts and removes a key per event, so it gets threads of its own.
+_HTTP_THREADS: Final = 32
 
 
-async def _http(port: int, method: str, path: str, body: Any = None, timeout: float = 10.0) -> tuple[int, Any]:
-    payload = b"" if body is None else json.dumps(body).encode()
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
-    try:
-        writer.write(
-            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
-            + payload
-        )
-        data = await asyncio.wait_for(reader.read(), timeout)
-    finally:
-        writer.close()
-    head, _, rest = data.partition(b"\r\n\r\n")
-    status_line = head.split(b"\r\n", 1)[0].split()
-    if len(status_line) < 2 or not status_line[0].startswith(b"HTTP/") or not status_line[1].isdigit():
-        raise ValueError(f"127.0.0.1:{port} answered {method} {path} with {data[:40]!r}, not an HTTP response")
-    return int(status_line[1]), json.loads(rest) if rest else None
+async def _http(
+    pool: ThreadPoolExecutor, port: int, method: str, path: str, body: Any = None, timeout: float = 10.0
+) -> tuple[int, Any]:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        pool, functools.partial(http_json, "127.0.0.1", port, method, path, body, timeout=timeout)
+    )
 
 
 async def _wait_http(
-    port: int, path: str, ready: Any, what: str, process: ManagedProcess, timeout: float
+    pool: ThreadPoolExecutor, port: int, path: str, ready: Any, what: str, process: ManagedProcess, timeout: float
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -149,8 +147,8 @@ async def _wait_http(
         if not process.alive():
             raise RuntimeError(f"{process.name} exited during start-up; its log ends with:\n{process.tail()}")
         try:
-            status, body = await _http(port, "GET", path, timeout=2.0)
-        except (OSError, TimeoutError, ValueError) as exc:
+            status, body = await _http(pool, port, "GET", path, timeout=2.0)
+        except OSError as exc:
             last = exc
         else:
             last = body
@@ -194,6 +192,110 @@ def _stored_punches(db_path: Path) -> list[tuple[int, str, str]]:
     return [(int(t), str(k), str(e)) for t, k, e in rows]
 
 
+def _emulator(
+    readers: int, base_port: int, control_port: int, seed: int, run_dir: Path, env: dict[str, str]
+) -> ManagedProcess:
+    return ManagedProcess(
+        name="eks-emulator",
+        argv=[
+            sys.executable, "-m", "eks_emulator", "--devices", str(readers), "--base-port", str(base_port),
+            "--control-port", str(control_port), "--events-log", str(run_dir / "eks-events.jsonl"), "--seed", str(seed),
+            "--start-rate", "0", "--progress-interval", "10",
+        ],
+        log_path=run_dir / "eks-emulator.log",
+        env=env,
+    )  # fmt: skip
+
+
+def _gateways(status_ports: list[int], seed: int, run_dir: Path, env: dict[str, str]) -> list[ManagedProcess]:
+    """Gateway processes that split the readers between them with ``--shard i/n``."""
+    count = len(status_ports)
+    return [
+        ManagedProcess(
+            name=f"eks-gateway-{i}",
+            argv=[
+                sys.executable,
+                "-m",
+                "reference_app",
+                "eks_gateway",
+                "--shard",
+                f"{i}/{count}",
+                "--status-port",
+                str(port),
+                "--log-interval-s",
+                "5",
+                "--seed",
+                str(seed + i),
+            ],
+            log_path=run_dir / f"eks-gateway-{i}.log",
+            env=env,
+        )  # fmt: skip
+        for i, port in enumerate(status_ports)
+    ]
+
+
+async def _play(
+    pool: ThreadPoolExecutor,
+    control_port: int,
+    schedule: list[BadgeEvent],
+    terminals: list[dict[str, Any]],
+    employees: list[dict[str, Any]],
+    kiosks: list[_Kiosk],
+    burst_s: float,
+) -> dict[tuple[int, str], int]:
+    """Play the badge events on the emulator; return the emulator's insert stamp (ns) of each (terminal, serial).
+
+    Waits until every event's punch reached its kiosk, or 60 s past the burst, then 2 s more for late duplicates.
+    """
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    insert_ns: dict[tuple[int, str], int] = {}
+    # A reader holds one key: its next insert waits until the previous key is out.
+    in_use = [asyncio.Lock() for _ in terminals]
+
+    async def badge(event: BadgeEvent) -> None:
+        await asyncio.sleep(max(0.0, began + event.at_s - loop.time()))
+        serial = employees[event.employee]["key_serial"]
+        async with in_use[event.reader]:
+            path = f"/devices/{event.reader}/insert"
+            status, body = await _http(pool, control_port, "POST", path, {"serial": serial})
+            if status != 200:
+                raise RuntimeError(f"insert into reader {event.reader}: HTTP {status} {body}")
+            insert_ns[(terminals[event.reader]["id"], serial)] = int(body["event"]["monotonic_ns"])
+            # The employee takes the key out again after a short dwell, as at a real clock.
+            await asyncio.sleep(event.dwell_s)
+            await _http(pool, control_port, "POST", f"/devices/{event.reader}/remove")
+
+    def delivered() -> int:
+        return sum(len({p[1]["key_serial"] for p in k.punches}) for k in kiosks)
+
+    inserting = asyncio.gather(*(badge(event) for event in schedule))
+    deadline = began + burst_s + 60
+    while loop.time() < deadline:
+        if inserting.done() and delivered() >= len(schedule):
+            break
+        await asyncio.sleep(0.2)
+    await asyncio.wait_for(inserting, max(1.0, deadline - loop.time()))
+    await asyncio.sleep(2.0)  # a late duplicate, if any, would show up now
+    return insert_ns
+
+
+def _tally(
+    insert_ns: dict[tuple[int, str], int], kiosks: list[_Kiosk], stored: list[tuple[int, str, str]]
+) -> tuple[int, int, dict[tuple[int, str], int]]:
+    """Lost inserts, duplicate punches, and the first arrival (ns) of each event's punch at its kiosk."""
+    per_event: dict[tuple[int, str], int] = {}
+    for terminal_id, serial, _ in stored:
+        per_event[(terminal_id, serial)] = per_event.get((terminal_id, serial), 0) + 1
+    lost = sum(1 for key in insert_ns if per_event.get(key, 0) == 0)
+    duplicates = sum(max(0, count - 1) for count in per_event.values())
+    first_seen: dict[tuple[int, str], int] = {}
+    for kiosk in kiosks:
+        for received_ns, message in kiosk.punches:
+            first_seen.setdefault((kiosk.terminal_id, message["key_serial"]), received_ns)
+    return lost, duplicates, first_seen
+
+
 async def _drive(
     stack: Stack,
     readers: int,
@@ -206,122 +308,42 @@ async def _drive(
 ) -> ShiftChangeResult:
     credentials = stack.credentials()
     terminals = sorted(credentials["terminals"], key=lambda t: t["reader_port"])[:readers]
-    employees = credentials["employees"]
     base_port = stack.config.reader_base_port
     env = dict(stack.env)
     # The emulator's control port and the gateways' status ports: one block clear of the readers' ports.
     first = find_free_port_range(1 + gateways, exclude=range(base_port, base_port + readers))
     control_port, status_ports = first, list(range(first + 1, first + 1 + gateways))
-    emulator = ManagedProcess(
-        name="eks-emulator",
-        argv=[
-            sys.executable,
-            "-m",
-            "eks_emulator",
-            "--devices",
-            str(readers),
-            "--base-port",
-            str(base_port),
-            "--control-port",
-            str(control_port),
-            "--events-log",
-            str(run_dir / "eks-events.jsonl"),
-            "--seed",
-            str(seed),
-            "--start-rate",
-            "0",
-            "--progress-interval",
-            "10",
-        ],
-        log_path=run_dir / "eks-emulator.log",
-        env=env,
-    ).start()
-    # Several gateway processes split the readers between them with --shard i/n.
-    shard_processes = [
-        ManagedProcess(
-            name=f"eks-gateway-{i}",
-            argv=[
-                sys.executable,
-                "-m",
-                "reference_app",
-                "eks_gateway",
-                "--shard",
-                f"{i}/{gateways}",
-                "--status-port",
-                str(port),
-                "--log-interval-s",
-                "5",
-                "--seed",
-                str(seed + i),
-            ],
-            log_path=run_dir / f"eks-gateway-{i}.log",
-            env=env,
-        )
-        for i, port in enumerate(status_ports)
-    ]
+    emulator = _emulator(readers, base_port, control_port, seed, run_dir, env).start()
+    shard_processes = _gateways(status_ports, seed, run_dir, env)
     kiosks: list[_Kiosk] = []
     listeners: list[asyncio.Task[None]] = []
-    try:
-        await _wait_http(
-            control_port, "/metrics", lambda b: b["fleet"]["devices_up"] == readers, "emulator", emulator, 60
-        )
-        for gateway in shard_processes:
-            gateway.start()
-        await _wait_connected(status_ports, shard_processes, readers, 60)
-        kiosks = await _open_kiosks(stack, terminals)
-        listeners = [asyncio.get_running_loop().create_task(k.listen()) for k in kiosks]
-
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        insert_ns: dict[tuple[int, str], int] = {}
-        # A reader holds one key: its next insert waits until the previous key is out.
-        in_use = [asyncio.Lock() for _ in range(readers)]
-
-        async def badge(event: BadgeEvent) -> None:
-            await asyncio.sleep(max(0.0, began + event.at_s - loop.time()))
-            serial = employees[event.employee]["key_serial"]
-            async with in_use[event.reader]:
-                status, body = await _http(control_port, "POST", f"/devices/{event.reader}/insert", {"serial": serial})
-                if status != 200:
-                    raise RuntimeError(f"insert into reader {event.reader}: HTTP {status} {body}")
-                insert_ns[(terminals[event.reader]["id"], serial)] = int(body["event"]["monotonic_ns"])
-                # The employee takes the key out again after a short dwell, as at a real clock.
-                await asyncio.sleep(event.dwell_s)
-                await _http(control_port, "POST", f"/devices/{event.reader}/remove")
-
-        def delivered() -> int:
-            return sum(len({p[1]["key_serial"] for p in k.punches}) for k in kiosks)
-
-        inserting = asyncio.gather(*(badge(event) for event in schedule))
-        deadline = began + burst_s + 60
-        while loop.time() < deadline:
-            if inserting.done() and delivered() >= len(schedule):
-                break
-            await asyncio.sleep(0.2)
-        await asyncio.wait_for(inserting, max(1.0, deadline - loop.time()))
-        await asyncio.sleep(2.0)  # a late duplicate, if any, would show up now
-        gateway_status = await _gateway_totals(status_ports)
-    finally:
-        for task in listeners:
-            task.cancel()
-        await asyncio.gather(*listeners, return_exceptions=True)
-        await asyncio.gather(*(k.socket.close() for k in kiosks), return_exceptions=True)
-        for gateway in shard_processes:
-            gateway.stop()
-        emulator.stop()
+    with ThreadPoolExecutor(max_workers=_HTTP_THREADS, thread_name_prefix="shift-change-http") as pool:
+        try:
+            await _wait_http(
+                pool, control_port, "/metrics", lambda b: b["fleet"]["devices_up"] == readers, "emulator", emulator, 60
+            )
+            for gateway in shard_processes:
+                gateway.start()
+            await _wait_connected(pool, status_ports, shard_processes, readers, 60)
+            kiosks = await _open_kiosks(stack, terminals)
+            listeners = [asyncio.get_running_loop().create_task(k.listen()) for k in kiosks]
+            insert_ns = await _play(pool, control_port, schedule, terminals, credentials["employees"], kiosks, burst_s)
+            gateway_status = await _gateway_totals(pool, status_ports)
+        finally:
+            for task in listeners:
+                task.cancel()
+            await asyncio.gather(*listeners, return_exceptions=True)
+            await asyncio.gather(*(k.socket.close() for k in kiosks), return_exceptions=True)
+            for gateway in shard_processes:
+                gateway.stop()
+            emulator.stop()
 
     stored = _stored_punches(run_dir / "db.sqlite3")
-    per_event: dict[tuple[int, str], int] = {}
-    for terminal_id, serial, _ in stored:
-        per_event[(terminal_id, serial)] = per_event.get((terminal_id, serial), 0) + 1
-    lost = sum(1 for key in insert_ns if per_event.get(key, 0) == 0)
-    duplicates = sum(max(0, count - 1) for count in per_event.values())
-    first_seen: dict[tuple[int, str], int] = {}
-    for kiosk in kiosks:
-        for received_ns, message in kiosk.punches:
-            first_seen.setdefault((kiosk.terminal_id, message["key_serial"]), received_ns)
+    lost, duplicates, first_seen = _tally(insert_ns, kiosks, stored)
     latencies_ns = [first_seen[key] - sent for key, sent in insert_ns.items() if key in first_seen]
-    latencies = [ns / 1e6 for ns in latencies_ns]
+    latency = LatencyRecorder()
+    for value in latencies_ns:
+        latency.record_ns(value)
     first_insert = min(insert_ns.values()) if insert_ns else 0
     last_punch = max(first_seen.values(), default=first_insert)
     return ShiftChangeResult(
@@ -334,9 +356,7 @@ async def _drive(
         lost=lost,
         duplicates=duplicates,
         kiosks_with_punch=sum(1 for key in insert_ns if key in first_seen),
-        latency_ms_p50=statistics.median(latencies) if latencies else float("nan"),
-        latency_ms_p99=_percentile(latencies, 0.99),
-        latency_ms_max=max(latencies, default=float("nan")),
+        latency=latency.summary(),
         gateway=gateway_status,
         gateways=gateways,
         latencies_ns=latencies_ns,
@@ -344,11 +364,11 @@ async def _drive(
     )
 
 
-async def _gateway_totals(ports: list[int]) -> dict[str, Any]:
+async def _gateway_totals(pool: ThreadPoolExecutor, ports: list[int]) -> dict[str, Any]:
     """The gateways' /status documents summed: connected, reconnects and errors by kind over all shards."""
     totals: dict[str, Any] = {"connected": 0, "reconnects": 0, "errors": {}, "shards": []}
     for port in ports:
-        _, status = await _http(port, "GET", "/status")
+        _, status = await _http(pool, port, "GET", "/status")
         totals["shards"].append(status)
         totals["connected"] += status["connected"]
         totals["reconnects"] += status["reconnects"]
@@ -357,7 +377,9 @@ async def _gateway_totals(ports: list[int]) -> dict[str, Any]:
     return totals
 
 
-async def _wait_connected(ports: list[int], processes: list[ManagedProcess], readers: int, timeout: float) -> None:
+async def _wait_connected(
+    pool: ThreadPoolExecutor, ports: list[int], processes: list[ManagedProcess], readers: int, timeout: float
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     connected = 0
@@ -366,7 +388,7 @@ async def _wait_connected(ports: list[int], processes: list[ManagedProcess], rea
             if not process.alive():
                 raise RuntimeError(f"{process.name} exited during start-up; its log ends with:\n{process.tail()}")
         try:
-            connected = (await _gateway_totals(ports))["connected"]
+            connected = (await _gateway_totals(pool, ports))["connected"]
         except OSError:
             connected = 0
         if connected == readers:

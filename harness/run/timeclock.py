@@ -2,49 +2,37 @@
 
 from __future__ import annotations
 
+import socket
 import time
-from pathlib import Path
 
 import psutil
 
 from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
-from harness.measure.aggregation import GENERATOR_CPU_LIMIT_PERCENT
-from harness.measure.latency import LatencyRecorder, MetricSet
+from harness.measure.aggregation import GENERATOR_CPU_LIMIT_PERCENT, HealthThresholds, ProcessHealth
+from harness.measure.latency import LatencyRecorder
+from harness.measure.metric_set import MetricSet
 from harness.measure.resources import ResourceSampler
-from harness.report.progress import ProgressLine, ProgressState
+from harness.report.progress import ProgressState
 from harness.results import (
-    CellInput,
+    CellMeasurements,
     GeneratorHealth,
-    GeneratorProcess,
 )
-from harness.run.cell import _pressure, _server_processes, _stack_roots
-from harness.run.plan import Cell, UnsupportedScenario
+from harness.run.cell import _pressure, _stack_roots
+from harness.run.plan import CellRun, UnsupportedScenario
 from harness.run.shift_change import drive_shift_change, shift_schedule
-from harness.scenario import Scenario
 from harness.stack import Stack, StackConfig
 from harness.stack.network import find_free_port_range
 
 __all__ = ["run_timeclock_cell"]
 
 
-def run_timeclock_cell(
-    scenario: Scenario,
-    cell: Cell,
-    index: int,
-    count: int,
-    *,
-    target: str | None,
-    credentials: Path | None,
-    out_dir: Path,
-    processes: int,
-    run_id: str,
-    progress: ProgressLine,
-) -> CellInput:
+def run_timeclock_cell(run: CellRun) -> CellMeasurements:
     """A shift change: emulated EKS readers -> gateway -> worker -> database and one kiosk socket per terminal."""
+    scenario, cell, index, count, progress = run.scenario, run.cell, run.index, run.count, run.progress
     tc = scenario.timeclock
     if tc is None:
         raise UnsupportedScenario(f"scenario {scenario.name!r} is of kind timeclock but has no [timeclock] table")
-    cell_dir = out_dir / f"cell-{index:02d}-{cell.server}-{cell.layer}-{cell.workers}w"
+    cell_dir = run.directory
     schedule = shift_schedule(tc.readers, tc.inserts, tc.burst_s, scenario.seed)
     started = time.monotonic()
     progress.update(ProgressState("starting", index, count, cell.label, 0.0, tc.burst_s, 0, 0, None, None, 0))
@@ -103,7 +91,14 @@ def run_timeclock_cell(
         exact=True,
     )
     bound = cpu_percent > GENERATOR_CPU_LIMIT_PERCENT
-    return CellInput(
+    reasons: tuple[str, ...] = ()
+    if bound:
+        # One CPU figure over the whole burst (start to end of the shift change), not per-second samples.
+        reasons = (
+            f"harness process CPU {cpu_percent:.0f}% > {GENERATOR_CPU_LIMIT_PERCENT:.0f}% while driving readers and "
+            "kiosks",
+        )
+    return CellMeasurements(
         server=cell.server,
         layer=cell.layer,
         workers=cell.workers,
@@ -114,21 +109,28 @@ def run_timeclock_cell(
         connect_failures=ConnectFailures(),
         unexpected_closes=UnexpectedCloses(),
         generator=GeneratorHealth(
-            processes=(GeneratorProcess("harness", me.pid, round(cpu_percent, 1), round(cpu_percent, 1)),),
+            processes=(
+                ProcessHealth(
+                    process_id="harness",
+                    role="harness",
+                    host=socket.gethostname(),
+                    pid=me.pid,
+                    cpu_mean=round(cpu_percent, 1),
+                    cpu_max=round(cpu_percent, 1),
+                    cpu_samples=1,
+                    send_lag_p99_us=0,
+                    generator_bound=bound,
+                    reasons=reasons,
+                ),
+            ),
+            thresholds=HealthThresholds(),
             send_lag=LatencyRecorder().summary(),
             generator_bound=bound,
-            reasons=(
-                (
-                    f"harness process CPU {cpu_percent:.0f}% > {GENERATOR_CPU_LIMIT_PERCENT:.0f}% "
-                    "while driving readers and kiosks",
-                )
-                if bound
-                else ()
-            ),
+            reasons=reasons,
         ),
-        server_processes=_server_processes(sampler),
+        server_processes=sampler.processes(),
         layer_pressure=_pressure(stack, cell),
-        redis_samples=tuple(sampler.to_dict()["redis"]),
+        redis_samples=tuple(sampler.redis_samples),
         parameters={
             "readers": tc.readers,
             "inserts_per_reader": tc.inserts,

@@ -9,7 +9,14 @@ import socket
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ephemeral_port_range", "find_free_port_range", "free_port", "http_get_json", "listening_socket"]
+__all__ = [
+    "ephemeral_port_range",
+    "find_free_port_range",
+    "free_port",
+    "http_get_json",
+    "http_json",
+    "listening_socket",
+]
 
 #: Lowest port handed out by :func:`find_free_port_range`; below it sit well-known services (PostgreSQL, Redis ...).
 PORT_RANGE_LOW = 20000
@@ -85,16 +92,32 @@ def listening_socket(host: str, port: int, *, backlog: int = 2048) -> socket.soc
     return sock
 
 
-def http_get_json(host: str, port: int, path: str, *, timeout: float = 3.0) -> tuple[int, Any]:
-    """GET ``path`` and return (status, decoded JSON or None). Connection errors raise OSError."""
+def http_json(
+    host: str, port: int, method: str, path: str, body: Any = None, *, timeout: float = 3.0
+) -> tuple[int, Any]:
+    """Send ``body`` (as JSON, if not None) with ``method`` to ``path``; return (status, decoded JSON or None).
+
+    Connection errors and timeouts raise OSError.
+    """
+    payload = None if body is None else json.dumps(body).encode()
+    headers = {"Host": host}
+    if payload is not None:
+        headers["Content-Type"] = "application/json"
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request("GET", path, headers={"Host": host})
+        conn.request(method, path, body=payload, headers=headers)
         response = conn.getresponse()
-        body = response.read()
+        data = response.read()
+    except http.client.HTTPException as exc:
+        raise OSError(f"{host}:{port} answered {method} {path} with something that is not HTTP: {exc}") from exc
     finally:
         conn.close()
     try:
-        return response.status, json.loads(body)
+        return response.status, json.loads(data) if data else None
     except ValueError:
         return response.status, None
+
+
+def http_get_json(host: str, port: int, path: str, *, timeout: float = 3.0) -> tuple[int, Any]:
+    """GET ``path`` and return (status, decoded JSON or None). Connection errors raise OSError."""
+    return http_json(host, port, "GET", path, timeout=timeout)

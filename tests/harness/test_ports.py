@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
+import threading
 
 import pytest
 
-from harness.run import shift_change
-from harness.stack.network import ephemeral_port_range, find_free_port_range
+from harness.stack.network import ephemeral_port_range, find_free_port_range, http_json
+from tests.conftest import TIMEOUT
 
 
 def test_reader_blocks_lie_below_the_kernels_ephemeral_range() -> None:
@@ -42,18 +42,22 @@ def test_impossible_blocks_are_refused_with_the_reason() -> None:
         find_free_port_range(70000)
 
 
-async def test_a_non_http_answer_on_a_status_port_is_named() -> None:
+def test_a_non_http_answer_on_a_status_port_is_named() -> None:
     # What an emulated EKS reader sends a client that speaks HTTP to it: a status push, then the close.
-    async def reader(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"\x07Ek\x01\x00\x00\x02")
-        await writer.drain()
-        writer.close()
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
 
-    server = await asyncio.start_server(reader, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    def reader() -> None:
+        conn, _ = listener.accept()
+        conn.recv(4096)  # the request, read so that closing does not reset the connection before the answer
+        conn.sendall(b"\x07Ek\x01\x00\x00\x02")
+        conn.close()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
     try:
-        with pytest.raises(ValueError, match=rf"127.0.0.1:{port} answered GET /status with .*not an HTTP response"):
-            await shift_change._http(port, "GET", "/status")
+        with pytest.raises(OSError, match=rf"127.0.0.1:{port} answered GET /status with something that is not HTTP"):
+            http_json("127.0.0.1", port, "GET", "/status")
     finally:
-        server.close()
-        await server.wait_closed()
+        thread.join(timeout=TIMEOUT)
+        listener.close()

@@ -20,8 +20,12 @@ from harness.measure.accounting import (
     DeliveryLedger,
     UnexpectedCloses,
 )
+from harness.measure.aggregation import HealthThresholds, ProcessHealth
 from harness.measure.fingerprint import Fingerprint, collect_fingerprint
-from harness.measure.latency import LatencyRecorder, LatencySummary, MetricSet
+from harness.measure.latency import LatencyRecorder, LatencySummary
+from harness.measure.metric_set import MetricSet
+from harness.measure.resources import ProcessSample, RedisSample
+from harness.results import TimePoint
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "harness" / "results" / "schema" / "result-v2.json"
 
@@ -90,7 +94,7 @@ def test_cell_declares_the_matrix_and_sections(schema):
     for key in ("unexpected_closes", "generator_health", "server_resources", "slo_verdicts"):
         assert key in cell["required"]
     health = schema["$defs"]["generator_health"]["properties"]
-    assert {"processes", "send_lag", "generator_bound", "generator_bound_reasons"} <= set(health)
+    assert {"processes", "thresholds", "send_lag", "generator_bound", "generator_bound_reasons"} <= set(health)
     sample = schema["$defs"]["server_resources"]["properties"]["processes"]["items"]["properties"]["samples"]
     assert set(sample["items"]["properties"]) == {"t_s", "cpu_percent", "rss_bytes", "num_fds"}
     assert set(schema["$defs"]["slo_verdict"]["properties"]) >= {
@@ -114,6 +118,17 @@ def test_schema_matches_code_field_names(schema):
     assert set(defs["delivery"]["properties"]) == {f.name for f in dataclasses.fields(DeliveryCounts)}
     assert set(defs["connect_failures"]["properties"]) == set(CONNECT_FAILURE_KINDS)
     assert set(defs["fingerprint"]["properties"]) == {f.name for f in dataclasses.fields(Fingerprint)}
+    # The parts result.json shares with the generator's own file have one shape, the code's.
+    health = defs["generator_health"]["properties"]
+    process = ProcessHealth("p", "worker", "h", 1, 1.0, 2.0, 3, 4, False, ())
+    assert set(health["processes"]["items"]["properties"]) == set(process.to_dict())
+    assert set(health["thresholds"]["properties"]) == {f.name for f in dataclasses.fields(HealthThresholds)}
+    points = defs["timeseries"]["properties"]["points"]["items"]
+    assert list(points["properties"]) == [f.name for f in dataclasses.fields(TimePoint)] == points["required"]
+    samples = defs["server_resources"]["properties"]["processes"]["items"]["properties"]["samples"]["items"]
+    assert set(samples["properties"]) == {f.name for f in dataclasses.fields(ProcessSample)}
+    redis = defs["server_resources"]["properties"]["redis"]["items"]
+    assert set(redis["properties"]) == {f.name for f in dataclasses.fields(RedisSample)}
 
 
 def check_keys(schema, node, instance, path="$"):
@@ -165,7 +180,19 @@ def sample_result():
         "connect_failures": failures.to_dict(),
         "unexpected_closes": closes.to_dict(),
         "generator_health": {
-            "processes": [{"role": "worker", "pid": 123, "cpu_percent": {"mean": 40.0, "max": 71.5}}],
+            "processes": [
+                {
+                    "process_id": "1a2b",
+                    "role": "worker",
+                    "host": "gen-1",
+                    "pid": 123,
+                    "cpu_percent": {"mean": 40.0, "max": 71.5, "samples": 12},
+                    "send_lag_p99_us": 850,
+                    "generator_bound": False,
+                    "generator_bound_reasons": [],
+                }
+            ],
+            "thresholds": {"cpu_percent": 85.0, "send_lag_p99_ms": 5.0},
             "send_lag": lag_summary,
             "generator_bound": False,
             "generator_bound_reasons": [],
@@ -224,3 +251,49 @@ def test_sample_result_validates_against_the_schema(schema):
     broken = sample_result()
     broken["schema_version"] = 1
     assert list(validator.iter_errors(broken)), "a wrong schema_version must not validate"
+
+
+def _typed_dicts():
+    from harness.results import model
+
+    sub = {
+        "generator_health/properties/processes/items": model.ProcessHealthDoc,
+        "generator_health/properties/processes/items/properties/cpu_percent": model.ProcessCpuDoc,
+        "generator_health/properties/thresholds": model.HealthThresholdsDoc,
+        "generator_health/properties/send_lag": model.LatencySummaryDoc,
+        "server_resources/properties/processes/items": model.ServerProcessDoc,
+        "server_resources/properties/processes/items/properties/samples/items": model.ProcessSampleDoc,
+        "server_resources/properties/redis/items": model.RedisSampleDoc,
+        "timeseries/properties/points/items": model.TimePointDoc,
+        "cell/properties/layer_pressure": model.LayerPressureDoc,
+    }
+    top = {
+        "cell": model.CellDoc,
+        "metric": model.MetricDoc,
+        "delivery": model.DeliveryDoc,
+        "connect_failures": model.ConnectFailuresDoc,
+        "generator_health": model.GeneratorHealthDoc,
+        "server_resources": model.ServerResourcesDoc,
+        "slo_verdict": model.SloVerdictDoc,
+        "timeseries": model.TimeSeriesDoc,
+        "group_size_metric": model.GroupSizeMetricDoc,
+        "fingerprint": model.FingerprintDoc,
+    }
+    return {**top, **sub}
+
+
+@pytest.mark.parametrize("where", sorted(_typed_dicts()))
+def test_typed_model_has_the_schemas_keys(schema, where):
+    node = schema["$defs"]
+    for part in where.split("/"):
+        node = node[part]
+    typed = _typed_dicts()[where]
+    assert set(typed.__annotations__) == set(node["properties"]), where
+    assert set(typed.__required_keys__) == set(node.get("required", [])), where
+
+
+def test_typed_model_of_the_root(schema):
+    from harness.results.model import ResultDoc
+
+    assert set(ResultDoc.__annotations__) == set(schema["properties"])
+    assert set(ResultDoc.__required_keys__) == set(schema["required"])

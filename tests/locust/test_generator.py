@@ -10,7 +10,7 @@ import pytest
 
 from harness.load.generator import LIVE_FILE, GeneratorResult, run_generator
 from harness.load.user_numbers import user_index
-from harness.measure.latency import MetricSet
+from harness.measure.metric_set import MetricSet
 from tests.locust.conftest import Serve
 
 
@@ -45,13 +45,13 @@ def test_echo_counts_match_sends_and_merge_exactly(serve: Serve, tmp_path: Path,
     assert sum(per_process[w].get("round_trip", 0) for w in workers) == _counts(run, "round_trip")
     merged = MetricSet.from_dict(result["metrics"])
     assert merged.recorder("connect").count == 4
-    assert sum(point["sends"] for point in result["time_series"]) == sends
+    assert sum(point["sent"] for point in result["time_series"]) == sends
     series = result["time_series"]
-    assert sum(point["deliveries"] for point in series) == sends
+    assert sum(point["received"] for point in series) == sends
     assert max(point["connections"] for point in series) == 4, "every user's socket is counted while open"
     assert series[-1]["connections"] == 0, "and counted closed at the end"
     assert sum(point["errors"] for point in series) == 0
-    timed = [p for p in series if p["deliveries"]]
+    timed = [p for p in series if p["received"]]
     assert timed and all(p["service_time_p99_us"] and p["response_time_p99_us"] for p in timed)
     # The figures the progress line shows come from the generator's own live file (last whole seconds).
     live = orjson.loads((tmp_path / "out" / LIVE_FILE).read_bytes())

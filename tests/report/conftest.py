@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 
 from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
+from harness.measure.aggregation import HealthThresholds, ProcessHealth
 from harness.measure.fingerprint import Fingerprint, collect_fingerprint
-from harness.measure.latency import DEFAULT_HIGHEST_US, LatencyRecorder, MetricSet
+from harness.measure.latency import DEFAULT_HIGHEST_US, LatencyRecorder
+from harness.measure.metric_set import MetricSet
+from harness.measure.resources import ProcessSample, ServerProcess
 from harness.results import (
-    CellInput,
+    CellMeasurements,
     GeneratorHealth,
-    GeneratorProcess,
     GroupSizeLatency,
-    ResourceSample,
-    ServerProcess,
     TimePoint,
     TimeSeries,
     build_result,
@@ -87,8 +87,8 @@ def _lognormal_us(r: random.Random, median_us: float, sigma: float) -> int:
 
 
 @pytest.fixture
-def make_cell() -> Callable[..., CellInput]:
-    """Build a CellInput from seeded synthetic samples."""
+def make_cell() -> Callable[..., CellMeasurements]:
+    """Build a CellMeasurements from seeded synthetic samples."""
 
     def make(
         server: str = "daphne",
@@ -102,7 +102,7 @@ def make_cell() -> Callable[..., CellInput]:
         lost: int = 0,
         group_sizes: tuple[int, ...] = (),
         samples: int = 3_000,
-    ) -> CellInput:
+    ) -> CellMeasurements:
         r = random.Random(seed)
         metrics = MetricSet()
         for _ in range(samples):
@@ -120,11 +120,20 @@ def make_cell() -> Callable[..., CellInput]:
                 window.record_us(_lognormal_us(r, median_us, 0.6))
             service_p99 = window.value_at_percentile(99)
             points.append(
-                TimePoint(float(t), 40, 400 + r.randint(-20, 20), t % 3, 20, service_p99, service_p99 + 1_000)
+                TimePoint(
+                    float(t),
+                    1_700_000_000 + t,
+                    40,
+                    400 + r.randint(-20, 20),
+                    t % 3,
+                    20,
+                    service_p99,
+                    service_p99 + 1_000,
+                )
             )
-        points.append(TimePoint(10.0, 0, 0, 0, 0, None, None))
+        points.append(TimePoint(10.0, 1_700_000_010, 0, 0, 0, 0, None, None))
         samples_ = tuple(
-            ResourceSample(float(t), 20 + r.random() * 30, 60_000_000 + t * 200_000, 40 + t) for t in range(11)
+            ProcessSample(float(t), 20 + r.random() * 30, 60_000_000 + t * 200_000, 40 + t) for t in range(11)
         )
         groups = []
         for size in group_sizes:
@@ -135,7 +144,7 @@ def make_cell() -> Callable[..., CellInput]:
         failures = ConnectFailures()
         closes = UnexpectedCloses()
         expected = samples * 2
-        return CellInput(
+        return CellMeasurements(
             server=server,
             layer=layer,
             workers=1,
@@ -158,7 +167,21 @@ def make_cell() -> Callable[..., CellInput]:
             connect_failures=failures,
             unexpected_closes=closes,
             generator=GeneratorHealth(
-                processes=(GeneratorProcess("worker", 1000 + seed, 40.0, 97.0 if generator_bound else 60.0),),
+                processes=(
+                    ProcessHealth(
+                        process_id="w1",
+                        role="worker",
+                        host="gen-1",
+                        pid=1000 + seed,
+                        cpu_mean=97.0 if generator_bound else 40.0,
+                        cpu_max=99.0 if generator_bound else 60.0,
+                        cpu_samples=10,
+                        send_lag_p99_us=lag.summary().p99,
+                        generator_bound=generator_bound,
+                        reasons=("worker CPU 97 % > 90 %",) if generator_bound else (),
+                    ),
+                ),
+                thresholds=HealthThresholds(),
                 send_lag=lag.summary(),
                 generator_bound=generator_bound,
                 reasons=("worker CPU 97 % > 90 %",) if generator_bound else (),
@@ -206,12 +229,18 @@ def as_version_1(doc: dict) -> dict:
     ``response_time``, and a configured ``users`` count per point."""
     doc["schema_version"] = 1
     for cell in doc["cells"]:
+        health = cell["generator_health"]
+        del health["thresholds"]
+        health["processes"] = [
+            {"role": p["role"], "pid": p["pid"], "cpu_percent": {k: p["cpu_percent"][k] for k in ("mean", "max")}}
+            for p in health["processes"]
+        ]
         ts = cell.get("timeseries")
         if not ts:
             continue
         ts["latency_metric"] = "response_time"
         for point in ts["points"]:
             point["p99_us"] = point.pop("service_time_p99_us")
-            del point["response_time_p99_us"], point["connections"]
+            del point["response_time_p99_us"], point["connections"], point["epoch_s"]
             point["users"] = 20
     return doc

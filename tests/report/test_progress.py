@@ -47,7 +47,7 @@ def test_the_line_shows_the_generators_own_windowed_figures(tmp_path):
     assert _read_live(live) is None, "nothing written yet: no figures rather than invented ones"
     live.write_text(
         '{"users": 10, "window_s": 5, "deliveries_per_s": 198.2, "response_time_p99_us": 2960, '
-        '"service_time_p99_us": 2100, "connections": 10, "errors": 0}'
+        '"connections": 10, "errors": 0}'
     )
     figures = _read_live(live)
     assert figures is not None and figures.response_p99_us == 2960 and figures.window_s == 5

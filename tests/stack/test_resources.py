@@ -34,14 +34,14 @@ def test_sampler_follows_children_and_measures_a_busy_one(redis_server: RedisSer
     finally:
         parent.kill()
         parent.wait()
-    data = sampler.to_dict()
-    names = {p["name"] for p in data["processes"]}
-    assert names == {"server", "server/child"}
-    child = next(p for p in data["processes"] if p["name"] == "server/child")
-    busiest = max(s["cpu_percent"] for s in child["samples"])
-    assert busiest > 50, child["samples"]
-    assert all(s["rss_bytes"] > 0 and s["num_fds"] > 0 for s in child["samples"])
-    assert len(data["redis"]) >= 3 and all(r["connected_clients"] >= 1 for r in data["redis"])
+    processes = sampler.processes()
+    assert {p.name for p in processes} == {"server", "server/child"}
+    child = next(p for p in processes if p.name == "server/child")
+    busiest = max(s.cpu_percent for s in child.samples)
+    assert busiest > 50, child.samples
+    assert all(s.rss_bytes > 0 and s.num_fds > 0 for s in child.samples)
+    redis = sampler.redis_samples
+    assert len(redis) >= 3 and all(r.connected_clients >= 1 for r in redis)
     assert sampler.errors == []
 
 
