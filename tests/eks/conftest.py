@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,9 +9,11 @@ from eks_emulator.device import EmulatedDevice
 from eks_emulator.frames import Frame
 from eks_emulator.protocol import ConnectionClosed, EksConnection, Event, Role
 from eks_emulator.service_time import ServiceTime
+from tests.conftest import TIMEOUT
 
-# Every timeout in tests/eks is a multiple of this unit; raise EKS_TESTS_TIMEOUT_FACTOR on slow machines.
-UNIT = 1.0 * float(os.environ.get("EKS_TESTS_TIMEOUT_FACTOR", "1"))
+# Every timeout in tests/eks is a multiple of this unit: a fifth of the suite's one time unit (1 s by default), so
+# HARNESS_TEST_TIMEOUT scales these waits too.
+UNIT = TIMEOUT / 5
 SERIAL = bytes.fromhex("0011223344556677")
 
 
