@@ -86,11 +86,6 @@ class Envelope:
     intended_ns: int
     sent_ns: int
 
-    @property
-    def send_lag_ns(self) -> int:
-        """How late the sender was against its schedule (``sent - intended``)."""
-        return self.sent_ns - self.intended_ns
-
     def to_dict(self) -> dict[str, Any]:
         """Return the envelope as its short-key dict, e.g. to nest in an app message."""
         return {

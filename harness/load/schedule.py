@@ -10,20 +10,21 @@ the start of the run, in non-decreasing order.
 for the next slot, waits ``slot.wait_ns`` if it is early, sends, and stamps
 the envelope with both the intended and the actual send time. On the reply:
 
-* **service time** = receive - actual send (:func:`service_time_ns`): what the
+* **service time** = receive - actual send: what the
   system took once the message was on the wire;
-* **response time** = receive - intended send (:func:`response_time_ns`):
+* **response time** = receive - intended send:
   what a user who wanted to send on schedule experienced. Measuring from the
   intended time is the wrk2 correction for coordinated omission: when the
   generator falls behind (because it waited for the server or was itself
   overloaded), the delay is charged to the latency instead of disappearing.
-* **send lag** = actual send - intended send (:func:`send_lag_ns`): how far
+* **send lag** = actual send - intended send (0 when early): how far
   behind schedule the generator was. Large lag means the generator, not the
   server, may be the bottleneck.
 
 Late slots are never skipped: a sender that fell behind sends them as fast as
 it can, and their response times carry the lag.
 
+The collector (:meth:`harness.measure.aggregation.Collector.record_envelope`) computes all three per delivery.
 This module imports neither gevent nor asyncio; the caller does the waiting.
 """
 
@@ -48,9 +49,6 @@ __all__ = [
     "Steps",
     "build_schedule",
     "parse_stages",
-    "response_time_ns",
-    "send_lag_ns",
-    "service_time_ns",
 ]
 
 NS_PER_S: Final = 1_000_000_000
@@ -478,21 +476,3 @@ class Pacer:
         slot = Slot(seq=self._next_seq, intended_ns=intended, wait_ns=max(0, intended - now_ns), lag_ns=lag)
         self._next_seq += 1
         return slot
-
-
-def service_time_ns(sent_ns: int, received_ns: int) -> int:
-    """Service time: receive minus *actual* send time (may be negative across hosts)."""
-    return received_ns - sent_ns
-
-
-def response_time_ns(intended_ns: int, received_ns: int) -> int:
-    """Response time corrected for coordinated omission: receive minus *intended* send time."""
-    return received_ns - intended_ns
-
-
-def send_lag_ns(intended_ns: int, sent_ns: int) -> int:
-    """How late a message left: actual minus intended send time, floored at 0.
-
-    Early sends (a sender that did not wait) are not lag, so they count as 0.
-    """
-    return max(0, sent_ns - intended_ns)

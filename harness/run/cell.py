@@ -124,20 +124,43 @@ def _with_progress(
 
 def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
     """Start the cell's stack (unless ``load.url`` is given), run the generator once per generator run, measure."""
-    scenario, cell, index, count, progress = run.scenario, run.cell, run.index, run.count, run.progress
-    target, credentials, processes, run_id = load.url, load.credentials, load.processes, load.run_id
-    cell_dir = run.directory
-    plan = _generator_runs(scenario)
-    total_s = sum(scenario.warmup_s + scenario.duration_s + scenario.grace_s for _ in plan)
+    plan = _generator_runs(run.scenario)
+    show = _progress(run, total_s=len(plan) * (run.scenario.warmup_s + run.scenario.duration_s + run.scenario.grace_s))
+    show("starting")
+    stack: Stack | None = None
+    sampler: ResourceSampler | None = None
+    runs: list[tuple[int | None, int, GeneratorResult]] = []
+    try:
+        if load.url is None:
+            stack = Stack(_stack_config(run.scenario, run.cell), run.directory / "stack").start()
+            url, creds = stack.ws_url, stack.credentials_path
+            redis_port = stack.redis.port if stack.redis else None
+            sampler = ResourceSampler(_stack_roots(stack, run.cell), redis_port=redis_port).start()
+        else:
+            url, creds = load.url, load.credentials
+        for n, (size, users, rate, room_size) in enumerate(plan):
+            result = _generator_run(run, load, url, creds, n, size, users, rate, room_size, show)
+            runs.append((size, users, result))
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        if stack is not None:
+            show("stopping")
+            stack.stop()
+    return _measurements(run, load, url, runs, stack, sampler, len(plan))
+
+
+def _progress(run: CellRun, *, total_s: float) -> Callable[..., None]:
+    """``show(phase, live=None)``: the progress line of this cell, with the generator's newest figures if any."""
     started = time.monotonic()
 
     def show(phase: str, live: _Live | None = None) -> None:
-        progress.update(
+        run.progress.update(
             ProgressState(
                 phase=phase,
-                cell_index=index,
-                cell_count=count,
-                cell_label=cell.label,
+                cell_index=run.index,
+                cell_count=run.count,
+                cell_label=run.cell.label,
                 elapsed_s=time.monotonic() - started,
                 total_s=total_s,
                 users=live.users if live else 0,
@@ -148,84 +171,88 @@ def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
             )
         )
 
-    show("starting")
-    stack: Stack | None = None
-    sampler: ResourceSampler | None = None
-    runs: list[tuple[int | None, int, GeneratorResult]] = []
-    try:
-        if target is None:
-            stack = Stack(_stack_config(scenario, cell), cell_dir / "stack").start()
-            url, creds = stack.ws_url, stack.credentials_path
-            roots = _stack_roots(stack, cell)
-            sampler = ResourceSampler(roots, redis_port=stack.redis.port if stack.redis else None).start()
-        else:
-            url, creds = target, credentials
-        for n, (size, users, rate, room_size) in enumerate(plan):
-            arrival, shape_args, shape_env = _shape(scenario, rate / (scenario.load.rate or 1.0))
-            phase = "measuring" if size is None else f"measuring group size {size}"
-            locust_dir = cell_dir / (f"locust-size-{size}" if size is not None else "locust")
-            runs.append(
-                (
-                    size,
-                    users,
-                    _with_progress(
-                        functools.partial(show, phase),
-                        locust_dir / LIVE_FILE,
-                        run_generator,
-                        url,
-                        GENERATOR_KIND[scenario.kind],
-                        users=users,
-                        spawn_rate=scenario.load.spawn_rate,
-                        duration_s=scenario.duration_s,
-                        rate_per_user=rate,
-                        arrival=arrival,
-                        processes=processes,
-                        credentials=creds,
-                        run_id=f"{run_id}-{index}-{n}",
-                        out_dir=locust_dir,
-                        warmup_s=scenario.warmup_s,
-                        grace_s=scenario.grace_s,
-                        room_size=room_size,
-                        payload_bytes=scenario.load.payload_bytes,
-                        extra_args=("--harness-seed", str(scenario.seed), *shape_args),
-                        extra_env=shape_env,
-                    ),
-                )
-            )
-    finally:
-        if sampler is not None:
-            sampler.stop()
-        if stack is not None:
-            show("stopping")
-            stack.stop()
+    return show
+
+
+def _generator_run(
+    run: CellRun,
+    load: GeneratorTarget,
+    url: str,
+    creds: Path | None,
+    n: int,
+    size: int | None,
+    users: int,
+    rate: float,
+    room_size: int,
+    show: Callable[..., None],
+) -> GeneratorResult:
+    """One run of the Locust generator (a fan-out cell has one per group size), showing its live figures."""
+    scenario = run.scenario
+    arrival, shape_args, shape_env = _shape(scenario, rate / (scenario.load.rate or 1.0))
+    phase = "measuring" if size is None else f"measuring group size {size}"
+    locust_dir = run.directory / (f"locust-size-{size}" if size is not None else "locust")
+    return _with_progress(
+        functools.partial(show, phase),
+        locust_dir / LIVE_FILE,
+        run_generator,
+        url,
+        GENERATOR_KIND[scenario.kind],
+        users=users,
+        spawn_rate=scenario.load.spawn_rate,
+        duration_s=scenario.duration_s,
+        rate_per_user=rate,
+        arrival=arrival,
+        processes=load.processes,
+        credentials=creds,
+        run_id=f"{load.run_id}-{run.index}-{n}",
+        out_dir=locust_dir,
+        warmup_s=scenario.warmup_s,
+        grace_s=scenario.grace_s,
+        room_size=room_size,
+        payload_bytes=scenario.load.payload_bytes,
+        extra_args=("--harness-seed", str(scenario.seed), *shape_args),
+        extra_env=shape_env,
+    )
+
+
+def _measurements(
+    run: CellRun,
+    load: GeneratorTarget,
+    url: str,
+    runs: Sequence[tuple[int | None, int, GeneratorResult]],
+    stack: Stack | None,
+    sampler: ResourceSampler | None,
+    planned_runs: int,
+) -> CellMeasurements:
+    scenario, cell = run.scenario, run.cell
     metrics, delivery, failures, closes, foreign, by_size = _merge_runs(runs)
-    pressure = _pressure(stack, cell) if stack is not None else None
     return CellMeasurements(
         server=cell.server,
         layer=cell.layer,
         workers=cell.workers,
         scenario=scenario.name,
-        duration_s=scenario.duration_s * len(plan),
+        duration_s=scenario.duration_s * planned_runs,
         metrics=metrics,
         delivery=delivery,
         connect_failures=failures,
         unexpected_closes=closes,
-        generator=_health([(size, run.result) for size, _, run in runs], metrics),
+        generator=_health([(size, result.result) for size, _, result in runs], metrics),
         server_processes=sampler.processes() if sampler is not None else (),
         parameters={
             "users": scenario.load.users,
             "rate_per_user": scenario.load.rate,
             "arrival": scenario.load.arrival,
+            "shape": scenario.load.shape,
             "payload_bytes": scenario.load.payload_bytes,
             "room_size": scenario.load.room_size,
             "group_sizes": list(scenario.load.group_sizes),
-            "generator_processes": processes,
-            "target": target or url,
+            "generator_processes": load.processes,
+            "target": load.url or url,
         },
         foreign_messages=foreign,
-        timeseries=_timeseries([run.result for _, _, run in runs]),
+        timeseries=_timeseries([result.result for _, _, result in runs]),
         fanout_by_group_size=tuple(by_size),
-        layer_pressure=pressure,
+        layer_pressure=_pressure(stack, cell) if stack is not None else None,
         redis_samples=tuple(sampler.redis_samples) if sampler is not None else (),
     )
 

@@ -252,3 +252,18 @@ def test_live_figures_before_the_first_whole_second() -> None:
     figures = LiveWindow().figures({"local": collector_now(collector, start=45, end=50)}, end=50)
     assert figures.window_s == 0 and figures.deliveries_per_s is None and figures.response_time_p99_us is None
     assert figures.connections == 1
+
+
+def test_coordinated_omission_correction() -> None:
+    """Service time from the actual send, response time from the intended one, send lag the difference."""
+    collector = Collector(run_id="r", process_id="local", role="local", clock=_Clock(10.0))
+    intended, sent, received = 1_000_000, 251_000_000, 252_000_000  # the sender was held back 250 ms
+    assert collector.record_envelope("a", "a", 0, received, sent, intended)
+    collector.record_send("a", "echo:a", sent - intended)
+    collector.record_send("a", "echo:a", -5_000)  # an early send is no lag
+    metrics = collector.metrics
+    assert metrics.recorder("service_time").summary().max == 1_000
+    assert 250_900 <= metrics.recorder("response_time").summary().max <= 251_300
+    lag = metrics.recorder("send_lag")
+    # 3 significant digits: the highest value of the 250 ms bucket is 250,111 µs.
+    assert lag.count == 2 and lag.summary().min == 0 and 249_900 <= lag.summary().max <= 250_300
