@@ -472,7 +472,11 @@ def _merge_series(snapshots: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
     first = min(merged)
     open_now = [0] * len(gauges)
     points = []
-    for t, b in sorted(merged.items()):
+    # A second in which no process recorded anything had no sends, deliveries or errors: it is listed with those
+    # zeros (and the connections carried on), so that a chart does not draw a line across it.
+    nothing = Second()
+    for t in range(first, max(merged) + 1):
+        b = merged.get(t, nothing)
         for i, gauge in enumerate(gauges):
             open_now[i] = gauge.get(t, open_now[i])
         points.append(

@@ -281,6 +281,22 @@ def _errors_per_s(point: Mapping[str, Any], interval: float) -> float | None:
     return float(point["errors"]) / interval
 
 
+def _with_breaks(
+    points: Sequence[Mapping[str, Any]], value: _PointValue, interval: float
+) -> tuple[tuple[float, float | None], ...]:
+    """The chart points of a series, with a break where intervals are missing (between the generator runs of a
+    fan-out cell no generator ran, so there is nothing to draw)."""
+    out: list[tuple[float, float | None]] = []
+    previous: float | None = None
+    for p in points:
+        t = float(p["t_s"])
+        if previous is not None and t - previous > 1.5 * interval:
+            out.append((previous + interval, None))
+        out.append((t, value(p, interval)))
+        previous = t
+    return tuple(out)
+
+
 def _over_time_charts(cells: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> str:
     t_axis = Axis("seconds since the generator's first recorded second", log=False, fmt=fmt_number, zero_based=True)
     p99_axis = Axis("p99 ms (log)", log=True, fmt=fmt_number)
@@ -308,8 +324,7 @@ def _over_time_charts(cells: Sequence[Mapping[str, Any]], labels: Sequence[str])
             ts = cell["timeseries"]
             interval = float(ts["interval_s"])
             color, dashed = palette_color(i)
-            points = tuple((float(p["t_s"]), value(p, interval)) for p in ts["points"])
-            series.append(Series(label, color, points, dashed))
+            series.append(Series(label, color, _with_breaks(ts["points"], value, interval), dashed))
         if value is _errors_per_s and not any(y for s in series for _, y in s.points):
             continue  # no errors in any interval; the delivery and failures table says "none"
         parts.append(line_chart(title, series, t_axis, y_axis))

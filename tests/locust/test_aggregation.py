@@ -166,7 +166,10 @@ def test_time_series_records_service_and_response_time_errors_and_connections() 
     collector.record_send("s", "g")
     doc = merge_snapshots([collector.snapshot(final=True)], run_id="r", mode="local", thresholds=HealthThresholds())
     points = {p["t_s"]: p for p in doc["time_series"]}
-    assert sorted(points) == [0, 1, 3]
+    assert sorted(points) == [0, 1, 2, 3]
+    # Nothing happened in second 2: it is there, with zeros and the connections carried on, not left out.
+    assert (points[2]["sent"], points[2]["received"], points[2]["errors"], points[2]["connections"]) == (0, 0, 0, 1)
+    assert points[2]["response_time_p99_us"] is None
     busy = points[1]
     # Service time is from the actual send (1 ms); response time from the intended one (51 ms): two figures, not
     # one labelled as the other.

@@ -119,3 +119,15 @@ def test_a_version_1_result_shows_its_series_as_the_service_time_it_was(make_res
     service = _chart_titled(page, "p99 service time per second (from the actual send)")
     assert _y_values_plotted(service) == sum(1 for p in ts["points"] if p["p99_us"] is not None)
     assert "No data for this chart" in page, "nothing is plotted as response time"
+
+
+def test_a_gap_between_generator_runs_breaks_the_line(make_result):
+    doc = make_result(1)
+    points = doc["cells"][0]["timeseries"]["points"]
+    chart_title = "throughput: messages received per second"
+    assert _chart_titled(render_report(doc), chart_title).count('d="M') == 1
+    # Seconds 4-6 missing: no generator ran then (as between the group sizes of a fan-out cell).
+    doc["cells"][0]["timeseries"]["points"] = [p for p in points if not 4 <= p["t_s"] <= 6]
+    chart = _chart_titled(render_report(doc), chart_title)
+    path = re.search(r'<path d="([^"]+)"', chart).group(1)
+    assert path.count("M") == 2, "the line stops at the gap and starts again after it"
