@@ -26,7 +26,7 @@ from harness.report.charts import (
     percentile_label,
     spectrum_points,
 )
-from harness.results.format import cell_label, format_ms
+from harness.results.format import cell_label, foreign_sentence, format_ms
 
 __all__ = ["render_report"]
 
@@ -131,6 +131,9 @@ def _warnings(cells: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> list
                 f"{label}: this layer drops messages at capacity without logging them, so layer back-pressure could "
                 "not be observed; rely on the delivery counts."
             )
+        foreign = foreign_sentence(cell)
+        if foreign is not None:
+            out.append(f"{label}: {foreign}")
         failures = {k: v for k, v in cell.get("connect_failures", {}).items() if v}
         if failures:
             kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(failures.items()))

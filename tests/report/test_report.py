@@ -131,3 +131,15 @@ def test_a_gap_between_generator_runs_breaks_the_line(make_result):
     chart = _chart_titled(render_report(doc), chart_title)
     path = re.search(r'<path d="([^"]+)"', chart).group(1)
     assert path.count("M") == 2, "the line stops at the gap and starts again after it"
+
+
+def test_foreign_messages_are_explained_in_the_report_and_the_summary(make_result):
+    from harness.report.text import summary_table
+
+    doc = make_result(1)
+    assert "not the harness's envelopes" not in render_report(doc)
+    doc["cells"][0]["foreign_messages"] = {"missing_key": 15000}
+    page = render_report(doc)
+    assert "15,000 received messages were not the harness&#x27;s envelopes (missing_key 15,000)" in page
+    assert "every key it was sent with" in page
+    assert "!! daphne+inmemory x1: 15,000 received messages were not the harness's envelopes" in summary_table(doc)
