@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import binascii
 import math
-import sys
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from hdrh.codec import HdrCookieException, HdrLengthException  # type: ignore[import-untyped]
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
+
+from harness.measure.hdr_bulk import add_in_range, nonzero_counts, percentiles_of
 
 __all__ = [
     "DEFAULT_HIGHEST_US",
@@ -133,80 +134,6 @@ class LatencySummary:
 _SUMMARY_PERCENTILES: Final = (50.0, 90.0, 99.0, 99.9, 99.99)
 
 
-def _add_in_range(values_ns: Iterable[int], recorders: Sequence[LatencyRecorder]) -> None:
-    """Add every value (ns, each within the recorders' range) to every recorder (all of one configuration).
-
-    hdrh's record_value costs about 1.5 µs in pure Python and a generator records several latencies per
-    delivered message, so samples are added here in bulk with HdrHistogram._counts_index_for (unit magnitude 0)
-    inlined, and each value's bucket is found once however many histograms it goes to.
-    """
-    h = recorders[0]._h
-    mask = h.sub_bucket_mask
-    magnitude = h.sub_bucket_half_count_magnitude
-    half = h.sub_bucket_half_count
-    shift = magnitude + 1
-    low, high = sys.maxsize, -1
-    n = 0
-    # One recorder (every _fold) gets a loop of its own: without the inner loop over histograms it cost
-    # 272-296 ns per value against 309-398 ns (1024 values, 200 rounds, this machine).
-    if len(recorders) == 1:
-        counts = h.counts
-        for value_ns in values_ns:
-            value = (value_ns + 500) // 1000
-            bucket = (value | mask).bit_length() - shift
-            counts[((bucket + 1) << magnitude) + (value >> bucket) - half] += 1
-            if value > high:
-                high = value
-            if value < low:
-                low = value
-            n += 1
-    else:
-        every_counts = [r._h.counts for r in recorders]
-        for value_ns in values_ns:
-            value = (value_ns + 500) // 1000
-            bucket = (value | mask).bit_length() - shift
-            index = ((bucket + 1) << magnitude) + (value >> bucket) - half
-            for counts in every_counts:
-                counts[index] += 1
-            if value > high:
-                high = value
-            if value < low:
-                low = value
-            n += 1
-    if not n:
-        return
-    for recorder in recorders:
-        hist = recorder._h
-        hist.total_count += n
-        if low < hist.min_value:
-            hist.min_value = low
-        if high > hist.max_value:
-            hist.max_value = high
-
-
-#: Buckets compared with zeros at once when looking for the non-empty ones.
-_ZERO_BLOCK_BUCKETS: Final = 64
-
-
-def _percentiles_of(
-    hist: Any, buckets: Iterable[tuple[int, int]], total_count: int, percentiles: Sequence[float]
-) -> dict[float, int]:
-    targets = [(p, max(int((min(p, 100.0) * total_count / 100) + 0.5), 1)) for p in sorted(set(percentiles))]
-    result: dict[float, int] = {}
-    i = 0
-    running = 0
-    for index, c in buckets:
-        running += c
-        while i < len(targets) and running >= targets[i][1]:
-            p = targets[i][0]
-            value = hist.get_value_from_index(index)
-            result[p] = int(hist.get_highest_equivalent_value(value) if p else hist.get_lowest_equivalent_value(value))
-            i += 1
-        if i == len(targets):
-            break
-    return result
-
-
 def buckets_percentile(buckets: Mapping[int, int], percentile: float, *, like: LatencyRecorder) -> int | None:
     """The value (µs) at ``percentile`` of bucket counts taken from recorders configured as ``like``.
 
@@ -216,8 +143,7 @@ def buckets_percentile(buckets: Mapping[int, int], percentile: float, *, like: L
     total = sum(buckets.values())
     if not total:
         return None
-    found = _percentiles_of(like._hist, sorted(buckets.items()), total, [percentile])
-    return found.get(percentile)
+    return percentiles_of(like._hist, sorted(buckets.items()), total, [percentile]).get(percentile)
 
 
 class LatencyRecorder:
@@ -285,7 +211,7 @@ class LatencyRecorder:
         return self._h
 
     def _fold(self) -> None:
-        _add_in_range(self._pending, (self,))
+        add_in_range(self._pending, (self._h,))
         self._pending.clear()
 
     # -- recording -----------------------------------------------------
@@ -350,7 +276,7 @@ class LatencyRecorder:
         if not values_ns:
             return
         if min(values_ns) >= 0 and max(values_ns) <= self._fast_limit_ns:
-            _add_in_range(values_ns, recorders)
+            add_in_range(values_ns, [r._h for r in recorders])
             return
         for recorder in recorders:
             for value_ns in values_ns:
@@ -395,24 +321,7 @@ class LatencyRecorder:
         return int(self._hist.total_count)
 
     def _nonzero_counts(self) -> Iterator[tuple[int, int]]:
-        # The counts array has 17,408 buckets (1 µs to 60 s at 3 digits) and a run's samples sit in a few hundred
-        # of them: comparing 64-bucket blocks with zeros at C speed skips the empty ones, so reading a histogram
-        # (summary, merge, percentile) costs a fifth of a plain loop over every bucket.
-        hist = self._hist
-        counts = hist.counts
-        n = hist.counts_len
-        raw = memoryview(counts).cast("B")
-        width = raw.itemsize * len(raw) // n if n else 8
-        block = _ZERO_BLOCK_BUCKETS
-        zero = bytes(width * block)
-        for start in range(0, n, block):
-            end = min(n, start + block)
-            if raw[start * width : end * width] == zero[: (end - start) * width]:
-                continue
-            for index in range(start, end):
-                c = counts[index]
-                if c:
-                    yield index, int(c)
+        return nonzero_counts(self._hist)
 
     def nonzero_buckets(self) -> list[tuple[int, int]]:
         """``(bucket index, count)`` of every non-empty bucket, in index order (for :func:`buckets_percentile`)."""
@@ -422,7 +331,7 @@ class LatencyRecorder:
         # hdrh's get_percentile_to_value_dict and get_value_at_percentile walk every bucket in Python; the same
         # answer (target count from total_count, first bucket whose running total reaches it, its highest
         # equivalent value, its lowest for percentile 0) from the non-empty buckets alone.
-        return _percentiles_of(self._hist, self._nonzero_counts(), self._hist.total_count, percentiles)
+        return percentiles_of(self._hist, self._nonzero_counts(), self._hist.total_count, percentiles)
 
     def bucket_counts(self) -> list[tuple[int, int]]:
         """Return ``(lowest equivalent value, count)`` for every non-empty bucket.
