@@ -10,11 +10,12 @@ those buckets, never from merging whole histograms.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from harness.measure.aggregation import Collector, Second
+from harness.measure.aggregation import Collector
 from harness.measure.latency import LatencyRecorder, buckets_percentile
 
 __all__ = ["LIVE_WINDOW_S", "LiveFigures", "LiveWindow", "ProcessNow", "collector_now", "snapshot_now"]
@@ -49,20 +50,25 @@ class LiveFigures:
         return dataclasses.asdict(self)
 
 
+#: What the window needs of one second: its deliveries, and a way to get the non-empty buckets of its
+#: response-time histogram (called only the first time the second is seen, since reading them is the cost).
+RecentSecond = tuple[int, int, Callable[[], Iterable[tuple[int, int]]]]
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessNow:
     """One generator process as the live figures need it.
 
     Attributes:
         first_second: its first recorded second (the window is shorter than asked until that is long enough ago).
-        recent: its (second, bucket) pairs from the start of the window on, in any order; the others may be left
-            out, so a long run costs no more per second than a short one.
+        recent: ``(second, deliveries, response buckets)`` from the start of the window on, in any order; the
+            others may be left out, so a long run costs no more per second than a short one.
         errors: its connect failures plus unexpected closes so far.
         connections: its connections open now.
     """
 
     first_second: int | None
-    recent: Iterable[tuple[int, Second]]
+    recent: Iterable[RecentSecond]
     errors: int
     connections: int
 
@@ -70,30 +76,32 @@ class ProcessNow:
 def collector_now(collector: Collector, *, start: int, end: int) -> ProcessNow:
     """The live view of a collector in this process (the local runner's own)."""
     series = collector.series
+    recent: list[RecentSecond] = [
+        (t, series[t].deliveries, series[t].response.nonzero_buckets) for t in range(start, end) if t in series
+    ]
     return ProcessNow(
         # Seconds are added in time order, so the first key is the first second (without a scan of all of them).
         first_second=next(iter(series), None),
-        recent=[(t, series[t]) for t in range(start, end) if t in series],
+        recent=recent,
         errors=collector.connect_failures.total + collector.unexpected_closes.total,
         connections=collector.connections,
     )
 
 
+def _decoded_buckets(response: Mapping[str, Any]) -> list[tuple[int, int]]:
+    return LatencyRecorder.from_dict(response).nonzero_buckets()
+
+
 def snapshot_now(snapshot: Mapping[str, Any], *, start: int) -> ProcessNow:
-    """The live view of a process from its newest snapshot; only the window's histograms are decoded."""
+    """The live view of a process from its newest snapshot; a second's histogram is decoded only when the window
+    first needs it."""
     series = snapshot["series"]
-    recent: list[tuple[int, Second]] = []
-    connections = 0
-    for t, sends, deliveries, errors, open_now, _service, response in reversed(series):
+    recent: list[RecentSecond] = []
+    for t, _sends, deliveries, _errors, _open, _service, response in reversed(series):
         if t < start:
             break
-        bucket = Second(int(sends), int(deliveries), int(errors), open_now)
-        bucket.response = LatencyRecorder.from_dict(response)
-        recent.append((int(t), bucket))
-    for entry in reversed(series):
-        if entry[4] is not None:
-            connections = int(entry[4])
-            break
+        recent.append((int(t), int(deliveries), functools.partial(_decoded_buckets, response)))
+    connections = next((int(entry[4]) for entry in reversed(series) if entry[4] is not None), 0)
     errors = sum(int(n) for n in snapshot["connect_failures"].values())
     errors += sum(int(n) for n in snapshot["unexpected_closes"].values())
     return ProcessNow(series[0][0] if series else None, recent, errors, connections)
@@ -125,13 +133,13 @@ class LiveWindow:
         deliveries = 0
         firsts = [p.first_second for p in processes.values() if p.first_second is not None]
         for process, now in processes.items():
-            for t, bucket in now.recent:
+            for t, second_deliveries, buckets in now.recent:
                 if not start <= t < end:
                     continue
                 key = (process, t)
                 closed = self._closed.get(key)
                 if closed is None:
-                    closed = self._closed[key] = (bucket.deliveries, tuple(bucket.response.nonzero_buckets()))
+                    closed = self._closed[key] = (second_deliveries, tuple(buckets()))
                 deliveries += closed[0]
                 for index, count in closed[1]:
                     response[index] = response.get(index, 0) + count

@@ -16,7 +16,8 @@ from harness.measure.latency import LatencyRecorder
 __all__ = ["metric_recorder"]
 
 
-@lru_cache(maxsize=512)
+# Each decoded recorder holds its 17,408-bucket array (about 140 KB): enough for the metrics of a large matrix.
+@lru_cache(maxsize=128)
 def _decoded(histogram: str, out_of_range: int, max_out_of_range: int, negative: int) -> LatencyRecorder:
     recorder = LatencyRecorder.decode(histogram)
     recorder.out_of_range = out_of_range
