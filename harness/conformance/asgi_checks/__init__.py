@@ -24,8 +24,8 @@ from harness.conformance.asgi_checks.denial import DENIAL
 from harness.conformance.asgi_checks.deviations import KNOWN_DEVIATIONS
 from harness.conformance.asgi_checks.scope import SCOPE
 from harness.conformance.blocking import blocking
+from harness.conformance.handshake import parse_ws_url
 from harness.conformance.model import CheckResult, KnownDeviation, Verdict, apply_deviations, check_catalogue_order
-from harness.conformance.runner import parse_ws_url
 
 __all__ = [
     "KNOWN_DEVIATIONS",

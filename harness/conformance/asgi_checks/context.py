@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.conformance.asgi_client import Connection, http_get, open_ws
+from harness.conformance.handshake import Target
 from harness.conformance.model import CloseVerdict, Verdict
-from harness.conformance.runner import Target, WireLog
+from harness.conformance.wire_log import WireLog
 
 __all__ = [
     "EXT",
