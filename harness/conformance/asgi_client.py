@@ -2,7 +2,7 @@
 
 The checks need to see what a library client hides: the HTTP status and headers of a refused handshake, a denial
 body, a close frame with no payload, a TCP drop without a close frame, frames that arrive after a close. So the
-handshake bytes come from ``runner.handshake_request`` and frames from our own ``frames`` writer and reader.
+handshake bytes come from ``handshake.handshake_request`` and frames from our own ``frames`` writer and reader.
 """
 
 from __future__ import annotations
@@ -10,22 +10,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Literal
 
 from harness.conformance.frames import FrameReader, Opcode, close_payload, encode_frame, parse_close_payload
-from harness.conformance.runner import (
-    MAX_HEAD,
+from harness.conformance.handshake import (
     HttpHead,
     Target,
-    WireLog,
     accept_for,
     handshake_request,
+    open_tcp,
     parse_http_head,
     read_head,
 )
+from harness.conformance.wire_log import WireLog
 
 __all__ = ["Connection", "Message", "http_get", "open_ws", "read_body"]
 
@@ -150,14 +149,6 @@ class Connection:
         await asyncio.sleep(0)
 
 
-async def _open_tcp(target: Target, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(target.host, target.port, limit=MAX_HEAD), timeout)
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return reader, writer
-
-
 async def open_ws(
     base: Target, path: str, timeout: float, extra: tuple[tuple[str, str], ...] = ()
 ) -> tuple[Connection | None, WireLog]:
@@ -169,7 +160,7 @@ async def open_ws(
     target = Target(base.host, base.port, path)
     key = base64.b64encode(os.urandom(16)).decode()
     try:
-        reader, writer = await _open_tcp(target, timeout)
+        reader, writer = await open_tcp(target, timeout)
     except (OSError, TimeoutError) as exc:
         log.add("!", f"connect failed: {exc!r}")
         return None, log
@@ -223,7 +214,7 @@ def _dechunk(data: bytes) -> bytes:
 
 async def http_get(base: Target, path: str, timeout: float) -> tuple[int, bytes]:
     """A plain HTTP/1.0 GET, so the server answers without chunking and closes the connection."""
-    reader, writer = await _open_tcp(base, timeout)
+    reader, writer = await open_tcp(base, timeout)
     try:
         writer.write(f"GET {path} HTTP/1.0\r\nHost: {base.host_header}\r\n\r\n".encode())
         raw = await asyncio.wait_for(reader.read(-1), timeout)

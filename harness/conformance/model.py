@@ -8,6 +8,7 @@ did with the traffic and a *close* verdict for how the connection ended. We add 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -35,6 +36,7 @@ __all__ = [
     "WaitServerPing",
     "apply_deviation",
     "apply_deviations",
+    "check_catalogue_order",
     "deviation_for",
 ]
 
@@ -310,3 +312,19 @@ def apply_deviations(results: Iterable[CheckResult], deviations: Sequence[KnownD
             res.notes.append(note)
         if deviation is not None and res.behaviour is Verdict.KNOWN_DEVIATION:
             res.known_deviation = deviation.link
+
+
+def _id_key(check_id: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.findall(r"\d+|\D+", check_id))
+
+
+def check_catalogue_order(ids: Sequence[str], group: str) -> None:
+    """Raise unless ``ids`` are distinct and in numeric order ("C1.2" before "C1.10").
+
+    Catalogues built from registrations run in registration order; this keeps that order the ids' own.
+    """
+    if len(ids) != len(set(ids)):
+        raise RuntimeError(f"duplicate check ids in the {group} catalogue")
+    misplaced = [b for a, b in zip(ids, ids[1:], strict=False) if _id_key(a) > _id_key(b)]
+    if misplaced:
+        raise RuntimeError(f"{group} checks registered out of id order: {misplaced}")

@@ -1,41 +1,33 @@
 """Drive the wire cases against a WebSocket echo endpoint and judge them as Autobahn's fuzzing client does.
 
-One TCP connection per case. Legal and illegal frames alike come from our own writer
-(``frames.encode_frame``), so the driver never depends on a library that would refuse to send them; server
-frames are parsed by ``frames.FrameReader``. All waits are multiples of one time ``unit`` (seconds) so slow
-machines can scale it.
+One TCP connection per case (``wire_connection``), opened with the raw handshake of ``handshake``. Legal and illegal
+frames alike come from our own writer (``frames.encode_frame``), so the driver never depends on a library that would
+refuse to send them; server frames are parsed by ``frames.FrameReader``. All waits are multiples of one time
+``unit`` (seconds) so slow machines can scale it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import os
-import socket
 import time
-import zlib
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
-from urllib.parse import urlsplit
+from collections.abc import Collection, Sequence
 
 from harness.conformance.blocking import blocking
 from harness.conformance.catalogue import wire_cases
 from harness.conformance.datasets import slice_payload
-from harness.conformance.deflate import (
-    DeflateParams,
-    MessageDeflater,
-    MessageInflater,
-    parse_deflate_response,
-)
-from harness.conformance.frames import (
-    Frame,
-    FrameReader,
-    Opcode,
-    close_payload,
-    encode_frame,
-    parse_close_payload,
+from harness.conformance.deflate import DeflateParams, parse_deflate_response
+from harness.conformance.frames import Opcode
+from harness.conformance.handshake import (
+    Target,
+    accept_for,
+    handshake_request,
+    open_tcp,
+    parse_http_head,
+    parse_ws_url,
+    read_head,
+    request_key,
 )
 from harness.conformance.model import (
     Case,
@@ -56,366 +48,25 @@ from harness.conformance.model import (
     WaitServerPing,
     apply_deviations,
 )
+from harness.conformance.wire_connection import ConnectionState, WireConnection, frame_bytes, message_frames
+from harness.conformance.wire_log import WireLog
 
-__all__ = [
-    "MAX_HEAD",
-    "Target",
-    "parse_ws_url",
-    "read_head",
-    "run_case",
-    "run_wire_checks",
-    "run_wire_checks_async",
-    "select_cases",
-]
+__all__ = ["run_case", "run_wire_checks", "run_wire_checks_async", "select_cases"]
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-MAX_HEAD = 65536
-_MAX_MESSAGE = 64 * 1024 * 1024
-_LOG_ENTRIES = 120
-_LOG_BYTES = 48
 #: How long a server may take to fail the connection or finish closing, in units (Autobahn's killAfter(1)).
 _CLOSE_WAIT_UNITS = 2.0
 
 
-@dataclass(frozen=True)
-class Target:
-    host: str
-    port: int
-    path: str
-
-    @property
-    def host_header(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-def parse_ws_url(url: str) -> Target:
-    """Split ``ws://host:port/path?query``; ``wss`` is refused because the checks write raw TCP bytes."""
-    parts = urlsplit(url)
-    if parts.scheme != "ws":
-        raise ValueError(f"only ws:// URLs are supported, got {url!r}")
-    if not parts.hostname:
-        raise ValueError(f"no host in {url!r}")
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(parts.hostname, parts.port or 80, path)
-
-
-def accept_for(key: str) -> str:
-    return base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
-
-
-def handshake_request(target: Target, key: str, extra: Sequence[tuple[str, str]] = ()) -> bytes:
-    lines = [
-        f"GET {target.path} HTTP/1.1",
-        f"Host: {target.host_header}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {key}",
-        "Sec-WebSocket-Version: 13",
-        *(f"{name}: {value}" for name, value in extra),
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-@dataclass
-class HttpHead:
-    status: int
-    headers: list[tuple[str, str]]
-
-    def get(self, name: str) -> str | None:
-        values = [v for n, v in self.headers if n == name]
-        return ", ".join(values) if values else None
-
-
-def parse_http_head(raw: bytes) -> HttpHead | None:
-    """Parse a status line and headers; None when the bytes are not an HTTP/1.x response."""
-    text = raw.decode("latin-1")
-    status_line, *lines = text.split("\r\n")
-    parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-        return None
-    headers = []
-    for line in lines:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if sep:
-            headers.append((name.strip().lower(), value.strip()))
-    return HttpHead(int(parts[1]), headers)
-
-
-class WireLog:
-    """Bytes both ways, time-stamped and truncated; kept for every case, attached to failures only."""
-
-    def __init__(self) -> None:
-        self._t0 = time.perf_counter()
-        self.entries: list[str] = []
-        self.dropped = 0
-
-    def add(self, direction: str, text: str) -> None:
-        if len(self.entries) >= _LOG_ENTRIES:
-            self.dropped += 1
-            return
-        self.entries.append(f"{time.perf_counter() - self._t0:8.3f}s {direction} {text}")
-
-    def data(self, direction: str, data: bytes) -> None:
-        shown = data[:_LOG_BYTES].hex(" ")
-        more = f" ... (+{len(data) - _LOG_BYTES}B)" if len(data) > _LOG_BYTES else ""
-        self.add(direction, f"{len(data)}B {shown}{more}")
-
-    def lines(self) -> list[str]:
-        tail = [f"... {self.dropped} more entries not kept"] if self.dropped else []
-        return self.entries + tail
-
-
-@dataclass
-class _State:
-    """What the connection has seen so far; ``first_closer`` decides Autobahn's "closed by me"."""
-
-    observations: list[Observation] = field(default_factory=list)
-    first_closer: Literal["client", "server"] | None = None
-    server_close_code: int | None = None
-    server_close_received: bool = False
-    client_close_sent: bool = False
-    eof: bool = False
-    dropped_by_client: bool = False
-    steps_done: int = 0
-    steps_done_at_server_close: int | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-class _Connection:
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        log: WireLog,
-        *,
-        answer_pings: bool,
-        deflate: DeflateParams | None,
-    ) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.log = log
-        self.answer_pings = answer_pings
-        self.state = _State()
-        self.parser = FrameReader(max_size=_MAX_MESSAGE)
-        self.changed = asyncio.Event()
-        self.server_pinged = asyncio.Event()
-        self.rounds: asyncio.Queue[Observation] | None = None
-        self.deflater = MessageDeflater(deflate) if deflate else None
-        self.inflater = MessageInflater(deflate, max_size=_MAX_MESSAGE) if deflate else None
-        self._message: bytearray | None = None
-        self._message_kind: Literal["text", "binary"] = "text"
-        self._message_compressed = False
-        self._reader_task: asyncio.Task[None] | None = None
-        self._parse_failed = False
-
-    @property
-    def closing(self) -> bool:
-        """The server has started or finished ending the connection."""
-        return self.state.server_close_received or self.state.eof
-
-    def start(self, leftover: bytes) -> None:
-        if leftover:
-            self._feed(leftover)
-        self._reader_task = asyncio.create_task(self._read_loop())
-
-    async def stop(self) -> None:
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-            try:
-                await self._reader_task
-            except (asyncio.CancelledError, OSError):
-                pass
-        self.writer.transport.abort()
-
-    async def _read_loop(self) -> None:
-        try:
-            while True:
-                data = await self.reader.read(65536)
-                if not data:
-                    break
-                self.log.data("<", data)
-                self._feed(data)
-        except OSError as exc:
-            self.state.notes.append(f"read failed: {exc.__class__.__name__}")
-        self.log.add("<", "EOF")
-        self.state.eof = True
-        self._mark_server_closing()
-        self.changed.set()
-
-    def _mark_server_closing(self) -> None:
-        if self.state.first_closer is None:
-            self.state.first_closer = "server"
-        if self.state.steps_done_at_server_close is None:
-            self.state.steps_done_at_server_close = self.state.steps_done
-
-    def _feed(self, data: bytes) -> None:
-        self.parser.receive_data(data)
-        for frame in self.parser.frames_received():
-            self.log.add("<", str(frame))
-            self._on_frame(frame)
-        if self.parser.error is not None and not self._parse_failed:
-            # The stream cannot be resynchronised after a framing error, so stop reading it.
-            self._parse_failed = True
-            self.state.notes.append(f"unparseable server bytes: {self.parser.error}")
-            self.writer.transport.abort()
-        self.changed.set()
-
-    def _on_frame(self, frame: Frame) -> None:
-        if self.state.server_close_received:
-            self.state.notes.append(f"server sent a frame after its close frame: {frame}")
-            return
-        # RSV1 is legal only on the first frame of a compressed message; continuations are not checked here.
-        rsv1_allowed = self.inflater is not None and frame.opcode in (Opcode.TEXT, Opcode.BINARY)
-        if frame.rsv2 or frame.rsv3 or (frame.rsv1 and not rsv1_allowed):
-            self.state.notes.append(f"server set reserved bits: {frame}")
-        if frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION):
-            self._on_data(frame)
-        elif frame.opcode == Opcode.PING:
-            self.server_pinged.set()
-            if self.answer_pings and not self.state.client_close_sent:
-                self._write(encode_frame(Opcode.PONG, frame.payload, mask_key=os.urandom(4)), "pong")
-        elif frame.opcode == Opcode.PONG:
-            if self.rounds is None:
-                self.state.observations.append(Observation("pong", frame.payload))
-        elif frame.opcode == Opcode.CLOSE:
-            code, _reason = parse_close_payload(frame.payload)
-            self.state.server_close_received = True
-            self.state.server_close_code = code
-            self._mark_server_closing()
-            if not self.state.client_close_sent:
-                # Answer with the server's code, as Autobahn does, so the close handshake completes.
-                self.send_close(code, b"")
-        else:
-            self.state.notes.append(f"server sent reserved opcode {frame.opcode}")
-
-    def _on_data(self, frame: Frame) -> None:
-        if frame.opcode != Opcode.CONTINUATION:
-            if self._message is not None:
-                self.state.notes.append("server started a message inside another")
-            self._message = bytearray()
-            self._message_kind = "text" if frame.opcode == Opcode.TEXT else "binary"
-            self._message_compressed = frame.rsv1
-        elif self._message is None:
-            self.state.notes.append("server sent a continuation frame with nothing to continue")
-            return
-        self._message += frame.payload
-        if not frame.fin:
-            return
-        payload = bytes(self._message)
-        self._message = None
-        if self._message_compressed and self.inflater is not None:
-            try:
-                payload = self.inflater.decompress(payload)
-            except (ValueError, zlib.error) as exc:
-                self.state.notes.append(f"cannot inflate a server message: {exc}")
-                return
-        if self._message_kind == "text":
-            try:
-                payload.decode("utf-8")
-            except UnicodeDecodeError:
-                self.state.notes.append("server sent a text message that is not valid UTF-8")
-        obs = Observation(self._message_kind, payload)
-        if self.rounds is not None:
-            self.rounds.put_nowait(obs)
-        else:
-            self.state.observations.append(obs)
-
-    def _write(self, data: bytes, label: str | None = None) -> None:
-        if self.writer.transport.is_closing():
-            return
-        if label:
-            self.log.add(">", label)
-        self.log.data(">", data)
-        self.writer.write(data)
-
-    async def write(self, data: bytes, chop: int | None = None) -> None:
-        if chop is None or chop >= len(data):
-            self._write(data)
-            await self.writer.drain()
-            return
-        for i in range(0, len(data), chop):
-            self._write(data[i : i + chop])
-            # Draining after each piece makes the pieces separate TCP segments (TCP_NODELAY is on).
-            await self.writer.drain()
-
-    def send_close(self, code: int | None, reason: bytes) -> None:
-        if self.state.first_closer is None:
-            self.state.first_closer = "client"
-        self.state.client_close_sent = True
-        self._write(encode_frame(Opcode.CLOSE, close_payload(code, reason), mask_key=os.urandom(4)))
-
-    def note_frame_sent(self, step: SendFrame) -> None:
-        # Only a well-formed close frame starts a closing handshake; one with RSV bits set is just bad traffic
-        # (3.7), while a close with a bad code or reason still counts as the client closing (7.3, 7.5, 7.9).
-        if step.opcode == Opcode.CLOSE and step.fin and not step.rsv:
-            if self.state.first_closer is None:
-                self.state.first_closer = "client"
-            self.state.client_close_sent = True
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), remaining)
-            except TimeoutError:
-                return predicate()
-        return True
-
-    async def drop(self) -> None:
-        if not self.state.eof:
-            self.state.dropped_by_client = True
-            if self.state.first_closer is None:
-                self.state.first_closer = "client"
-            self.log.add(">", "client drops TCP")
-        self.writer.transport.abort()
-
-
-def _frame_bytes(step: SendFrame) -> bytes:
-    return encode_frame(
-        step.opcode,
-        step.payload,
-        fin=step.fin,
-        rsv1=bool(step.rsv & 4),
-        rsv2=bool(step.rsv & 2),
-        rsv3=bool(step.rsv & 1),
-        mask_key=os.urandom(4) if step.masked else None,
-        length_form=step.length_form,
-    )
-
-
-def _message_frames(opcode: int, payload: bytes, fragment_size: int | None, *, compressed: bool) -> list[bytes]:
-    size = fragment_size or max(len(payload), 1)
-    pieces = [payload[i : i + size] for i in range(0, len(payload), size)] or [b""]
-    out = []
-    for i, piece in enumerate(pieces):
-        out.append(
-            encode_frame(
-                opcode if i == 0 else Opcode.CONTINUATION,
-                piece,
-                fin=i == len(pieces) - 1,
-                rsv1=compressed and i == 0,
-                mask_key=os.urandom(4),
-            )
-        )
-    return out
-
-
-async def _run_step(conn: _Connection, step: Step, unit: float, deadline: float) -> None:
+async def _run_step(conn: WireConnection, step: Step, unit: float, deadline: float) -> None:
     if isinstance(step, SendFrame):
         conn.note_frame_sent(step)
-        await conn.write(_frame_bytes(step), step.chop)
+        await conn.write(frame_bytes(step), step.chop)
     elif isinstance(step, SendBatch):
         for frame in step.frames:
             conn.note_frame_sent(frame)
-        await conn.write(b"".join(_frame_bytes(f) for f in step.frames), step.chop)
+        await conn.write(b"".join(frame_bytes(f) for f in step.frames), step.chop)
     elif isinstance(step, SendMessage):
-        for data in _message_frames(step.opcode, step.payload, step.fragment_size, compressed=False):
+        for data in message_frames(step.opcode, step.payload, step.fragment_size, compressed=False):
             await conn.write(data, step.chop)
     elif isinstance(step, SendRaw):
         await conn.write(step.data, step.chop)
@@ -433,7 +84,7 @@ async def _run_step(conn: _Connection, step: Step, unit: float, deadline: float)
         await _echo_rounds(conn, step, deadline)
 
 
-async def _echo_rounds(conn: _Connection, step: EchoRounds, deadline: float) -> None:
+async def _echo_rounds(conn: WireConnection, step: EchoRounds, deadline: float) -> None:
     queue: asyncio.Queue[Observation] = asyncio.Queue()
     conn.rounds = queue
     matched = 0
@@ -445,7 +96,7 @@ async def _echo_rounds(conn: _Connection, step: EchoRounds, deadline: float) -> 
                 break
             payload = slice_payload(step.dataset, i, step.size)
             wire_payload = conn.deflater.compress(payload) if conn.deflater else payload
-            frames = _message_frames(opcode, wire_payload, step.fragment_size, compressed=conn.deflater is not None)
+            frames = message_frames(opcode, wire_payload, step.fragment_size, compressed=conn.deflater is not None)
             await conn.write(b"".join(frames))
             try:
                 got = await asyncio.wait_for(queue.get(), max(deadline - time.monotonic(), 0.001))
@@ -461,36 +112,7 @@ async def _echo_rounds(conn: _Connection, step: EchoRounds, deadline: float) -> 
         conn.state.observations.append(Observation("rounds", str(matched).encode()))
 
 
-async def read_head(reader: asyncio.StreamReader, log: WireLog, timeout: float) -> tuple[bytes, bytes] | None:
-    """Read up to the blank line ending an HTTP head; returns (head, leftover) or None on EOF/timeout."""
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while b"\r\n\r\n" not in buf:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or len(buf) > MAX_HEAD:
-            return None
-        try:
-            chunk = await asyncio.wait_for(reader.read(65536), remaining)
-        except (TimeoutError, OSError):
-            return None
-        if not chunk:
-            log.add("<", "EOF")
-            return None
-        log.data("<", chunk)
-        buf += chunk
-    head, _, leftover = buf.partition(b"\r\n\r\n")
-    return head, leftover
-
-
-async def _open(target: Target, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(target.host, target.port, limit=MAX_HEAD), timeout)
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return reader, writer
-
-
-def _judge(expect: Expect, state: _State) -> tuple[Verdict, CloseVerdict, list[str]]:
+def _judge(expect: Expect, state: ConnectionState) -> tuple[Verdict, CloseVerdict, list[str]]:
     """Autobahn's rules (case.py ``onConnectionLost``), plus one of ours.
 
     A server that never fails a connection it must fail is FAILED even when it echoed nothing; Autobahn would
@@ -548,19 +170,9 @@ async def _run_frames_case(case: Case, target: Target, unit: float, log: WireLog
     deadline = t0 + case.timeout_units * unit
 
     def result(behaviour: Verdict, close: CloseVerdict, code: int | None, notes: list[str]) -> CheckResult:
-        return CheckResult(
-            case.id,
-            case.group,
-            case.category,
-            case.source,
-            behaviour,
-            close,
-            code,
-            time.monotonic() - t0,
-            notes=notes,
-        )
+        return _case_result(case, t0, behaviour, close, code, notes)
 
-    reader, writer = await _open(target, 2 * unit)
+    reader, writer = await open_tcp(target, 2 * unit)
     key = base64.b64encode(os.urandom(16)).decode()
     extra = [("Sec-WebSocket-Extensions", ", ".join(o.header_value() for o in case.deflate_offers))]
     request = handshake_request(target, key, extra if case.deflate_offers else ())
@@ -582,7 +194,7 @@ async def _run_frames_case(case: Case, target: Target, unit: float, log: WireLog
             writer.transport.abort()
             return result(Verdict.FAILED, CloseVerdict.FAILED, None, ["server enabled an extension not offered"])
         deflate = ext
-    conn = _Connection(reader, writer, log, answer_pings=case.answer_pings, deflate=deflate)
+    conn = WireConnection(reader, writer, log, answer_pings=case.answer_pings, deflate=deflate)
     conn.start(got[1])
     try:
         if case.deflate_offers and deflate is None:
@@ -625,7 +237,7 @@ async def _run_handshake_case(
 ) -> CheckResult:
     t0 = time.monotonic()
     notes: list[str] = []
-    reader, writer = await _open(target, 2 * unit)
+    reader, writer = await open_tcp(target, 2 * unit)
     request = probe.request.replace(b"{host}", target.host_header.encode()).replace(b"{path}", target.path.encode())
     log.data(">", request)
     writer.write(request)
@@ -652,7 +264,7 @@ async def _run_handshake_case(
                 notes.append("no HTTP response: the server closed or timed out")
             behaviour = Verdict.NON_STRICT if probe.expect == "reject" else Verdict.FAILED
         elif probe.expect == "accept":
-            key = _request_key(probe.request)
+            key = request_key(probe.request)
             good = head.status == 101 and (key is None or head.get("sec-websocket-accept") == accept_for(key))
             behaviour = Verdict.OK if good else Verdict.FAILED
             if not good:
@@ -679,27 +291,18 @@ async def _run_handshake_case(
         writer.transport.abort()
 
 
-def _handshake_result(case: Case, behaviour: Verdict, t0: float, notes: list[str]) -> CheckResult:
-    """A handshake probe has no closing handshake to judge."""
+def _case_result(
+    case: Case, t0: float, behaviour: Verdict, close: CloseVerdict, code: int | None, notes: list[str]
+) -> CheckResult:
+    """The result of ``case``, begun at ``t0`` (``time.monotonic()``)."""
     return CheckResult(
-        case.id,
-        case.group,
-        case.category,
-        case.source,
-        behaviour,
-        CloseVerdict.NOT_APPLICABLE,
-        None,
-        time.monotonic() - t0,
-        notes=notes,
+        case.id, case.group, case.category, case.source, behaviour, close, code, time.monotonic() - t0, notes=notes
     )
 
 
-def _request_key(request: bytes) -> str | None:
-    for line in request.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"sec-websocket-key":
-            return value.strip().decode("latin-1")
-    return None
+def _handshake_result(case: Case, behaviour: Verdict, t0: float, notes: list[str]) -> CheckResult:
+    """A handshake probe has no closing handshake to judge."""
+    return _case_result(case, t0, behaviour, CloseVerdict.NOT_APPLICABLE, None, notes)
 
 
 async def run_case(case: Case, target: Target, *, unit: float = 1.0) -> CheckResult:
@@ -714,28 +317,17 @@ async def run_case(case: Case, target: Target, *, unit: float = 1.0) -> CheckRes
         else:
             res = await asyncio.wait_for(_run_frames_case(case, target, unit, log), (case.timeout_units + 5) * unit)
     except TimeoutError:
-        res = CheckResult(
-            case.id,
-            case.group,
-            case.category,
-            case.source,
-            Verdict.FAILED,
-            CloseVerdict.FAILED,
-            None,
-            time.monotonic() - t0,
-            notes=["the case did not finish in its time budget"],
+        res = _case_result(
+            case, t0, Verdict.FAILED, CloseVerdict.FAILED, None, ["the case did not finish in its time budget"]
         )
     except OSError as exc:
-        res = CheckResult(
-            case.id,
-            case.group,
-            case.category,
-            case.source,
+        res = _case_result(
+            case,
+            t0,
             Verdict.FAILED,
             CloseVerdict.FAILED,
             None,
-            time.monotonic() - t0,
-            notes=[f"cannot talk to {target.host_header}: {exc}; is the server running?"],
+            [f"cannot talk to {target.host_header}: {exc}; is the server running?"],
         )
     bad_close = res.behaviour_close in (CloseVerdict.FAILED, CloseVerdict.UNCLEAN, CloseVerdict.WRONG_CODE)
     if res.behaviour is Verdict.FAILED or bad_close:

@@ -14,7 +14,8 @@ from harness.conformance.deflate import (
     MessageInflater,
     parse_deflate_response,
 )
-from harness.conformance.runner import accept_for, parse_http_head, parse_ws_url, select_cases
+from harness.conformance.handshake import accept_for, parse_http_head, parse_ws_url
+from harness.conformance.runner import select_cases
 from harness.conformance.utf8 import utf8_sequence_groups
 
 #: Autobahn|Testsuite's case counts per category (anchors-conformance.md §1.1).
