@@ -26,7 +26,7 @@ import os
 import socket
 import statistics
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -37,11 +37,12 @@ from harness.measure.accounting import (
     StreamTracker,
     UnexpectedCloses,
 )
-from harness.measure.latency import LatencyRecorder
+from harness.measure.latency import LatencyRecorder, buckets_percentile
 from harness.measure.metric_set import MetricSet
 
 __all__ = [
     "GENERATOR_CPU_LIMIT_PERCENT",
+    "LIKE",
     "RESULT_VERSION",
     "SNAPSHOT_KEY",
     "SNAPSHOT_VERSION",
@@ -57,11 +58,14 @@ __all__ = [
 #: Mean CPU of one generator process (percent of one core; a gevent process cannot use more) above which its
 #: figures may measure the generator rather than the server.
 GENERATOR_CPU_LIMIT_PERCENT: Final = 85.0
+#: A recorder of the harness's one HDR configuration: the bucket layout every tally of a second uses.
+LIKE: Final = LatencyRecorder()
 #: Key of our snapshot inside Locust's worker report dict.
 SNAPSHOT_KEY: Final = "harness"
 # History: 1 = first version; 2 = series entries carry errors, open connections and a response-time histogram
-# next to the service-time one, and the snapshot says when it was taken.
-SNAPSHOT_VERSION: Final = 2
+# next to the service-time one, and the snapshot says when it was taken; 3 = a second's two distributions are
+# tallies, [[bucket index, count], ...] of the harness's HDR buckets, instead of encoded histograms.
+SNAPSHOT_VERSION: Final = 3
 # History of the result file written by the master (generator.json): 1 = first version, as locust/result.json;
 # 2 = time_series points are result.json's (sent, received, errors, connections, service_time_p99_us,
 # response_time_p99_us, plus epoch_s; were sends, deliveries and one p99_us of service time), and the file is
@@ -103,21 +107,22 @@ class Second:
     errors: int = 0
     #: Open connections after the last change in this second; None when none opened or closed in it.
     connections: int | None = None
-    #: Deliveries timed from the actual send.
-    service: LatencyRecorder = field(default_factory=LatencyRecorder)
-    #: Deliveries timed from the intended send (corrected for coordinated omission).
-    response: LatencyRecorder = field(default_factory=LatencyRecorder)
+    #: Deliveries timed from the actual send, as ``{bucket index: count}`` of the harness's HDR buckets.
+    service: dict[int, int] = field(default_factory=dict)
+    #: Deliveries timed from the intended send (corrected for coordinated omission), likewise.
+    response: dict[int, int] = field(default_factory=dict)
 
     def entry(self, t: int) -> list[Any]:
-        """The snapshot form: ``[t, sends, deliveries, errors, connections, service, response]``."""
+        """The snapshot form: ``[t, sends, deliveries, errors, connections, service, response]``, the two tallies
+        as ``[[index, count], ...]`` (JSON has no int keys)."""
         return [
             t,
             self.sends,
             self.deliveries,
             self.errors,
             self.connections,
-            self.service.to_dict(),
-            self.response.to_dict(),
+            sorted(self.service.items()),
+            sorted(self.response.items()),
         ]
 
 
@@ -229,9 +234,9 @@ class Collector:
         bucket = self._second()
         bucket.deliveries += 1
         if service_ns is not None:
-            bucket.service.record_ns(service_ns)
+            LIKE.tally(bucket.service, service_ns)
         if response_ns is not None:
-            bucket.response.record_ns(response_ns)
+            LIKE.tally(bucket.response, response_ns)
 
     @property
     def connections(self) -> int:
@@ -280,10 +285,10 @@ class Collector:
         service_time = metrics.recorder("service_time")
         second = self._current
         if own:
-            metrics.recorder("round_trip").record_many_ns(own, service_time, second.service)
+            metrics.recorder("round_trip").record_many_ns(own, service_time, tallies=(second.service,))
         if others:
-            metrics.recorder("fanout").record_many_ns(others, service_time, second.service)
-        metrics.recorder("response_time").record_many_ns(response, second.response)
+            metrics.recorder("fanout").record_many_ns(others, service_time, tallies=(second.service,))
+        metrics.recorder("response_time").record_many_ns(response, tallies=(second.response,))
 
     def record_connect_failure(self, kind: ConnectFailureKind) -> None:
         self.connect_failures.record(kind)
@@ -451,6 +456,11 @@ class Aggregator:
         return [self.latest[pid] for pid in sorted(self.latest)]
 
 
+def _add_tally(into: dict[int, int], pairs: Iterable[Sequence[int]]) -> None:
+    for index, count in pairs:
+        into[int(index)] = into.get(int(index), 0) + int(count)
+
+
 def _merge_series(snapshots: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     merged: dict[int, Second] = {}
     # Open connections per process by second where they changed; every other second carries the last value on.
@@ -462,8 +472,8 @@ def _merge_series(snapshots: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
             bucket.sends += int(sends)
             bucket.deliveries += int(deliveries)
             bucket.errors += int(errors)
-            bucket.service.merge(LatencyRecorder.from_dict(service))
-            bucket.response.merge(LatencyRecorder.from_dict(response))
+            _add_tally(bucket.service, service)
+            _add_tally(bucket.response, response)
             if connections is not None:
                 gauge[int(t)] = int(connections)
         gauges.append(gauge)
@@ -487,8 +497,8 @@ def _merge_series(snapshots: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
                 "received": b.deliveries,
                 "errors": b.errors,
                 "connections": sum(open_now),
-                "service_time_p99_us": b.service.summary().p99 if b.service.count else None,
-                "response_time_p99_us": b.response.summary().p99 if b.response.count else None,
+                "service_time_p99_us": buckets_percentile(b.service, 99.0, like=LIKE),
+                "response_time_p99_us": buckets_percentile(b.response, 99.0, like=LIKE),
             }
         )
     return points

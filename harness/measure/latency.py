@@ -35,7 +35,7 @@ from typing import Any, Final
 from hdrh.codec import HdrCookieException, HdrLengthException  # type: ignore[import-untyped]
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
-from harness.measure.hdr_bulk import add_in_range, nonzero_counts, percentiles_of
+from harness.measure.hdr_bulk import add_in_range, bucket_index, nonzero_counts, percentiles_of, tally_percentile
 
 __all__ = [
     "DEFAULT_HIGHEST_US",
@@ -135,15 +135,9 @@ _SUMMARY_PERCENTILES: Final = (50.0, 90.0, 99.0, 99.9, 99.99)
 
 
 def buckets_percentile(buckets: Mapping[int, int], percentile: float, *, like: LatencyRecorder) -> int | None:
-    """The value (µs) at ``percentile`` of bucket counts taken from recorders configured as ``like``.
-
-    For callers that add up :meth:`LatencyRecorder.nonzero_buckets` of several recorders themselves (the live
-    figures do, once per second) instead of merging whole histograms. None without samples.
-    """
-    total = sum(buckets.values())
-    if not total:
-        return None
-    return percentiles_of(like._hist, sorted(buckets.items()), total, [percentile]).get(percentile)
+    """The value (µs) at ``percentile`` of bucket counts (a tally, or added-up :meth:`LatencyRecorder.nonzero_buckets`)
+    of recorders configured as ``like``; None without samples. The same answer as a recorder holding those samples."""
+    return tally_percentile(buckets, percentile, like._hist)
 
 
 class LatencyRecorder:
@@ -261,11 +255,14 @@ class LatencyRecorder:
             return self.record_us(-1, count)
         return self.record_us(ns_to_us(value_ns), count)
 
-    def record_many_ns(self, values_ns: Sequence[int], *also: LatencyRecorder) -> None:
+    def record_many_ns(
+        self, values_ns: Sequence[int], *also: LatencyRecorder, tallies: Sequence[dict[int, int]] = ()
+    ) -> None:
         """:meth:`record_ns` for each of ``values_ns``, here and in every recorder of ``also``.
 
         For callers that buffer samples themselves and record the same values in several histograms: each
         value's bucket is found once for all of them. ``also`` must have this recorder's configuration.
+        ``tallies`` (``{bucket index: count}`` dicts, see :meth:`tally`) count the values too.
 
         Raises:
             ValueError: if a recorder of ``also`` has another configuration.
@@ -276,11 +273,24 @@ class LatencyRecorder:
         if not values_ns:
             return
         if min(values_ns) >= 0 and max(values_ns) <= self._fast_limit_ns:
-            add_in_range(values_ns, [r._h for r in recorders])
+            add_in_range(values_ns, [r._h for r in recorders], tallies)
             return
         for recorder in recorders:
             for value_ns in values_ns:
                 recorder.record_ns(value_ns)
+        for tally in tallies:
+            for value_ns in values_ns:
+                self.tally(tally, value_ns)
+
+    def tally(self, tally: dict[int, int], value_ns: int) -> None:
+        """Count ``value_ns`` in ``tally``, a ``{bucket index: count}`` dict of this recorder's buckets.
+
+        A tally is a sparse histogram for a short window (a second of the time series): it costs nothing to
+        create, merges by adding counts, and :func:`buckets_percentile` reads it. Negative values count at 0 and
+        values beyond the range in the last bucket.
+        """
+        index = bucket_index(self._h, value_ns)
+        tally[index] = tally.get(index, 0) + 1
 
     # -- merging -------------------------------------------------------
     def _check_compatible(self, other: LatencyRecorder) -> None:

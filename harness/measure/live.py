@@ -2,29 +2,25 @@
 
 The master (or local runner) combines every process's per-second buckets (:class:`~harness.measure.aggregation.
 Second`) over a short window: what the cell is doing now, not the cumulative percentiles of the result. It runs once
-a second beside a generator that spends only a few milliseconds of CPU a second, so a second that is over is read
-once (its counts and the non-empty buckets of its response-time histogram) and kept, and the window's p99 comes from
-those buckets, never from merging whole histograms.
+a second beside a generator that spends only a few milliseconds of CPU a second, so it works on the seconds'
+tallies (sparse ``{HDR bucket: count}``), never on whole histograms.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from harness.measure.aggregation import Collector
-from harness.measure.latency import LatencyRecorder, buckets_percentile
+from harness.measure.aggregation import LIKE, Collector
+from harness.measure.latency import buckets_percentile
 
 __all__ = ["LIVE_WINDOW_S", "LiveFigures", "LiveWindow", "ProcessNow", "collector_now", "snapshot_now"]
 
 #: Whole seconds the live figures cover: long enough for a p99 of a few hundred samples, short enough to follow a
 #: burst.
 LIVE_WINDOW_S: Final = 5
-# Any recorder of the harness's one configuration, to turn bucket indexes into values.
-_LIKE: Final = LatencyRecorder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +46,8 @@ class LiveFigures:
         return dataclasses.asdict(self)
 
 
-#: What the window needs of one second: its deliveries, and a way to get the non-empty buckets of its
-#: response-time histogram (called only the first time the second is seen, since reading them is the cost).
-RecentSecond = tuple[int, int, Callable[[], Iterable[tuple[int, int]]]]
+#: What the window needs of one second: the second, its deliveries and its response-time tally (bucket, count).
+RecentSecond = tuple[int, int, Iterable[Sequence[int]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +72,7 @@ def collector_now(collector: Collector, *, start: int, end: int) -> ProcessNow:
     """The live view of a collector in this process (the local runner's own)."""
     series = collector.series
     recent: list[RecentSecond] = [
-        (t, series[t].deliveries, series[t].response.nonzero_buckets) for t in range(start, end) if t in series
+        (t, series[t].deliveries, series[t].response.items()) for t in range(start, end) if t in series
     ]
     return ProcessNow(
         # Seconds are added in time order, so the first key is the first second (without a scan of all of them).
@@ -88,19 +83,14 @@ def collector_now(collector: Collector, *, start: int, end: int) -> ProcessNow:
     )
 
 
-def _decoded_buckets(response: Mapping[str, Any]) -> list[tuple[int, int]]:
-    return LatencyRecorder.from_dict(response).nonzero_buckets()
-
-
 def snapshot_now(snapshot: Mapping[str, Any], *, start: int) -> ProcessNow:
-    """The live view of a process from its newest snapshot; a second's histogram is decoded only when the window
-    first needs it."""
+    """The live view of a process from its newest snapshot."""
     series = snapshot["series"]
     recent: list[RecentSecond] = []
     for t, _sends, deliveries, _errors, _open, _service, response in reversed(series):
         if t < start:
             break
-        recent.append((int(t), int(deliveries), functools.partial(_decoded_buckets, response)))
+        recent.append((int(t), int(deliveries), response))
     connections = next((int(entry[4]) for entry in reversed(series) if entry[4] is not None), 0)
     errors = sum(int(n) for n in snapshot["connect_failures"].values())
     errors += sum(int(n) for n in snapshot["unexpected_closes"].values())
@@ -108,7 +98,10 @@ def snapshot_now(snapshot: Mapping[str, Any], *, start: int) -> ProcessNow:
 
 
 class LiveWindow:
-    """Combines the processes' newest seconds into :class:`LiveFigures`, reading each second that is over once.
+    """Combines the processes' newest seconds into :class:`LiveFigures`, each second added once and taken out once.
+
+    The window's tally is kept up to date rather than rebuilt: a call adds the seconds that entered the window and
+    subtracts the ones that left it, so its cost follows what changed, not the window's length.
 
     Args:
         window_s: length of the window in whole seconds.
@@ -116,8 +109,10 @@ class LiveWindow:
 
     def __init__(self, window_s: int = LIVE_WINDOW_S) -> None:
         self.window_s = window_s
-        # (process, second) -> (deliveries, non-empty response-time buckets) of a second that is over.
+        # (process, second) -> (deliveries, response-time tally) of each second in the window, as first read.
         self._closed: dict[tuple[str, int], tuple[int, tuple[tuple[int, int], ...]]] = {}
+        self._tally: dict[int, int] = {}
+        self._deliveries = 0
 
     def figures(self, processes: Mapping[str, ProcessNow], *, end: int) -> LiveFigures:
         """The figures of the window of whole seconds ending before ``end``.
@@ -129,27 +124,31 @@ class LiveWindow:
                 process has reported).
         """
         start = end - self.window_s
-        response: dict[int, int] = {}
-        deliveries = 0
-        firsts = [p.first_second for p in processes.values() if p.first_second is not None]
+        for key in [key for key in self._closed if not start <= key[1] < end]:
+            deliveries, buckets = self._closed.pop(key)
+            self._deliveries -= deliveries
+            for index, count in buckets:
+                left = self._tally[index] - count
+                if left:
+                    self._tally[index] = left
+                else:
+                    del self._tally[index]
         for process, now in processes.items():
-            for t, second_deliveries, buckets in now.recent:
-                if not start <= t < end:
-                    continue
+            for t, second_deliveries, pairs in now.recent:
                 key = (process, t)
-                closed = self._closed.get(key)
-                if closed is None:
-                    closed = self._closed[key] = (second_deliveries, tuple(buckets()))
-                deliveries += closed[0]
-                for index, count in closed[1]:
-                    response[index] = response.get(index, 0) + count
-        for key in [key for key in self._closed if key[1] < start]:
-            del self._closed[key]
+                if not start <= t < end or key in self._closed:
+                    continue
+                kept = tuple((int(i), int(c)) for i, c in pairs)
+                self._closed[key] = (second_deliveries, kept)
+                self._deliveries += second_deliveries
+                for index, count in kept:
+                    self._tally[index] = self._tally.get(index, 0) + count
+        firsts = [p.first_second for p in processes.values() if p.first_second is not None]
         span = max(0, end - max(start, min(firsts))) if firsts else 0
         return LiveFigures(
             window_s=span,
-            deliveries_per_s=deliveries / span if span else None,
-            response_time_p99_us=buckets_percentile(response, 99.0, like=_LIKE),
+            deliveries_per_s=self._deliveries / span if span else None,
+            response_time_p99_us=buckets_percentile(self._tally, 99.0, like=LIKE),
             connections=sum(p.connections for p in processes.values()),
             errors=sum(p.errors for p in processes.values()),
         )

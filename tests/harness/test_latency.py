@@ -318,3 +318,35 @@ def test_buckets_percentile_of_added_up_buckets_is_the_merged_histograms():
     for p in (50.0, 99.0, 99.9, 100.0):
         assert buckets_percentile(buckets, p, like=a) == merged.value_at_percentile(p)
     assert buckets_percentile({}, 99.0, like=a) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(values_ns=st.lists(st.integers(min_value=0, max_value=60_000_000_499), max_size=300))
+def test_a_tally_counts_the_buckets_a_recorder_fills(values_ns):
+    rec, tally = LatencyRecorder(), {}
+    rec.record_many_ns(values_ns, tallies=(tally,))
+    assert tally == dict(rec.nonzero_buckets())
+    single = {}
+    for value in values_ns:
+        rec.tally(single, value)
+    assert single == tally
+
+
+def test_a_tally_keeps_negative_and_out_of_range_values_in_its_end_buckets():
+    rec, tally = LatencyRecorder(highest_trackable_us=1_000), {}
+    rec.record_many_ns([-5_000, 500_000, 9_000_000_000], tallies=(tally,))
+    assert sum(tally.values()) == 3, "nothing is left out of a tally's percentiles"
+    assert rec.out_of_range == 1 and rec.negative == 1
+    assert buckets_percentile(tally, 0.0, like=rec) == 0
+    assert buckets_percentile(tally, 100.0, like=rec) >= 1_000
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values_us=st.lists(st.integers(min_value=0, max_value=60_000_000), min_size=1, max_size=300),
+    percentile=st.floats(min_value=0.0, max_value=100.0),
+)
+def test_a_tallys_percentile_from_the_top_is_hdrhs(values_us, percentile):
+    rec, tally = LatencyRecorder(), {}
+    rec.record_many_ns([v * 1000 for v in values_us], tallies=(tally,))
+    assert buckets_percentile(tally, percentile, like=rec) == int(rec._hist.get_value_at_percentile(percentile))

@@ -12,7 +12,7 @@ from harness.measure.aggregation import (
     merge_snapshots,
 )
 from harness.measure.latency import LatencyRecorder
-from harness.measure.live import LiveWindow, collector_now, snapshot_now
+from harness.measure.live import LiveFigures, LiveWindow, ProcessNow, collector_now, snapshot_now
 from harness.measure.metric_set import MetricSet
 
 
@@ -133,8 +133,9 @@ def test_buffered_envelope_deliveries_equal_recording_each_one() -> None:
     assert collector.metrics == reference
     assert sorted(collector.series) == sorted(per_second)
     for second, bucket in collector.series.items():
-        assert bucket.service == per_second[second].recorder("service")
-        assert bucket.response == per_second[second].recorder("response")
+        # A second's distributions are tallies of exactly the HDR buckets a recorder would fill.
+        assert bucket.service == dict(per_second[second].recorder("service").nonzero_buckets())
+        assert bucket.response == dict(per_second[second].recorder("response").nonzero_buckets())
         assert bucket.deliveries == per_second[second].recorder("service").count
     assert collector.ledger.totals().duplicated == 1
 
@@ -221,32 +222,33 @@ def test_live_figures_cover_the_newest_whole_seconds_of_every_process() -> None:
     assert figures.connections == 2 and figures.errors == 2
     # Seconds 204-208 lag 4-8 ms, plus 1 ms of service: the p99 is the newest second's (9 ms), not the run's.
     assert 8_900 <= figures.response_time_p99_us <= 9_100
-    # Exactly the p99 of the window's deliveries merged into one histogram.
+    # Exactly the p99 of the window's deliveries recorded in one histogram.
     merged = LatencyRecorder()
-    for worker in workers:
-        for t in range(204, 209):
-            merged.merge(worker.series[t].response)
+    for _worker in workers:
+        for second in range(204, 209):
+            for _ in range(100):
+                merged.record_ns(1_000_000 + (second - 200) * 1_000_000)
     assert figures.response_time_p99_us == merged.value_at_percentile(99)
     # In process, the collector's own seconds give the same figures without encoding anything.
     local = LiveWindow().figures({w.process_id: collector_now(w, start=end - 5, end=end) for w in workers}, end=end)
     assert local == figures
 
 
-def test_a_second_that_is_over_is_read_once(monkeypatch) -> None:
+def test_a_second_that_is_over_is_kept_as_first_read() -> None:
     workers = _workers_with_eight_busy_seconds()
     window = LiveWindow()
-    reads = []
-    original = LatencyRecorder.nonzero_buckets
 
-    def counting(self: LatencyRecorder) -> list[tuple[int, int]]:
-        reads.append(self)
-        return original(self)
+    def figures(end: int) -> LiveFigures:
+        return window.figures({w.process_id: collector_now(w, start=end - 5, end=end) for w in workers}, end=end)
 
-    monkeypatch.setattr(LatencyRecorder, "nonzero_buckets", counting)
-    for end in (207, 208, 209):
-        window.figures({w.process_id: collector_now(w, start=end - 5, end=end) for w in workers}, end=end)
-    # Seconds 202-208 entered the window over three calls: 7 seconds x 2 processes, each read once.
-    assert len(reads) == 7 * 2
+    first = figures(209)
+    # Second 206 is over: what it held when first read stands, whatever later happens to the object.
+    workers[0].series[206].deliveries += 1000
+    workers[0].series[206].response.clear()
+    assert figures(209) == first
+    # Once a second has left the window it is forgotten.
+    figures(215)
+    assert all(t >= 210 for _, t in window._closed)
 
 
 def test_live_figures_before_the_first_whole_second() -> None:
@@ -270,3 +272,14 @@ def test_coordinated_omission_correction() -> None:
     lag = metrics.recorder("send_lag")
     # 3 significant digits: the highest value of the 250 ms bucket is 250,111 µs.
     assert lag.count == 2 and lag.summary().min == 0 and 249_900 <= lag.summary().max <= 250_300
+
+
+def test_the_window_kept_up_to_date_equals_one_built_afresh() -> None:
+    workers = _workers_with_eight_busy_seconds()
+    window = LiveWindow()
+    for end in (201, 203, 204, 205, 208, 209, 209, 212, 220):
+
+        def now(end: int = end) -> dict[str, ProcessNow]:
+            return {w.process_id: collector_now(w, start=end - 5, end=end) for w in workers}
+
+        assert window.figures(now(), end=end) == LiveWindow().figures(now(), end=end), end
