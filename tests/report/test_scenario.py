@@ -91,7 +91,7 @@ BAD = [
     ),
     pytest.param(
         ("seed = 3", "seed = 3\ndurations = 4"),
-        "(top level): unknown key durations; accepted: description, duration_s, generic, grace_s, kind, load, "
+        "(top level): unknown key durations; accepted: description, duration_s, gate, generic, grace_s, kind, load, "
         "matrix, name, seed, slos, timeclock, warmup_s",
         id="unknown-top-key",
     ),

@@ -12,21 +12,23 @@ count from 0.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar, cast, get_args
+from typing import Any, Final, Literal, cast, get_args
 
 from harness.measure.latency import KNOWN_METRICS
+from harness.scenario.checker import ScenarioError, _Checker, _opt, _show
+from harness.scenario.gate import GateTable, parse_gate
 from harness.stack.layers import LAYERS
 from harness.stack.servers import SERVERS
 
 __all__ = [
     "ARRIVALS",
+    "GateTable",
     "KINDS",
     "SCENARIO_KINDS",
     "KindSpec",
@@ -48,6 +50,7 @@ __all__ = [
     "ThroughputSlo",
     "Timeclock",
     "available_scenarios",
+    "load_any",
     "load_named",
     "load_scenario",
     "parse_scenario",
@@ -63,7 +66,7 @@ ARRIVALS: Final[tuple[Arrival, ...]] = get_args(Arrival)
 SHAPES: Final[tuple[Shape, ...]] = get_args(Shape)
 STATISTICS: Final[tuple[Statistic, ...]] = get_args(Statistic)
 
-_PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
+_PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent.parent
 SCENARIO_DIR: Final = _PROJECT_ROOT / "scenarios"
 
 # Scenario names become directory names (reports/<timestamp>-<name>/) and HTML text, so keep them to a safe alphabet.
@@ -103,10 +106,6 @@ SCENARIO_KINDS: Final[Mapping[Kind, KindSpec]] = {
     "echo": KindSpec("required", generic=True, generator="echo"),
     "broadcast": KindSpec("required", cross_connection=True, generic=True, generator="broadcast"),
 }
-
-
-class ScenarioError(ValueError):
-    """A scenario file is missing, not TOML, or does not follow the scenario format (docs/scenarios.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +226,7 @@ class Scenario:
         load: offered load.
         slos: objectives checked per cell.
         timeclock: the shift-change burst, for kind ``timeclock`` only.
+        gate: how ``harness gate`` runs and judges it (its defaults when the file has no ``[gate]`` table).
         source: the file the scenario was read from, or None.
     """
 
@@ -242,6 +242,7 @@ class Scenario:
     matrix: Matrix = field(default_factory=Matrix)
     slos: tuple[Slo, ...] = ()
     timeclock: Timeclock | None = None
+    gate: GateTable = field(default_factory=GateTable)
     source: str | None = None
 
     @property
@@ -254,94 +255,6 @@ class Scenario:
         data = asdict(self)
         data["total_s"] = self.total_s
         return data
-
-
-# -- validation helpers ------------------------------------------------------------------------------------------
-
-
-def _show(value: Any) -> str:
-    """Render a bad value the way it would look in TOML/JSON, so the message shows what the user wrote."""
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-class _Checker:
-    """Collects the file name for messages and turns raw TOML values into typed ones."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-
-    def fail(self, key: str, message: str) -> ScenarioError:
-        return ScenarioError(f"{self.where}: {key}: {message}")
-
-    def expected(self, key: str, form: str, value: Any) -> ScenarioError:
-        return self.fail(key, f"expected {form}, got {_show(value)}")
-
-    def keys(self, table: Mapping[str, Any], prefix: str, required: Sequence[str], optional: Sequence[str]) -> None:
-        accepted = sorted({*required, *optional})
-        unknown = sorted(set(table) - set(accepted))
-        if unknown:
-            names = ", ".join(unknown)
-            noun = "key" if len(unknown) == 1 else "keys"
-            raise self.fail(prefix or "(top level)", f"unknown {noun} {names}; accepted: {', '.join(accepted)}")
-        for key in required:
-            if key not in table:
-                raise self.fail(_join(prefix, key), "missing; this key is required")
-
-    def table(self, value: Any, key: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.expected(key, "a table", value)
-        return cast(Mapping[str, Any], value)
-
-    def string(self, value: Any, key: str, *, pattern: re.Pattern[str] | None = None, form: str = "a string") -> str:
-        if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
-            raise self.expected(key, form, value)
-        return value
-
-    def boolean(self, value: Any, key: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.expected(key, "true or false", value)
-        return value
-
-    def integer(self, value: Any, key: str, *, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.expected(key, f"an integer >= {minimum}", value)
-        return value
-
-    def number(self, value: Any, key: str, *, minimum: float, inclusive: bool) -> float:
-        ok = (
-            not isinstance(value, bool)
-            and isinstance(value, int | float)
-            and math.isfinite(value)
-            and (value >= minimum if inclusive else value > minimum)
-        )
-        if not ok:
-            op = ">=" if inclusive else ">"
-            raise self.expected(key, f"a number {op} {minimum:g}", value)
-        return float(value)
-
-    def choice(self, value: Any, key: str, choices: Sequence[str]) -> str:
-        if not isinstance(value, str) or value not in choices:
-            raise self.expected(key, f"one of {', '.join(choices)}", value)
-        return value
-
-    def array(self, value: Any, key: str, form: str) -> list[Any]:
-        if not isinstance(value, list) or not value:
-            raise self.expected(key, f"a non-empty array of {form}", value)
-        return value
-
-
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
-
-
-_T = TypeVar("_T")
-
-
-def _opt(table: Mapping[str, Any], key: str, default: _T, convert: Callable[[Any], _T]) -> _T:
-    return convert(table[key]) if key in table else default
 
 
 def _matrix(c: _Checker, raw: Any) -> Matrix:
@@ -484,7 +397,7 @@ def _timeclock(c: _Checker, raw: Any) -> Timeclock:
 
 
 _TOP_REQUIRED: Final = ("name", "description", "kind", "duration_s", "seed", "load")
-_TOP_OPTIONAL: Final = ("generic", "warmup_s", "grace_s", "matrix", "slos", "timeclock")
+_TOP_OPTIONAL: Final = ("generic", "warmup_s", "grace_s", "matrix", "slos", "timeclock", "gate")
 
 
 def parse_scenario(data: Mapping[str, Any], *, where: str = "<scenario>", source: str | None = None) -> Scenario:
@@ -544,6 +457,7 @@ def parse_scenario(data: Mapping[str, Any], *, where: str = "<scenario>", source
         matrix=matrix,
         slos=_slos(c, data["slos"]) if "slos" in data else (),
         timeclock=timeclock,
+        gate=parse_gate(c, data["gate"], KNOWN_METRICS) if "gate" in data else GateTable(),
         source=source,
     )
 
@@ -600,3 +514,14 @@ def load_named(name: str, directory: Path = SCENARIO_DIR) -> Scenario:
             f"{_display(path)}: name: expected {_show(name)} (the file name), got {_show(scenario.name)}"
         )
     return scenario
+
+
+def load_any(name_or_path: str) -> Scenario:
+    """A scenario given on a command line: a path to a ``.toml`` file (or any existing file), else a name from
+    ``scenarios/``.
+
+    Raises:
+        ScenarioError: as :func:`load_scenario` and :func:`load_named`.
+    """
+    path = Path(name_or_path)
+    return load_scenario(path) if path.suffix == ".toml" or path.exists() else load_named(name_or_path)
