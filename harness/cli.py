@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from harness.gate.command import add_parser as gate_parser
+from harness.gate.command import run_command as gate_command
 from harness.stack import Stack, StackConfig, StackError
 from harness.stack.layers import LAYERS
 from harness.stack.processes import ProcessError
@@ -188,11 +190,10 @@ def _run(args: argparse.Namespace) -> int:
     from harness.load.generator import GeneratorError
     from harness.report.text import summary_table
     from harness.run import UnsupportedScenario, run_scenario
-    from harness.scenario import Matrix, ScenarioError, load_named, load_scenario
+    from harness.scenario import Matrix, ScenarioError, load_any
 
     try:
-        path = Path(args.scenario)
-        scenario = load_scenario(path) if path.suffix == ".toml" or path.exists() else load_named(args.scenario)
+        scenario = load_any(args.scenario)
         if args.server or args.layer:
             m = scenario.matrix
             unknown = [s for s in args.server or () if s not in m.servers] + [
@@ -318,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(sub)
     _run_parser(sub)
     _conform_parser(sub)
+    gate_parser(sub)
     return parser
 
 
@@ -329,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command == "conform":
         return _conform(args)
+    if args.command == "gate":
+        return gate_command(args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

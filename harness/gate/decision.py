@@ -336,6 +336,8 @@ class Sequential:
     stages: list[StageResult] = field(default_factory=list)
     looks: list[tuple[int, tuple[Judgement, ...]]] = field(default_factory=list)
     _pairs: list[Pair] = field(default_factory=list)
+    # Metrics cleared (NO REGRESSION) at an earlier look of this stage, with the judgement that cleared them.
+    _cleared: dict[str, Judgement] = field(default_factory=dict)
     final: Verdict | None = None
 
     @property
@@ -360,8 +362,15 @@ class Sequential:
         last = n == self.plan.looks[-1]
         differences = _differences(self._pairs)
         # The confirmation may only confirm: it tests the metrics the first stage flagged, and nothing else.
-        testable = None if not self.stages else self.stages[0].regressed
-        judgements = tuple(judge_look(self.rules, differences, self.plan, last=last, testable=testable))
+        testable = {rule.metric for rule in self.rules} if not self.stages else set(self.stages[0].regressed)
+        # A metric cleared at a look stays cleared for the stage: each look's clearing already has its own share
+        # (beta / k) of the error, so judging it again would only spend more of it; it leaves Holm's family too.
+        testable -= set(self._cleared)
+        fresh = judge_look(self.rules, differences, self.plan, last=last, testable=testable)
+        judgements = tuple(self._cleared.get(j.metric, j) for j in fresh)
+        for j in judgements:
+            if j.verdict is Verdict.NO_REGRESSION:
+                self._cleared.setdefault(j.metric, j)
         self.looks.append((self.stage, judgements))
         loss = judge_loss(self._pairs, self.loss_budget)
         verdict, regressed = _stage_verdict(judgements, loss)
@@ -371,6 +380,7 @@ class Sequential:
             verdict = Verdict.INCONCLUSIVE
         self.stages.append(StageResult(verdict, n, judgements, loss, regressed))
         self._pairs = []
+        self._cleared = {}
         self._conclude()
 
     def _conclude(self) -> None:
