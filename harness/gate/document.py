@@ -128,7 +128,7 @@ def build_gate_document(
         "trials": [t.to_dict() for t in trials],
         "reruns": reruns,
         "looks": [
-            {"stage": stage, "pairs": js[0].pairs if js else 0, "judgements": [_judgement(j) for j in js]}
+            {"stage": stage, "pairs": max((j.pairs for j in js), default=0), "judgements": [_judgement(j) for j in js]}
             for stage, js in sequential.looks
         ],
         "stages": [

@@ -178,4 +178,5 @@ def _report_look(sequential: Sequential, stream: TextIO) -> None:
     if not judgements:
         return
     parts = [f"{j.metric} {j.ratio - 1:+.1%} {j.verdict.value}" for j in judgements]
-    print(f"[gate] stage {stage}, {judgements[0].pairs} pairs: " + "; ".join(parts), file=stream, flush=True)
+    # A metric cleared earlier keeps the judgement (and pair count) that cleared it: the look is the largest.
+    print(f"[gate] stage {stage}, {max(j.pairs for j in judgements)} pairs: " + "; ".join(parts), file=stream, flush=True)
