@@ -179,4 +179,6 @@ def _report_look(sequential: Sequential, stream: TextIO) -> None:
         return
     parts = [f"{j.metric} {j.ratio - 1:+.1%} {j.verdict.value}" for j in judgements]
     # A metric cleared earlier keeps the judgement (and pair count) that cleared it: the look is the largest.
-    print(f"[gate] stage {stage}, {max(j.pairs for j in judgements)} pairs: " + "; ".join(parts), file=stream, flush=True)
+    print(
+        f"[gate] stage {stage}, {max(j.pairs for j in judgements)} pairs: " + "; ".join(parts), file=stream, flush=True
+    )
