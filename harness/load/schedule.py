@@ -60,6 +60,12 @@ def _check_positive(name: str, value: float, unit: str) -> float:
     return float(value)
 
 
+def _check_phase(phase: float) -> float:
+    if isinstance(phase, bool) or not isinstance(phase, int | float) or not 0.0 <= phase < 1.0:
+        raise ValueError(f"phase must be a fraction of a gap in [0, 1), got {phase!r}")
+    return float(phase)
+
+
 def _check_non_negative(name: str, value: float, unit: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0 ({unit}), got {value!r}")
@@ -82,22 +88,25 @@ class Schedule(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ConstantRate:
-    """Evenly spaced sends: offsets ``0, 1/rate, 2/rate, ...`` below the duration.
+    """Evenly spaced sends: offsets ``φ/rate, (1+φ)/rate, (2+φ)/rate, ...`` below the duration.
 
     Args:
         rate_per_s: messages per second, > 0.
         duration_s: schedule length in seconds, > 0.
+        phase: φ, where in the first gap the first send falls, as a fraction of a gap in [0, 1).
 
     Raises:
-        ValueError: if an argument is not a finite positive number.
+        ValueError: if an argument is not a finite positive number or the phase is outside [0, 1).
     """
 
     rate_per_s: float
     duration_s: float
+    phase: float = 0.0
 
     def __post_init__(self) -> None:
         _check_positive("rate_per_s", self.rate_per_s, "messages per second")
         _check_positive("duration_s", self.duration_s, "seconds")
+        _check_phase(self.phase)
 
     @property
     def duration_ns(self) -> int:
@@ -106,7 +115,7 @@ class ConstantRate:
     def offsets_ns(self) -> Iterator[int]:
         end = self.duration_ns
         interval = NS_PER_S / self.rate_per_s
-        i = 0
+        i = self.phase
         while True:
             # Computed from the index, not accumulated, so rounding never drifts.
             t = round(i * interval)
@@ -220,19 +229,21 @@ class Ramp:
 class Steps:
     """Piecewise-constant rate: each step is ``(rate_per_s, duration_s)``.
 
-    Within a step sends are evenly spaced from the step's start, as in
+    Within a step sends are evenly spaced from the step's start, at the same phase as in
     :class:`ConstantRate`; a step with rate 0 is a pause.
 
     Args:
         steps: at least one ``(rate_per_s >= 0, duration_s > 0)`` pair.
+        phase: where in each step's first gap its first send falls, as a fraction of a gap in [0, 1).
 
     Raises:
-        ValueError: if ``steps`` is empty or a step is invalid.
+        ValueError: if ``steps`` is empty, a step is invalid or the phase is outside [0, 1).
     """
 
     steps: tuple[tuple[float, float], ...]
+    phase: float
 
-    def __init__(self, steps: Sequence[tuple[float, float]]) -> None:
+    def __init__(self, steps: Sequence[tuple[float, float]], phase: float = 0.0) -> None:
         checked: list[tuple[float, float]] = []
         for i, step in enumerate(steps):
             if not isinstance(step, tuple | list) or len(step) != 2:
@@ -243,6 +254,7 @@ class Steps:
         if not checked:
             raise ValueError("steps must contain at least one (rate_per_s, duration_s) pair, got none")
         object.__setattr__(self, "steps", tuple(checked))
+        object.__setattr__(self, "phase", _check_phase(phase))
 
     @property
     def duration_ns(self) -> int:
@@ -257,7 +269,7 @@ class Steps:
             if rate == 0:
                 continue
             interval = NS_PER_S / rate
-            i = 0
+            i = self.phase
             while (t := base + round(i * interval)) < end:
                 yield t
                 i += 1
@@ -278,17 +290,23 @@ class RateCurve:
         segments: at least one ``(start >= 0, end >= 0, duration > 0)`` triple.
         arrival: ``constant`` or ``poisson``.
         seed: seed of the Poisson arrivals (ignored for ``constant``).
+        phase: for ``constant`` arrivals, the targets are ``n + phase``; a fraction in [0, 1).
 
     Raises:
-        ValueError: if a segment is invalid, every rate is 0, or ``arrival`` is unknown.
+        ValueError: if a segment is invalid, every rate is 0, ``arrival`` is unknown or the phase is outside [0, 1).
     """
 
     segments: tuple[tuple[float, float, float], ...]
     arrival: Literal["constant", "poisson"]
     seed: int
+    phase: float
 
     def __init__(
-        self, segments: Sequence[tuple[float, float, float]], arrival: Literal["constant", "poisson"], seed: int = 0
+        self,
+        segments: Sequence[tuple[float, float, float]],
+        arrival: Literal["constant", "poisson"],
+        seed: int = 0,
+        phase: float = 0.0,
     ) -> None:
         checked: list[tuple[float, float, float]] = []
         for i, segment in enumerate(segments):
@@ -309,6 +327,7 @@ class RateCurve:
         object.__setattr__(self, "segments", tuple(checked))
         object.__setattr__(self, "arrival", arrival)
         object.__setattr__(self, "seed", seed)
+        object.__setattr__(self, "phase", _check_phase(phase))
 
     @property
     def duration_ns(self) -> int:
@@ -316,7 +335,7 @@ class RateCurve:
 
     def _targets(self) -> Iterator[float]:
         if self.arrival == "constant":
-            yield from itertools.count()
+            yield from (n + self.phase for n in itertools.count())
             return
         rng = random.Random(self.seed)
         s = 0.0
@@ -383,7 +402,12 @@ def build_schedule(
         rate_end: where a ramp without stages ends.
         stages: (rate, seconds) pairs: each held (steps), or reached at the end of its stage (ramp).
         duration_s: length of a constant shape or of a ramp without stages.
-        seed: seed of Poisson arrivals.
+        seed: seed of Poisson arrivals, and of the phase of constant ones.
+
+    Constant arrivals start at a phase drawn from ``seed``: senders that start one gap apart (20 users spawned at
+    20 per second, each sending 20 per second) would otherwise send in lockstep, every gap a burst of all of them,
+    and the queue that burst builds would be measured as the server's latency. With one seed per sender the
+    phases are independent, and the same seed gives the same phase in every run, so paired runs share them.
 
     Raises:
         ValueError: for an unknown arrival or shape, or values a schedule refuses.
@@ -393,11 +417,12 @@ def build_schedule(
     if arrival not in ("constant", "poisson"):
         raise ValueError(f"arrival must be constant or poisson, got {arrival!r}")
     poisson = arrival == "poisson"
+    phase = 0.0 if poisson else random.Random(seed).random()
     if shape == "constant":
-        return Poisson(rate, duration_s, seed=seed) if poisson else ConstantRate(rate, duration_s)
+        return Poisson(rate, duration_s, seed=seed) if poisson else ConstantRate(rate, duration_s, phase)
     if shape == "steps":
         if not poisson:
-            return Steps(stages)
+            return Steps(stages, phase)
         return RateCurve([(r, r, seconds) for r, seconds in stages], "poisson", seed)
     if shape != "ramp":
         raise ValueError(f"shape must be constant, ramp or steps, got {shape!r}")
@@ -405,7 +430,7 @@ def build_schedule(
     for end, seconds in stages or [(rate_end, duration_s)]:
         segments.append((start, end, seconds))
         start = end
-    return RateCurve(segments, "poisson" if poisson else "constant", seed)
+    return RateCurve(segments, "poisson" if poisson else "constant", seed, phase)
 
 
 # Not frozen: one is built per message sent, and a frozen dataclass's __init__ costs three times as much.

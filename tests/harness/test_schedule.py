@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import random
 import statistics
 
 import pytest
@@ -184,9 +185,12 @@ def test_build_schedule_keeps_the_old_spelling_and_the_constant_shapes():
     steps = build_schedule(
         arrival="steps", shape="constant", rate=1.0, rate_end=0.0, stages=[(2.0, 1.0)], duration_s=5.0, seed=1
     )
-    assert steps == Steps([(2.0, 1.0)])
+    phase = random.Random(1).random()
+    assert steps == Steps([(2.0, 1.0)], phase)
     ramp = build_schedule(arrival="ramp", shape="constant", rate=1.0, rate_end=9.0, stages=[], duration_s=4.0, seed=1)
-    assert list(ramp.offsets_ns()) == list(Ramp(1.0, 9.0, 4.0).offsets_ns())
+    assert ramp == RateCurve([(1.0, 9.0, 4.0)], "constant", 1, phase)
+    # At phase 0 a constant curve is the Ramp.
+    assert list(RateCurve([(1.0, 9.0, 4.0)], "constant").offsets_ns()) == list(Ramp(1.0, 9.0, 4.0).offsets_ns())
     assert build_schedule(
         arrival="poisson", shape="constant", rate=3.0, rate_end=0.0, stages=[], duration_s=2.0, seed=7
     ) == Poisson(3.0, 2.0, seed=7)
@@ -214,3 +218,54 @@ def test_parse_stages_names_the_bad_stage():
 def test_rate_curve_refuses_bad_segments(segments, message):
     with pytest.raises(ValueError, match=message):
         RateCurve(segments, "constant")
+
+
+def test_constant_senders_are_not_in_lockstep():
+    """20 senders at 20/s that start one gap apart: without a phase each gap would begin with a burst of all 20."""
+    gap_ns = NS_PER_S // 20
+    phases = []
+    for user in range(20):
+        schedule = build_schedule(
+            arrival="constant",
+            shape="constant",
+            rate=20.0,
+            rate_end=0.0,
+            stages=[],
+            duration_s=1.0,
+            seed=41 * 1_000_003 + user,
+        )
+        offsets = list(schedule.offsets_ns())
+        assert len(offsets) == 20 and all(
+            b - a in (gap_ns - 1, gap_ns, gap_ns + 1) for a, b in zip(offsets, offsets[1:], strict=False)
+        )
+        phases.append(offsets[0] / gap_ns)
+    assert all(0.0 <= phase < 1.0 for phase in phases)
+    # Spread over the gap: no tenth of it holds more than 6 of the 20 (lockstep would put all 20 in one).
+    assert max(sum(1 for phase in phases if k / 10 <= phase < (k + 1) / 10) for k in range(10)) <= 6
+    again = build_schedule(
+        arrival="constant", shape="constant", rate=20.0, rate_end=0.0, stages=[], duration_s=1.0, seed=41 * 1_000_003
+    )
+    assert next(again.offsets_ns()) / gap_ns == phases[0]
+    steps = build_schedule(
+        arrival="constant",
+        shape="steps",
+        rate=0.0,
+        rate_end=0.0,
+        stages=[(4.0, 1.0), (2.0, 1.0)],
+        duration_s=0.0,
+        seed=3,
+    )
+    phase = random.Random(3).random()
+    assert list(steps.offsets_ns()) == [round((k + phase) * NS_PER_S / 4) for k in range(4)] + [
+        NS_PER_S + round((k + phase) * NS_PER_S / 2) for k in range(2)
+    ]
+
+
+@pytest.mark.parametrize("phase", [-0.1, 1.0, 2, True])
+def test_a_phase_outside_one_gap_is_refused(phase: float) -> None:
+    with pytest.raises(ValueError, match=r"phase must be a fraction of a gap in \[0, 1\)"):
+        ConstantRate(1.0, 1.0, phase)
+    with pytest.raises(ValueError, match="phase must be"):
+        Steps([(1.0, 1.0)], phase)
+    with pytest.raises(ValueError, match="phase must be"):
+        RateCurve([(1.0, 1.0, 1.0)], "constant", 0, phase)
