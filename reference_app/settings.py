@@ -100,6 +100,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Limits applied to every JSON WebSocket endpoint (docs/protocols.md).
 WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 64 * 1024, minimum=256)
 CHAT_MAX_TEXT_CHARS = env_int("CHAT_MAX_TEXT_CHARS", 4000, minimum=1)
+# Test only: CPU microseconds spent on every chat message received, so harness gate's validation can inject a
+# regression of known size. 0 (off) unless set; never set it in a deployment.
+TEST_ONLY_CHAT_CPU_US = env_int("REFERENCE_APP_TEST_ONLY_CHAT_CPU_US", 0, minimum=0)
 NOTIFICATIONS_BACKLOG_LIMIT = env_int("NOTIFICATIONS_BACKLOG_LIMIT", 200, minimum=0)
 NOTIFICATIONS_MAX_RECIPIENTS = env_int("NOTIFICATIONS_MAX_RECIPIENTS", 10_000, minimum=1)
 TIMECLOCK_CHANNEL = os.environ.get("TIMECLOCK_CHANNEL") or "timeclock-punches"

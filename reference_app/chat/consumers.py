@@ -20,6 +20,14 @@ def room_group(slug: str) -> str:
     return f"chat.room.{slug}"
 
 
+def _spend_cpu(seconds: float) -> None:
+    # The test-only cost knob (REFERENCE_APP_TEST_ONLY_CHAT_CPU_US). Thread CPU time, not wall time: a descheduled
+    # process still owes the whole cost, so the injected regression is the same size on a busy machine.
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
 class ChatConsumer(JsonSocketConsumer):
     endpoint = "chat"
     fields = {"ping": frozenset(), "message": frozenset({"text"})}
@@ -72,6 +80,8 @@ class ChatConsumer(JsonSocketConsumer):
                 field="text",
             )
         assert self.group is not None
+        if settings.TEST_ONLY_CHAT_CPU_US:
+            _spend_cpu(settings.TEST_ONLY_CHAT_CPU_US / 1e6)
         await self.channel_layer.group_send(
             self.group,
             {

@@ -134,3 +134,27 @@ async def test_oversized_frame_closes_with_4009(connect, make_user, room) -> Non
     await a.send_to(text_data='{"type": "message", "text": "' + "é" * settings.WS_MAX_MESSAGE_BYTES + '"}')
     assert (await receive_type(a, "error"))["code"] == "too_large"
     assert await a.receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4009}
+
+
+async def test_the_test_only_cpu_knob_is_off_by_default_and_spends_what_it_is_set_to(
+    connect, make_user, room, monkeypatch, settings
+) -> None:
+    import time
+
+    from reference_app.chat import consumers
+
+    spent: list[float] = []
+    monkeypatch.setattr(consumers, "_spend_cpu", spent.append)
+    ann = await make_user("ann")
+    a = await connect("/ws/chat/lobby/", ann)
+    await a.send_json_to({"type": "message", "text": "off"})
+    await receive_type(a, "message")
+    assert spent == []  # off unless REFERENCE_APP_TEST_ONLY_CHAT_CPU_US is set
+    settings.TEST_ONLY_CHAT_CPU_US = 1500
+    await a.send_json_to({"type": "message", "text": "on"})
+    assert (await receive_type(a, "message"))["text"] == "on"
+    assert spent == [0.0015]
+    monkeypatch.undo()
+    before = time.thread_time()
+    consumers._spend_cpu(0.01)
+    assert time.thread_time() - before >= 0.01
