@@ -23,7 +23,7 @@ from harness.gate.trial import DISTURBANCE, Arm, Disturbance, Trial, run_trial
 from harness.run.plan import GENERATOR_KIND
 from harness.scenario import Scenario
 
-__all__ = ["GateError", "GateRun", "gate_rules", "run_gate", "sequential_from_trials"]
+__all__ = ["GateError", "GateRun", "gate_rules", "run_gate", "sequential_from_trials", "usable_pairs"]
 
 
 class GateError(RuntimeError):
@@ -81,20 +81,28 @@ def _pair_of(trials: Sequence[Trial]) -> Pair:
     )
 
 
+def usable_pairs(trials: Sequence[Trial]) -> list[Pair]:
+    """The pairs of recorded trials whose two arms were both used, in the order they ran (warm-ups left out)."""
+    pairs: dict[int, list[Trial]] = {}
+    for trial in trials:
+        if trial.pair > 0 and trial.usable:
+            pairs.setdefault(trial.pair, []).append(trial)
+    return [
+        _pair_of(pairs[number])
+        for number in sorted(pairs)
+        if {t.arm for t in pairs[number]} == {"baseline", "candidate"}
+    ]
+
+
 def sequential_from_trials(
     trials: Sequence[Trial], rules: Sequence[MetricRule], plan: GatePlan, loss_budget: float
 ) -> Sequential:
     """Judge recorded trials again: their usable pairs, in order, fed to a fresh decision until it decides."""
     sequential = Sequential(rules, plan, loss_budget)
-    pairs: dict[int, list[Trial]] = {}
-    for trial in trials:
-        if trial.pair > 0 and trial.usable:
-            pairs.setdefault(trial.pair, []).append(trial)
-    for number in sorted(pairs):
-        arms = {t.arm for t in pairs[number]}
-        if arms != {"baseline", "candidate"} or not sequential.wanted():
-            continue
-        sequential.add(_pair_of(pairs[number]))
+    for pair in usable_pairs(trials):
+        if not sequential.wanted():
+            break
+        sequential.add(pair)
     return sequential
 
 

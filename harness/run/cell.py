@@ -27,7 +27,7 @@ from harness.results import (
     TimePoint,
     TimeSeries,
 )
-from harness.run.plan import GENERATOR_KIND, Cell, CellRun, GeneratorTarget, _generator_runs, _shape, _stack_config
+from harness.run.plan import GENERATOR_KIND, Cell, CellRun, GeneratorTarget, _generator_runs, _shape, stack_config
 from harness.stack import Stack
 from harness.stack.layers import layer_spec
 
@@ -132,7 +132,7 @@ def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
     runs: list[tuple[int | None, int, GeneratorResult]] = []
     try:
         if load.url is None:
-            stack = Stack(_stack_config(run.scenario, run.cell), run.directory / "stack").start()
+            stack = Stack(stack_config(run.scenario, run.cell), run.directory / "stack").start()
             url, creds = stack.ws_url, stack.credentials_path
             redis_port = stack.redis.port if stack.redis else None
             sampler = ResourceSampler(_stack_roots(stack, run.cell), redis_port=redis_port).start()

@@ -12,7 +12,16 @@ from harness.report.progress import ProgressLine
 from harness.scenario import SCENARIO_KINDS, Scenario
 from harness.stack import StackConfig
 
-__all__ = ["GENERATOR_KIND", "TIMECLOCK", "Cell", "CellRun", "GeneratorTarget", "UnsupportedScenario", "plan_cells"]
+__all__ = [
+    "GENERATOR_KIND",
+    "TIMECLOCK",
+    "Cell",
+    "CellRun",
+    "GeneratorTarget",
+    "UnsupportedScenario",
+    "plan_cells",
+    "stack_config",
+]
 
 #: Scenario kind -> the Locust generator's kind, for the kinds Locust drives (from the one table of kinds).
 GENERATOR_KIND: Final[Mapping[str, str]] = {
@@ -133,7 +142,8 @@ def _shape(scenario: Scenario, factor: float) -> tuple[str, tuple[str, ...], dic
     return load.arrival, ("--harness-shape", load.shape, "--harness-steps", steps), user_steps
 
 
-def _stack_config(scenario: Scenario, cell: Cell) -> StackConfig:
+def stack_config(scenario: Scenario, cell: Cell) -> StackConfig:
+    """The reference-app stack one cell of ``scenario`` runs against: demo users, rooms and employees for its load."""
     load = scenario.load
     users = max(load.users, max(load.group_sizes, default=0), 2)
     rooms = 1

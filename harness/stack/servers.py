@@ -81,8 +81,19 @@ class ServerSpec(Protocol):
     def max_message_size(self) -> int: ...
 
     def launch(
-        self, *, app: str, host: str, port: int, workers: int, env: dict[str, str], log_dir: Path
-    ) -> ServerLaunch: ...
+        self,
+        *,
+        app: str,
+        host: str,
+        port: int,
+        workers: int,
+        env: dict[str, str],
+        log_dir: Path,
+        python: str = sys.executable,
+        cwd: Path | None = None,
+    ) -> ServerLaunch:
+        """The processes that serve ``app``, not started; ``python`` is the interpreter of the app's environment."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -101,7 +112,16 @@ class Daphne:
     max_message_size: int = 1024 * 1024
 
     def launch(
-        self, *, app: str, host: str, port: int, workers: int, env: dict[str, str], log_dir: Path
+        self,
+        *,
+        app: str,
+        host: str,
+        port: int,
+        workers: int,
+        env: dict[str, str],
+        log_dir: Path,
+        python: str = sys.executable,
+        cwd: Path | None = None,
     ) -> ServerLaunch:
         sock = listening_socket(host, port)
         fd = sock.fileno()
@@ -109,7 +129,7 @@ class Daphne:
             ManagedProcess(
                 name=f"daphne-{i}",
                 argv=[
-                    sys.executable,
+                    python,
                     "-m",
                     "daphne",
                     "--fd",
@@ -122,6 +142,7 @@ class Daphne:
                 ],
                 log_path=log_dir / f"daphne-{i}.log",
                 env=env,
+                cwd=cwd,
                 pass_fds=(fd,),
             )
             for i in range(workers)
@@ -144,13 +165,22 @@ class Uvicorn:
         return None if self.ws == "auto" else self.ws
 
     def launch(
-        self, *, app: str, host: str, port: int, workers: int, env: dict[str, str], log_dir: Path
+        self,
+        *,
+        app: str,
+        host: str,
+        port: int,
+        workers: int,
+        env: dict[str, str],
+        log_dir: Path,
+        python: str = sys.executable,
+        cwd: Path | None = None,
     ) -> ServerLaunch:
-        argv = [sys.executable, "-m", "uvicorn", app, "--host", host, "--port", str(port), "--no-access-log"]
+        argv = [python, "-m", "uvicorn", app, "--host", host, "--port", str(port), "--no-access-log"]
         argv += ["--ws", self.ws, "--lifespan", "on", "--timeout-graceful-shutdown", "5"]
         if workers > 1:
             argv += ["--workers", str(workers)]
-        process = ManagedProcess(name=self.name, argv=argv, log_path=log_dir / f"{self.name}.log", env=env)
+        process = ManagedProcess(name=self.name, argv=argv, log_path=log_dir / f"{self.name}.log", env=env, cwd=cwd)
         return ServerLaunch([process], re.compile(r"Application startup complete"), workers, [])
 
 

@@ -53,6 +53,11 @@ class StackConfig:
     terminals: int = 4
     reader_base_port: int = 2444
     startup_timeout: float = 60.0
+    #: The interpreter of the app's environment (a git revision's own, for harness gate); None: the harness's own.
+    #: Its processes then run in the run directory, so a checkout in the current directory cannot shadow it.
+    python: str | None = None
+    #: Variables added to the app's environment (e.g. a test-only knob on one arm of a gate).
+    extra_env: tuple[tuple[str, str], ...] = ()
 
     def check(self) -> LayerSpec:
         server_spec(self.server)
@@ -141,6 +146,17 @@ class Stack:
         if self.config.reset_database:
             demo.append("--replace")
         self._manage(*demo)
+        self._serve(layer)
+
+    @property
+    def python(self) -> str:
+        return self.config.python or sys.executable
+
+    @property
+    def _cwd(self) -> Path | None:
+        return self.run_dir if self.config.python else None
+
+    def _serve(self, layer: LayerSpec) -> None:
         self.launch = server_spec(self.config.server).launch(
             app=ASGI_APP,
             host=self.config.host,
@@ -148,6 +164,8 @@ class Stack:
             workers=self.config.workers,
             env=self.env,
             log_dir=self.run_dir,
+            python=self.python,
+            cwd=self._cwd,
         )
         for process in self.launch.processes:
             process.start()
@@ -156,11 +174,22 @@ class Stack:
         if layer.shared_across_processes:
             self.worker = ManagedProcess(
                 name="timeclock-worker",
-                argv=[sys.executable, "-m", APP_MODULE, "runworker", self.env["TIMECLOCK_CHANNEL"]],
+                argv=[self.python, "-m", APP_MODULE, "runworker", self.env["TIMECLOCK_CHANNEL"]],
                 log_path=self.run_dir / "worker.log",
                 env=self.env,
+                cwd=self._cwd,
             ).start()
         self._wait_healthy()
+
+    def restart_servers(self) -> None:
+        """Stop the server processes (and the worker) and start fresh ones on the same port, database and layer.
+
+        Raises:
+            StackError: if the new processes do not become healthy.
+        """
+        self._stop_serving()
+        self.launch, self.worker = None, None
+        self._serve(self.config.check())
 
     def _environment(self, layer: LayerSpec) -> dict[str, str]:
         database_url = self.config.database_url or f"sqlite:///{self.run_dir / 'db.sqlite3'}"
@@ -177,6 +206,7 @@ class Stack:
             "ALLOWED_HOSTS": ",".join(hosts),
             "REFERENCE_APP_DATA_DIR": str(self.run_dir),
             "PYTHONUNBUFFERED": "1",
+            **dict(self.config.extra_env),
         }
         return env
 
@@ -184,9 +214,10 @@ class Stack:
         name = args[0]
         process = ManagedProcess(
             name=f"manage-{name}",
-            argv=[sys.executable, "-m", APP_MODULE, *args],
+            argv=[self.python, "-m", APP_MODULE, *args],
             log_path=self.run_dir / f"{name}.log",
             env=self.env,
+            cwd=self._cwd,
         ).start()
         assert process.popen is not None
         try:
@@ -226,7 +257,7 @@ class Stack:
             f"logs in {self.run_dir}"
         )
 
-    def stop(self) -> None:
+    def _stop_serving(self) -> None:
         if self.worker is not None:
             self.worker.stop()
         if self.launch is not None:
@@ -234,6 +265,9 @@ class Stack:
                 process.stop()
             for sock in self.launch.inherited:
                 sock.close()
+
+    def stop(self) -> None:
+        self._stop_serving()
         if self.redis is not None:
             self.redis.stop()
 

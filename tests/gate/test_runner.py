@@ -130,7 +130,7 @@ def test_a_slower_candidate_is_a_confirmed_regression_in_every_file(
     assert suite.get("failures") == str(len(failed))
     files = write_gate_files(doc, tmp_path / "out")
     assert read_gate_document(tmp_path / "out")["gate_id"] == doc["gate_id"]
-    assert set(files) == {"gate.json", "summary.md", "junit.xml"}
+    assert set(files) == {"gate.json", "summary.md", "junit.xml", "report.html"}
 
 
 def test_the_same_candidate_passes_and_an_inconclusive_exit_can_be_made_to_pass(
@@ -185,7 +185,7 @@ def test_usage_errors_exit_2_with_a_message(capsys: pytest.CaptureFixture[str], 
     assert main(["gate", "--scenario", "gate-echo", "--baseline-target", "ws://a"]) == 2
     assert "go together" in capsys.readouterr().err
     assert main(["gate", "--scenario", "gate-echo"]) == 2
-    assert "give either" in capsys.readouterr().err
+    assert "give one of" in capsys.readouterr().err
     assert main(["gate", "--baseline-result", str(tmp_path), "--candidate-result", str(tmp_path)]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert main(["gate", "--scenario", "fanout", "--baseline-target", "ws://a", "--candidate-target", "ws://b"]) == 2
