@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from harness.measure.latency import HistogramDecodeError
+from harness.measure.latency import HistogramDecodeError, LatencyRecorder
 from harness.report.histograms import metric_recorder
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "line_chart",
     "palette_color",
     "percentile_label",
+    "recorder_spectrum",
     "spectrum_points",
 ]
 
@@ -215,10 +216,16 @@ def decade_ticks(lo: float, hi: float) -> list[float]:
 
 
 def spectrum_points(metric: Mapping[str, Any]) -> tuple[tuple[float, float | None], ...]:
+    """The percentile spectrum of a ``$defs/metric`` object; empty when it holds no decodable histogram."""
     try:
         recorder = metric_recorder(metric)
     except (HistogramDecodeError, KeyError):
         return ()
+    return recorder_spectrum(recorder)
+
+
+def recorder_spectrum(recorder: LatencyRecorder) -> tuple[tuple[float, float | None], ...]:
+    """Points (1/(1−p), latency ms) of a recorder's percentile spectrum; empty when it recorded nothing."""
     n = recorder.count
     if not n:
         return ()

@@ -1,4 +1,5 @@
-"""The files of a gate run, rendered from its ``gate.json`` document alone: ``summary.md`` and ``junit.xml``.
+"""The files of a gate run, rendered from its ``gate.json`` document alone: ``summary.md``, ``junit.xml`` and
+``report.html`` (``harness.report.gate_html``).
 
 ``summary.md`` is written for a pull-request comment or ``$GITHUB_STEP_SUMMARY``; ``junit.xml`` has one test case
 per judged metric and one for loss, so CI systems that read JUnit show which metric failed.
@@ -13,6 +14,8 @@ from typing import Any, Final
 from xml.etree import ElementTree as ET
 
 import orjson
+
+from harness.report.gate_html import render_gate_report
 
 __all__ = ["GATE_EXPORTERS", "render_junit", "render_summary", "write_gate_files"]
 
@@ -152,8 +155,19 @@ def _write_junit(doc: Mapping[str, Any], out: Path) -> Path:
     return path
 
 
+def _write_html(doc: Mapping[str, Any], out: Path) -> Path:
+    path = out / "report.html"
+    path.write_text(render_gate_report(doc), encoding="utf-8")
+    return path
+
+
 #: The gate's exporters, by the file they write; one more output format is one more entry.
-GATE_EXPORTERS: Final = {"gate.json": _write_json, "summary.md": _write_summary, "junit.xml": _write_junit}
+GATE_EXPORTERS: Final = {
+    "gate.json": _write_json,
+    "summary.md": _write_summary,
+    "junit.xml": _write_junit,
+    "report.html": _write_html,
+}
 
 
 def write_gate_files(doc: Mapping[str, Any], out: Path) -> dict[str, Path]:

@@ -28,9 +28,9 @@ from harness.report.charts import (
 )
 from harness.results.format import cell_label, foreign_sentence, format_ms
 
-__all__ = ["render_report"]
+__all__ = ["PAGE_CSS", "fingerprint_table", "render_report"]
 
-_CSS: Final = """
+PAGE_CSS: Final = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:16px 24px;
 color:#1d1d1f;background:#fff;font-size:14px;line-height:1.4}
 h1{font-size:24px;margin:8px 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
@@ -418,7 +418,7 @@ def _failures_table(cells: Sequence[Mapping[str, Any]], labels: Sequence[str]) -
     return f'<table id="delivery">{head}{"".join(rows)}</table>'
 
 
-def _fingerprint(fp: Mapping[str, Any]) -> str:
+def fingerprint_table(fp: Mapping[str, Any]) -> str:
     rows = []
     for key in sorted(fp):
         value = fp[key]
@@ -482,13 +482,13 @@ def render_report(result: Mapping[str, Any]) -> str:
         "<h2>Delivery and failures</h2>",
         _failures_table(cells, labels),
         "<h2>Environment</h2>",
-        _fingerprint(fp),
+        fingerprint_table(fp),
         f"<details><summary>Configuration</summary><pre>{_e(config)}</pre></details>",
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}: channels-harness report</title><style>{_CSS}</style></head><body>"
+        f"<title>{_e(title)}: channels-harness report</title><style>{PAGE_CSS}</style></head><body>"
         + "\n".join(part for part in body if part)
         + "</body></html>\n"
     )
