@@ -58,3 +58,10 @@ def bench_generator(session: nox.Session) -> None:
     """Generator vs server CPU per delivered message, and vs two plain Locust users (docs/performance.md)."""
     session.install("-e", ".", "websocket-client")
     session.run("python", "benchmarks/generator_cost.py", *session.posargs)
+
+
+@nox.session(name="gate-validation")
+def gate_validation(session: nox.Session) -> None:
+    """The gate's measured false-alarm and detection rates on the reference app (docs/ci.md; about 80 minutes)."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/gate_validation.py", *session.posargs)
