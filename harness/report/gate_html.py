@@ -23,7 +23,7 @@ from harness.report.charts import (
     percentile_label,
     recorder_spectrum,
 )
-from harness.report.html import PAGE_CSS, fingerprint_table
+from harness.report.html import PAGE_CSS, fingerprint_table, table
 
 __all__ = ["pair_ratios", "render_gate_report"]
 
@@ -85,11 +85,8 @@ def _judgements_table(doc: Mapping[str, Any]) -> str:
             f"<td class='{_VERDICT_CLASS.get(loss['verdict'], 'none')}'>{_e(loss['verdict'].upper())}</td><td></td>"
             f"<td class='n'>{loss['budget']:.2%}</td><td>{_e(loss['reason'])}</td></tr>"
         )
-    head = (
-        "<tr><th>stage</th><th>metric</th><th>pairs</th><th>change (estimate)</th><th>confidence bounds</th>"
-        "<th>verdict</th><th>could detect</th><th>threshold</th><th>why</th></tr>"
-    )
-    return f'<table id="judgements">{head}{"".join(rows)}</table>'
+    headers = ("stage", "metric", "pairs", "change (estimate)", "confidence bounds", "verdict", "could detect")
+    return table("judgements", (*headers, "threshold", "why"), rows)
 
 
 def _ratio_charts(doc: Mapping[str, Any]) -> str:
@@ -166,12 +163,8 @@ def _trials_table(doc: Mapping[str, Any]) -> str:
             + f"<td class='n'>{t['delivered']:,}</td><td class='n'>{loss['lost']:,} / {loss['duplicated']:,}</td>"
             f"<td class='n'>{steal}</td><td class='n'>{t['hiccup_ms']:.1f}</td><td>{_e(status)}</td></tr>"
         )
-    head = (
-        "<tr><th>pair</th><th>arm</th><th>attempt</th><th>CPU µs / message</th><th>p50 µs</th><th>p90 µs</th>"
-        "<th>p99 µs</th><th>delivered</th><th>lost / duplicated</th><th>steal</th><th>hiccup ms</th>"
-        "<th>status</th></tr>"
-    )
-    return f'<table id="trials">{head}{"".join(rows)}</table>'
+    headers = ("pair", "arm", "attempt", "CPU µs / message", "p50 µs", "p90 µs", "p99 µs", "delivered")
+    return table("trials", (*headers, "lost / duplicated", "steal", "hiccup ms", "status"), rows)
 
 
 def _arms_table(doc: Mapping[str, Any]) -> str:
@@ -188,11 +181,7 @@ def _arms_table(doc: Mapping[str, Any]) -> str:
             f"<td>{_e(a['url'])}</td><td>{_e(' '.join(str(p) for p in a.get('pids', [])) or '–')}</td>"
             f"<td>{_e(built)}</td><td>{_e(env)}</td></tr>"
         )
-    head = (
-        "<tr><th></th><th>what</th><th>revision</th><th>URL</th><th>server pids</th><th>build</th>"
-        "<th>environment</th></tr>"
-    )
-    return f'<table id="arms">{head}{"".join(rows)}</table>'
+    return table("arms", ("", "what", "revision", "URL", "server pids", "build", "environment"), rows)
 
 
 def render_gate_report(doc: Mapping[str, Any]) -> str:

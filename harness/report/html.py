@@ -28,7 +28,7 @@ from harness.report.charts import (
 )
 from harness.results.format import cell_label, foreign_sentence, format_ms
 
-__all__ = ["PAGE_CSS", "fingerprint_table", "render_report"]
+__all__ = ["PAGE_CSS", "fingerprint_table", "render_report", "table"]
 
 PAGE_CSS: Final = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:16px 24px;
@@ -411,11 +411,21 @@ def _failures_table(cells: Sequence[Mapping[str, Any]], labels: Sequence[str]) -
             f'<td class="n">{_num(d.get("received", "–"))}</td><td>{_e(failures)}</td><td>{_e(closes)}</td>'
             f"<td>{_e(foreign)}</td></tr>"
         )
-    head = (
-        "<tr><th>cell</th><th>expected</th><th>received</th><th>connect failures</th>"
-        "<th>unexpected closes (code: count)</th><th>foreign messages</th></tr>"
+    headers = (
+        "cell",
+        "expected",
+        "received",
+        "connect failures",
+        "unexpected closes (code: count)",
+        "foreign messages",
     )
-    return f'<table id="delivery">{head}{"".join(rows)}</table>'
+    return table("delivery", headers, rows)
+
+
+def table(table_id: str, headers: Sequence[str], rows: Sequence[str]) -> str:
+    """A table with a header row; ``rows`` are rendered ``<tr>`` elements, ``headers`` plain text (escaped here)."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    return f'<table id="{_e(table_id)}"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
 def fingerprint_table(fp: Mapping[str, Any]) -> str:

@@ -208,6 +208,10 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             **dict(self.config.extra_env),
         }
+        if self.config.python:
+            # The app's own environment decides what it imports: a PYTHONPATH meant for the harness (a checkout of
+            # another revision) would put that code in front of the revision's installed one.
+            env.pop("PYTHONPATH", None)
         return env
 
     def _manage(self, *args: str) -> None:

@@ -109,7 +109,10 @@ def test_a_failed_step_names_itself_and_shows_the_end_of_its_log(tmp_path: Path)
         )
 
 
-def test_a_stack_with_its_own_interpreter_runs_outside_the_checkout_and_restarts_fresh(tmp_path: Path) -> None:
+def test_a_stack_with_its_own_interpreter_runs_outside_the_checkout_and_restarts_fresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "another-checkout"))
     config = StackConfig(
         server="uvicorn",
         users=2,
@@ -124,6 +127,7 @@ def test_a_stack_with_its_own_interpreter_runs_outside_the_checkout_and_restarts
         process = psutil.Process(first)
         assert process.environ()["REFERENCE_APP_TEST_ONLY_CHAT_CPU_US"] == "7"
         assert Path(process.cwd()) == tmp_path / "stack"
+        assert "PYTHONPATH" not in process.environ()
         stack.restart_servers()
         (second,) = stack.server_pids
         assert second != first and not psutil.pid_exists(first) or psutil.Process(first).status() == "zombie"
