@@ -9,20 +9,17 @@ Exit codes are part of the document (``exit_code``) so a re-judged run and the o
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from harness.gate.decision import GatePlan, Judgement, MetricRule, Sequential, Verdict
 from harness.gate.trial import Disturbance, Trial
 from harness.measure.fingerprint import Fingerprint
-from harness.results.document import SCHEMA_DIR
+from harness.results.schemas import check_document, read_document
 
 __all__ = [
     "EXIT_CODES",
@@ -164,38 +161,14 @@ def _loss(figures: Any) -> dict[str, int]:
     return {"expected": figures.expected, "lost": figures.lost, "duplicated": figures.duplicated}
 
 
-@lru_cache(maxsize=1)
-def _validator() -> Any:  # a Draft202012Validator; jsonschema ships no type information
-    schema = json.loads((SCHEMA_DIR / f"gate-v{GATE_SCHEMA_VERSION}.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
 def validate_gate_document(doc: Mapping[str, Any]) -> None:
     """Raises :class:`GateDocumentError` listing every problem as ``$.trials[0].pair: ...``."""
-    if doc.get("schema_version") != GATE_SCHEMA_VERSION:
-        raise GateDocumentError(
-            f"gate document has schema_version {doc.get('schema_version')!r}; expected {GATE_SCHEMA_VERSION}"
-        )
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"{e.json_path}: {e.message}" for e in errors[:20]]
-        raise GateDocumentError(f"gate document does not follow gate-v{GATE_SCHEMA_VERSION}.json:\n" + "\n".join(lines))
+    check_document(doc, "gate", GATE_SCHEMA_VERSION, GateDocumentError)
 
 
 def read_gate_document(directory: Path) -> dict[str, Any]:
     """Read and validate ``DIR/gate.json`` (or the file itself when given one)."""
-    path = directory / GATE_FILE if directory.is_dir() else directory
-    try:
-        doc: dict[str, Any] = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise GateDocumentError(f"{path}: cannot read: {exc}") from exc
-    except orjson.JSONDecodeError as exc:
-        raise GateDocumentError(f"{path}: not JSON: {exc}") from exc
-    try:
-        validate_gate_document(doc)
-    except GateDocumentError as exc:
-        raise GateDocumentError(f"{path}: {exc}") from exc
-    return doc
+    return read_document(directory, GATE_FILE, validate_gate_document, GateDocumentError)
 
 
 def recorded_judging(doc: Mapping[str, Any]) -> tuple[tuple[MetricRule, ...], GatePlan, float]:

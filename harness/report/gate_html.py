@@ -23,7 +23,7 @@ from harness.report.charts import (
     percentile_label,
     recorder_spectrum,
 )
-from harness.report.html import PAGE_CSS, fingerprint_table, table
+from harness.report.html import fingerprint_table, page, table
 
 __all__ = ["pair_ratios", "render_gate_report"]
 
@@ -215,10 +215,4 @@ def render_gate_report(doc: Mapping[str, Any]) -> str:
         "<h2>Environment</h2>",
         fingerprint_table(doc.get("fingerprint", {})),
     ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(name)}: channels-harness gate</title><style>{PAGE_CSS}</style></head><body>"
-        + "\n".join(part for part in body if part)
-        + "</body></html>\n"
-    )
+    return page(f"{name}: channels-harness gate", body)

@@ -428,6 +428,17 @@ def table(table_id: str, headers: Sequence[str], rows: Sequence[str]) -> str:
     return f'<table id="{_e(table_id)}"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
+def page(title: str, body: Sequence[str]) -> str:
+    """A whole self-contained page (inline CSS, no JavaScript) of the non-empty ``body`` parts, already HTML."""
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{PAGE_CSS}</style></head><body>"
+        + "\n".join(part for part in body if part)
+        + "</body></html>\n"
+    )
+
+
 def fingerprint_table(fp: Mapping[str, Any]) -> str:
     rows = []
     for key in sorted(fp):
@@ -495,10 +506,4 @@ def render_report(result: Mapping[str, Any]) -> str:
         fingerprint_table(fp),
         f"<details><summary>Configuration</summary><pre>{_e(config)}</pre></details>",
     ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}: channels-harness report</title><style>{PAGE_CSS}</style></head><body>"
-        + "\n".join(part for part in body if part)
-        + "</body></html>\n"
-    )
+    return page(f"{title}: channels-harness report", body)

@@ -26,16 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final, Literal, cast
 
 import orjson
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
 from harness.measure.aggregation import HealthThresholds, ProcessHealth
@@ -59,6 +56,7 @@ from harness.results.model import (
     SloVerdictDoc,
     TimePointDoc,
 )
+from harness.results.schemas import SCHEMA_DIR, schema_problems
 from harness.results.slo import evaluate_slos
 from harness.scenario import Slo
 
@@ -80,7 +78,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION: Final[Literal[2]] = 2
-SCHEMA_DIR: Final = Path(__file__).resolve().parent / "schema"
 SCHEMA_PATH: Final = SCHEMA_DIR / f"result-v{SCHEMA_VERSION}.json"
 #: Every version this code reads: the current one, and older files kept as baselines.
 READABLE_VERSIONS: Final = (1, 2)
@@ -266,12 +263,6 @@ def _json_safe(value: Mapping[str, Any]) -> dict[str, Any]:
     return loaded
 
 
-@lru_cache(maxsize=len(READABLE_VERSIONS))
-def _validator(version: int) -> Any:  # a Draft202012Validator; jsonschema ships no type information
-    schema = json.loads((SCHEMA_DIR / f"result-v{version}.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
 def validate_result(doc: Mapping[str, Any], *, versions: Sequence[int] = (SCHEMA_VERSION,)) -> None:
     """Validate a result document against the schema of its ``schema_version``.
 
@@ -288,12 +279,9 @@ def validate_result(doc: Mapping[str, Any], *, versions: Sequence[int] = (SCHEMA
         raise ResultValidationError(
             f"result has schema_version {version!r}; expected {' or '.join(str(v) for v in versions)}"
         )
-    errors = sorted(_validator(version).iter_errors(doc), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"{e.json_path}: {e.message}" for e in errors[:20]]
-        if len(errors) > 20:
-            lines.append(f"... and {len(errors) - 20} more")
-        raise ResultValidationError(f"result does not follow result-v{version}.json:\n" + "\n".join(lines))
+    problems = schema_problems(doc, f"result-v{version}.json")
+    if problems:
+        raise ResultValidationError(f"result does not follow result-v{version}.json:\n" + "\n".join(problems))
 
 
 def cell_slug(index: int, cell: Mapping[str, Any]) -> str:
