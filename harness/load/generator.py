@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import orjson
 
+from harness.load.options import WARMUP_FROM
 from harness.stack.processes import ManagedProcess
 
 __all__ = ["GENERATOR_FILE", "LIVE_FILE", "LOCUSTFILE", "GeneratorError", "GeneratorResult", "run_generator"]
@@ -91,6 +92,7 @@ def run_generator(
     out_dir: str | Path,
     extra_env: Mapping[str, str] | None = None,
     warmup_s: float = 1.0,
+    warmup_from: str = "connect",
     grace_s: float = 2.0,
     room_size: int = 0,
     payload_bytes: int = 0,
@@ -116,6 +118,9 @@ def run_generator(
         out_dir: receives :data:`GENERATOR_FILE`, ``locust_*.csv``, ``locust.log`` and, while it runs,
             :data:`LIVE_FILE`.
         extra_env: added to the subprocess environment (e.g. ``HARNESS_USER_STEPS``).
+        warmup_from: ``connect`` (each user's warm-up starts at its connect, so users spawned later also send
+            later) or ``start`` (every user sends from ``warmup_s`` after the test's start: one send window for
+            all; ``warmup_s`` must then cover the spawning, and Locust's run time does not add the spawn time).
         warmup_s: seconds between a user's connect and its first send, so every member has joined
             before anyone sends.
         grace_s: seconds after the last send for in-flight messages to arrive.
@@ -142,7 +147,15 @@ def run_generator(
     log_path = out / "locust.log"
     result_path.unlink(missing_ok=True)
     (out / LIVE_FILE).unlink(missing_ok=True)
-    run_time = math.ceil(users / spawn_rate + warmup_s + duration_s + grace_s)
+    if warmup_from not in WARMUP_FROM:
+        raise ValueError(f"warmup_from must be one of {', '.join(WARMUP_FROM)}, got {warmup_from!r}")
+    spawn_s = users / spawn_rate
+    if warmup_from == "start" and warmup_s < spawn_s:
+        raise ValueError(
+            f"warmup_from start needs a warm-up that covers the spawning: {warmup_s:g} s < {users} users at "
+            f"{spawn_rate:g}/s = {spawn_s:g} s"
+        )
+    run_time = math.ceil((0.0 if warmup_from == "start" else spawn_s) + warmup_s + duration_s + grace_s)
     argv = [
         sys.executable,
         "-m",
@@ -173,6 +186,8 @@ def run_generator(
         str(duration_s),
         "--harness-warmup",
         str(warmup_s),
+        "--harness-warmup-from",
+        warmup_from,
         "--harness-room-size",
         str(room_size),
         "--harness-payload-bytes",

@@ -15,7 +15,7 @@ from harness.load.schedule import Schedule, build_schedule, parse_stages
 from harness.measure.aggregation import GENERATOR_CPU_LIMIT_PERCENT, HealthThresholds
 from harness.measure.live import LIVE_WINDOW_S
 
-__all__ = ["ARRIVALS", "KIND_CLASSES", "KINDS", "SHAPES", "HarnessConfig", "add_arguments"]
+__all__ = ["ARRIVALS", "KIND_CLASSES", "KINDS", "SHAPES", "WARMUP_FROM", "HarnessConfig", "add_arguments"]
 
 KINDS: Final = ("echo", "broadcast", "chat", "notifications", "kiosk", "connect-storm")
 KIND_CLASSES: Final[dict[str, tuple[str, ...]]] = {
@@ -29,6 +29,8 @@ KIND_CLASSES: Final[dict[str, tuple[str, ...]]] = {
 #: ``ramp`` and ``steps`` are the older spelling of ``--harness-shape`` with constant arrivals, still accepted.
 ARRIVALS: Final = ("constant", "poisson", "ramp", "steps")
 SHAPES: Final = ("constant", "ramp", "steps")
+#: What the warm-up counts from: each user's connect, or its process's test start.
+WARMUP_FROM: Final = ("connect", "start")
 #: How long a user keeps sending when --harness-send-seconds is 0: until Locust stops it.
 _FOREVER_S: Final = 10 * 24 * 3600.0
 #: Default of --harness-receive-batch-ms (docs/generator.md, "Receiving in batches"; figures in docs/performance.md).
@@ -54,6 +56,7 @@ class HarnessConfig:
     out: str
     send_seconds: float
     warmup_s: float
+    warmup_from: str
     max_inflight: int
     origin: str
     publishers: int
@@ -89,6 +92,7 @@ class HarnessConfig:
             out=str(get("out") or ""),
             send_seconds=float(get("send_seconds")),
             warmup_s=float(get("warmup")),
+            warmup_from=str(get("warmup_from")),
             max_inflight=int(get("max_inflight")),
             origin=origin,
             publishers=int(get("publishers")),
@@ -183,6 +187,14 @@ def add_arguments(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
     )
     add("send-seconds", type=float, default=0.0, help="each user sends this long, then only receives (0: no end)")
     add("warmup", type=float, default=1.0, help="seconds between connecting and the first send")
+    add(
+        "warmup-from",
+        choices=WARMUP_FROM,
+        default="connect",
+        help="connect: each user waits --harness-warmup after its own connect (users spawned later send later); "
+        "start: every user sends from --harness-warmup seconds after its process's test start, so all users send "
+        "over the same window (the warm-up must then cover the spawning)",
+    )
     add("max-inflight", type=int, default=0, help="unanswered own messages per user before sending waits (0: none)")
     add("origin", default="", help="Origin header (default: derived from the target)")
     add("publishers", type=int, default=1, help="notification publisher users")

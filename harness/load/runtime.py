@@ -65,6 +65,8 @@ class ProcessRuntime:
         self._live: gevent.Greenlet | None = None
         self._counter = itertools.count()
         self._credentials: dict[str, Any] | None = None
+        #: When this process's test started (monotonic ns): what ``--harness-warmup-from start`` counts from.
+        self.started_ns = 0
 
     def next_index(self) -> int:
         return next(self._counter)
@@ -86,6 +88,7 @@ class ProcessRuntime:
         return self._credentials
 
     def start(self) -> None:
+        self.started_ns = time.monotonic_ns()
         opts = self.environment.parsed_options
         self.config = HarnessConfig.from_options(opts)
         self.collector = Collector(run_id=self.config.run_id, process_id=self.process_id, role=self.role)

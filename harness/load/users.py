@@ -127,6 +127,14 @@ class _HarnessUser(locust.User):
             self.close_socket(conn)
 
     # -- helpers ---------------------------------------------------------------------------
+    def wait_warmup(self) -> None:
+        """Wait until this user may send: ``--harness-warmup`` after its connect, or after the test's start."""
+        if self.cfg.warmup_from == "start":
+            due_ns = self.runtime.started_ns + round(self.cfg.warmup_s * 1e9)
+            gevent.sleep(max(0.0, (due_ns - time.monotonic_ns()) / 1e9))
+        else:
+            gevent.sleep(self.cfg.warmup_s)
+
     def fire(self, name: str, response_time_ms: float, length: int = 0, exc: BaseException | None = None) -> None:
         self.environment.events.request.fire(
             request_type="WS",
@@ -262,7 +270,7 @@ class _EnvelopeUser(_HarnessUser):
             repeats=self._repeats,
             on_repeat=self._on_envelope,
         )
-        gevent.sleep(self.cfg.warmup_s)
+        self.wait_warmup()
 
         def send_one(seq: int, intended_ns: int) -> bool:
             # Time spent waiting for a reply (max-inflight) is the server holding the sender back,

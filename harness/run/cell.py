@@ -31,7 +31,7 @@ from harness.run.plan import GENERATOR_KIND, Cell, CellRun, GeneratorTarget, _ge
 from harness.stack import Stack
 from harness.stack.layers import layer_spec
 
-__all__ = ["run_locust_cell"]
+__all__ = ["run_locust_cell", "stack_roots"]
 
 
 def _health(results: Sequence[tuple[int | None, dict[str, Any]]], metrics: MetricSet) -> GeneratorHealth:
@@ -135,7 +135,7 @@ def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
             stack = Stack(stack_config(run.scenario, run.cell), run.directory / "stack").start()
             url, creds = stack.ws_url, stack.credentials_path
             redis_port = stack.redis.port if stack.redis else None
-            sampler = ResourceSampler(_stack_roots(stack, run.cell), redis_port=redis_port).start()
+            sampler = ResourceSampler(stack_roots(stack, run.cell), redis_port=redis_port).start()
         else:
             url, creds = load.url, load.credentials
         for n, (size, users, rate, room_size) in enumerate(plan):
@@ -206,7 +206,8 @@ def _generator_run(
         credentials=creds,
         run_id=f"{load.run_id}-{run.index}-{n}",
         out_dir=locust_dir,
-        warmup_s=scenario.warmup_s,
+        warmup_s=scenario.warmup_s + (users / scenario.load.spawn_rate if load.aligned else 0.0),
+        warmup_from="start" if load.aligned else "connect",
         grace_s=scenario.grace_s,
         room_size=room_size,
         payload_bytes=scenario.load.payload_bytes,
@@ -264,7 +265,8 @@ def _pressure(stack: Stack, cell: Cell) -> dict[str, Any]:
     return layer_pressure(logs, layer_spec(cell.layer).backend)
 
 
-def _stack_roots(stack: Stack, cell: Cell) -> dict[str, int]:
+def stack_roots(stack: Stack, cell: Cell) -> dict[str, int]:
+    """The server-side processes of a stack to sample, by name: servers, the timeclock worker, its Redis."""
     roots = {f"{cell.server}-{i}": pid for i, pid in enumerate(stack.server_pids)}
     if stack.worker is not None:
         roots["timeclock-worker"] = stack.worker.pid

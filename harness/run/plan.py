@@ -75,6 +75,9 @@ class GeneratorTarget:
     credentials: Path | None
     processes: int
     run_id: str
+    #: Every user sends over the same window, from the scenario's warm-up after the last user was spawned (the
+    #: capacity search's trials); otherwise each user's warm-up counts from its own connect.
+    aligned: bool = False
 
 
 def plan_cells(scenario: Scenario, target: str | None) -> list[Cell]:

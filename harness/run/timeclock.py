@@ -17,7 +17,7 @@ from harness.results import (
     CellMeasurements,
     GeneratorHealth,
 )
-from harness.run.cell import _pressure, _stack_roots
+from harness.run.cell import _pressure, stack_roots
 from harness.run.plan import CellRun, UnsupportedScenario
 from harness.run.shift_change import drive_shift_change, shift_schedule
 from harness.stack import Stack, StackConfig
@@ -50,7 +50,7 @@ def run_timeclock_cell(run: CellRun) -> CellMeasurements:
     )
     me = psutil.Process()
     with Stack(config, cell_dir / "stack") as stack:
-        sampler = ResourceSampler(_stack_roots(stack, cell), redis_port=stack.redis.port if stack.redis else None)
+        sampler = ResourceSampler(stack_roots(stack, cell), redis_port=stack.redis.port if stack.redis else None)
         sampler.start()
         progress.update(
             ProgressState(

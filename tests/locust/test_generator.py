@@ -213,3 +213,43 @@ def test_overloaded_generator_is_flagged_generator_bound(serve: Serve, tmp_path:
     health = run.result["generator_health"]
     assert run.generator_bound
     assert any("send-lag p99" in reason for reason in health["generator_bound_reasons"]), health
+
+
+@pytest.mark.parametrize("warmup_from", ["connect", "start"])
+def test_warmup_from_start_gives_every_user_the_same_send_window(
+    serve: Serve, tmp_path: Path, warmup_from: str
+) -> None:
+    # 6 users spawned over 3 s, each sending for 1 s: from their own connects the sends spread over about 4 s;
+    # from the test's start (a warm-up covering the spawning) they all fall in the same 1 s window.
+    url = serve("echo")
+    run = run_generator(
+        f"{url}/echo",
+        "echo",
+        users=6,
+        spawn_rate=2,
+        duration_s=1.0,
+        rate_per_user=20,
+        out_dir=tmp_path / "out",
+        warmup_s=3.5 if warmup_from == "start" else 0.5,
+        warmup_from=warmup_from,
+        grace_s=1.0,
+    )
+    seconds = [p["epoch_s"] for p in run.result["time_series"] if p["sent"]]
+    spread = max(seconds) - min(seconds) + 1
+    assert run.delivery["lost"] == 0 and run.result["sends"] >= 6 * 20 * 0.9
+    assert (spread <= 2) if warmup_from == "start" else (spread >= 3)
+
+
+def test_warmup_from_start_must_cover_the_spawning(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="needs a warm-up that covers the spawning: 1 s < 6 users at 2/s = 3 s"):
+        run_generator(
+            "ws://127.0.0.1:9/",
+            "echo",
+            users=6,
+            spawn_rate=2,
+            duration_s=1,
+            rate_per_user=1,
+            out_dir=tmp_path,
+            warmup_s=1.0,
+            warmup_from="start",
+        )
