@@ -21,6 +21,7 @@ p50 and p99 also caught it; the gates' median wall time.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import random
@@ -76,6 +77,44 @@ def _run_gate(label: str, seed: int, args: argparse.Namespace, extra: list[str])
     found = ", ".join(gate.confirmed()) or "-"
     print(f"{label} seed {seed}: {gate.verdict.upper()} (exit {code}) in {wall / 60:.1f} min; confirmed: {found}")
     return gate
+
+
+def _recorded(args: argparse.Namespace) -> tuple[list[Gate], list[Gate], int, float | None, float]:
+    """The gates of an earlier run in ``args.out``, as its validation.json lists them."""
+    earlier = json.loads((args.out / "validation.json").read_text())
+    gates = []
+    for g in earlier["gates"]:
+        path = Path(g["directory"]) / "gate.json"
+        doc = json.loads(path.read_text()) if path.is_file() else None
+        gates.append(Gate(g["label"], int(g["seed"]), int(g["exit_code"]), float(g["wall_s"]), path.parent, doc))
+    knob = earlier["knob"]
+    return (
+        [g for g in gates if g.label == "aa"],
+        [g for g in gates if g.label == "ab"],
+        int(knob[KNOB]),
+        None if knob["baseline_cpu_us_per_message"] is None else float(knob["baseline_cpu_us_per_message"]),
+        float(earlier["total_min"]) * 60,
+    )
+
+
+def _at_effect(pool: list[Pair], effect: float) -> tuple[list[Pair], float]:
+    """The pool with every candidate's CPU per message scaled so the pairs' median CPU ratio is exactly
+    ``1 + effect`` (latencies as measured), and the median ratio it had."""
+    ratios = sorted(
+        p.candidate["cpu_per_message"] / p.baseline["cpu_per_message"]
+        for p in pool
+        if "cpu_per_message" in p.candidate and "cpu_per_message" in p.baseline
+    )
+    measured = statistics.median(ratios)
+    scale = (1 + effect) / measured
+    scaled = [
+        dataclasses.replace(
+            p,
+            candidate={k: v * scale if k == "cpu_per_message" else v for k, v in p.candidate.items()},
+        )
+        for p in pool
+    ]
+    return scaled, measured
 
 
 def _knob_us(aa: list[Gate], effect: float, room_size: int) -> tuple[int, float]:
@@ -150,22 +189,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=4000, help="resampled gates per pool (default 4000)")
     parser.add_argument("--seed", type=int, default=1, help="first gate seed; gate i uses seed + i (default 1)")
     parser.add_argument("--out", type=Path, default=Path("reports/gate-validation"), help="where everything goes")
+    parser.add_argument(
+        "--knob",
+        type=int,
+        help=f"µs of {KNOB} on the candidate instead of calibrating it from the A/A gates (then --aa may be 0)",
+    )
+    parser.add_argument(
+        "--recorded",
+        action="store_true",
+        help="run no gate: summarise again the gates recorded in --out (its validation.json and gate directories)",
+    )
     args = parser.parse_args(argv)
-    if args.aa < 1 or args.ab < 0 or not 0 < args.effect < 1:
-        parser.error("--aa >= 1, --ab >= 0 and 0 < --effect < 1")
+    if args.aa < (0 if args.knob else 1) or args.ab < 0 or not 0 < args.effect < 1 or (args.knob or 1) < 1:
+        parser.error("--aa >= 1 (0 with --knob), --ab >= 0, 0 < --effect < 1 and --knob >= 1")
     args.out.mkdir(parents=True, exist_ok=True)
     from harness.scenario import load_any
 
     room_size = load_any(args.scenario).load.room_size or 1
     t0 = time.monotonic()
-    aa = [_run_gate("aa", args.seed + i, args, []) for i in range(args.aa)]
-    knob, median_cpu = _knob_us(aa, args.effect, room_size)
-    print(
-        f"calibration: baseline CPU {median_cpu:.0f} µs per delivered message (median of the A/A trials), "
-        f"{room_size} deliveries per chat message: {KNOB}={knob} on the candidate adds {args.effect:.0%}"
-    )
-    ab = [_run_gate("ab", args.seed + 100 + i, args, ["--candidate-env", f"{KNOB}={knob}"]) for i in range(args.ab)]
-    report = _summarise(aa, ab, args, knob, median_cpu, time.monotonic() - t0)
+    if args.recorded:
+        aa, ab, knob, median_cpu, total_s = _recorded(args)
+    else:
+        aa = [_run_gate("aa", args.seed + i, args, []) for i in range(args.aa)]
+        if args.knob:
+            knob, median_cpu = args.knob, None
+            print(f"{KNOB}={knob} on the candidate, as given (not calibrated)")
+        else:
+            knob, median_cpu = _knob_us(aa, args.effect, room_size)
+            print(
+                f"calibration: baseline CPU {median_cpu:.0f} µs per delivered message (median of the A/A trials), "
+                f"{room_size} deliveries per chat message: {KNOB}={knob} on the candidate adds {args.effect:.0%}"
+            )
+        ab = [_run_gate("ab", args.seed + 100 + i, args, ["--candidate-env", f"{KNOB}={knob}"]) for i in range(args.ab)]
+        total_s = time.monotonic() - t0
+    report = _summarise(aa, ab, args, knob, median_cpu, total_s)
     (args.out / "validation.json").write_text(json.dumps(report, indent=2) + "\n")
     text = _markdown(report)
     (args.out / "validation.md").write_text(text)
@@ -174,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _summarise(
-    aa: list[Gate], ab: list[Gate], args: argparse.Namespace, knob: int, median_cpu: float, total_s: float
+    aa: list[Gate], ab: list[Gate], args: argparse.Namespace, knob: int, median_cpu: float | None, total_s: float
 ) -> dict[str, Any]:
     reference = next(g.doc for g in aa + ab if g.doc)
     report: dict[str, Any] = {
@@ -210,6 +267,16 @@ def _summarise(
             for j in g.doc["stages"][0]["judgements"]
             if j["metric"] == "cpu_per_message" and j["ratio"] is not None
         ]
+        nominal: dict[str, Any] | None = None
+        if label == "ab" and pool:
+            scaled, pool_ratio = _at_effect(pool, args.effect)
+            at_verdicts, at_metrics = _resample(scaled, reference, args.draws, args.seed)
+            nominal = {
+                "pool_cpu_ratio_median": pool_ratio,
+                "regression_rate": at_verdicts["regression"] / args.draws,
+                "regression_rate_bounds95": _bounds95(at_verdicts["regression"], args.draws),
+                "confirmed_by_metric": {m: n / args.draws for m, n in at_metrics.items()},
+            }
         report[label] = {
             "gates": len(gates),
             "verdicts": dict(Counter(g.verdict for g in gates)),
@@ -225,6 +292,7 @@ def _summarise(
                 "regression_rate_bounds95": _bounds95(regressions, args.draws),
                 "confirmed_by_metric": {m: n / args.draws for m, n in metrics.items()},
             },
+            "at_nominal_effect": nominal,
         }
     return report
 
@@ -233,9 +301,13 @@ def _markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Gate validation: `{report['scenario']}` at `{report['revision']}`",
         "",
-        f"Injected: {report['effect']:.0%} CPU per delivered message "
-        f"({KNOB}={report['knob'][KNOB]}, baseline {report['knob']['baseline_cpu_us_per_message']:.0f} µs). "
-        f"Total {report['total_min']:.0f} min; median gate {report['median_wall_min']:.1f} min.",
+        (
+            f"Injected: {report['effect']:.0%} CPU per delivered message ({KNOB}={report['knob'][KNOB]}, baseline "
+            f"{report['knob']['baseline_cpu_us_per_message']:.0f} µs). "
+            if report["knob"]["baseline_cpu_us_per_message"] is not None
+            else f"Injected: {KNOB}={report['knob'][KNOB]}, as given. "
+        )
+        + f"Total {report['total_min']:.0f} min; median gate {report['median_wall_min']:.1f} min.",
         "",
         "| gates | run | verdicts | confirmed regressions | median wall | CPU/msg estimate (median) | resampled "
         "gates | resampled REGRESSION rate | caught by metric (resampled) |",
@@ -255,6 +327,16 @@ def _markdown(report: dict[str, Any]) -> str:
             f"({res['regression_rate_bounds95'][0]:.2%} … {res['regression_rate_bounds95'][1]:.2%} at 95 %) "
             f"| {by_metric} |"
         )
+    nominal = report.get("ab", {}).get("at_nominal_effect")
+    if nominal:
+        by_metric = ", ".join(f"{m} {v:.1%}" for m, v in sorted(nominal["confirmed_by_metric"].items())) or "–"
+        low, high = nominal["regression_rate_bounds95"]
+        lines += [
+            "",
+            f"The A/B pairs' median CPU ratio was {nominal['pool_cpu_ratio_median'] - 1:+.1%}. Re-judged with every "
+            f"candidate's CPU per message scaled to exactly {report['effect']:+.0%} (latencies as measured): "
+            f"REGRESSION in {nominal['regression_rate']:.2%} ({low:.2%} … {high:.2%} at 95 %); caught by {by_metric}.",
+        ]
     lines += ["", "Gates:", ""]
     for g in report["gates"]:
         found = ", ".join(g["confirmed"]) or "-"
