@@ -60,6 +60,13 @@ def bench_generator(session: nox.Session) -> None:
     session.run("python", "benchmarks/generator_cost.py", *session.posargs)
 
 
+@nox.session(name="capacity-validation")
+def capacity_validation(session: nox.Session) -> None:
+    """harness capacity against echo servers of known capacity: error of the answer and wall time (docs/capacity.md)."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/capacity_validation.py", *session.posargs)
+
+
 @nox.session(name="gate-validation")
 def gate_validation(session: nox.Session) -> None:
     """The gate's measured false-alarm and detection rates on the reference app (docs/ci.md; about 80 minutes)."""

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from harness.capacity.command import add_parser as capacity_parser
+from harness.capacity.command import run_command as capacity_command
 from harness.gate.command import add_parser as gate_parser
 from harness.gate.command import run_command as gate_command
 from harness.stack import Stack, StackConfig, StackError
@@ -320,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     _run_parser(sub)
     _conform_parser(sub)
     gate_parser(sub)
+    capacity_parser(sub)
     return parser
 
 
@@ -333,6 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _conform(args)
     if args.command == "gate":
         return gate_command(args)
+    if args.command == "capacity":
+        return capacity_command(args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -157,6 +157,20 @@ class RedisServer:
         self._cleanup()
         raise ProcessError(f"redis-server {self.binary.path} did not start; its log ends with:\n{last_error}")
 
+    def flush(self, timeout: float = 5.0) -> None:
+        """Delete every key of this private server (queued channel messages, group memberships).
+
+        Raises:
+            OSError: the server did not answer ``+OK``.
+        """
+        if self.port is None:
+            raise RuntimeError("the redis server is not running")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
+            sock.sendall(b"FLUSHALL\r\n")
+            reply = sock.recv(64)
+        if not reply.startswith(b"+OK"):
+            raise OSError(f"redis FLUSHALL answered {reply[:40]!r}")
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()

@@ -181,14 +181,24 @@ class Stack:
             ).start()
         self._wait_healthy()
 
-    def restart_servers(self) -> None:
+    def restart_servers(self, *, flush_layer: bool = False) -> None:
         """Stop the server processes (and the worker) and start fresh ones on the same port, database and layer.
 
+        Args:
+            flush_layer: also empty the private Redis this stack started (messages still queued for the old
+                processes' channels, their group memberships), so nothing of an earlier load reaches the new
+                processes. A Redis given with ``redis_url`` is never flushed: it is not ours.
+
         Raises:
-            StackError: if the new processes do not become healthy.
+            StackError: if the new processes do not become healthy, or the private Redis could not be flushed.
         """
         self._stop_serving()
         self.launch, self.worker = None, None
+        if flush_layer and self.redis is not None:
+            try:
+                self.redis.flush()
+            except OSError as exc:
+                raise StackError(f"could not flush the stack's private redis-server: {exc}") from exc
         self._serve(self.config.check())
 
     def _environment(self, layer: LayerSpec) -> dict[str, str]:

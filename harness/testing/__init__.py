@@ -5,6 +5,8 @@
   the sender included.
 * ``harness.testing.stalling:app``: an echo that holds every message arriving during a
   periodic stall window (default 1 s every 3 s), for the coordinated-omission test.
+* ``harness.testing.known_capacity:app``: an echo that serves at most ``HARNESS_CAPACITY_MSGS`` messages per
+  second, one at a time, for validating ``harness capacity``.
 * ``harness.testing.lossy:app``: an echo or broadcast that drops, duplicates and reorders
   chosen messages, picked by the envelope seq of their sender, for the accounting tests.
 
@@ -16,4 +18,4 @@ Run one with, for example::
 
 from __future__ import annotations
 
-__all__ = ["broadcast", "echo", "lossy", "stalling"]
+__all__ = ["broadcast", "echo", "known_capacity", "lossy", "stalling"]

@@ -52,7 +52,12 @@ def test_smoke_fits_in_thirty_seconds_per_cell():
 
 
 def test_generic_scenarios_are_echo_and_broadcast():
-    assert {n for n in available_scenarios() if load_named(n).generic} == {"echo", "broadcast", "gate-echo"}
+    assert {n for n in available_scenarios() if load_named(n).generic} == {
+        "echo",
+        "broadcast",
+        "gate-echo",
+        "capacity-echo",
+    }
 
 
 def test_fanout_and_timeclock_specifics():

@@ -1,0 +1,219 @@
+"""Running a capacity search: the search's next load, one trial at that load, its verdict back, until it ends.
+
+Each trial starts from a clean server when the harness owns it: the servers are restarted (and a private Redis
+flushed) before every trial, because a trial past capacity leaves a backlog (queued messages, half-served sockets)
+that would otherwise be charged to the next, lower load. A ``--target`` cannot be restarted; after a failed trial
+the search waits ``settle_s`` for the target to drain, and the document says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from harness.capacity.dimensions import Dimension
+from harness.capacity.search import Search, SearchPlan, Step
+from harness.capacity.trial import SETTLE_S, TrialResult, run_capacity_trial
+from harness.report.progress import ProgressLine, format_duration
+from harness.results.format import format_ms
+from harness.run.plan import Cell
+from harness.scenario import Scenario, Slo
+
+__all__ = ["CapacityRun", "SearchAborted", "Server", "offered_rate", "run_search", "scenario_at"]
+
+
+class SearchAborted(RuntimeError):
+    """The search cannot mean anything: not one connection of a trial could be opened (the message says where)."""
+
+
+@dataclass
+class Server:
+    """Where the trials go, and what can be done to it between trials.
+
+    Attributes:
+        url: the WebSocket URL (a stack's ``ws://host:port`` or a ``--target``).
+        credentials: the reference app's credentials file, for kinds that log in.
+        roots: server-side processes to sample (name -> pid), refreshed by ``restart``.
+        restart: starts fresh server processes before a trial; None for a target the harness did not start.
+    """
+
+    url: str
+    credentials: Path | None
+    roots: dict[str, int]
+    restart: Callable[[], dict[str, int]] | None = None
+
+
+@dataclass
+class CapacityRun:
+    search: Search
+    dimension: Dimension
+    run_id: str
+    trials: list[TrialResult] = field(default_factory=list)
+    restarts: int = 0
+    settles: int = 0
+    wall_s: float = 0.0
+
+
+def scenario_at(scenario: Scenario, dimension: Dimension, load: float, *, duration_s: float) -> Scenario:
+    """The scenario of one trial: ``load`` in ``dimension``, a constant shape for ``duration_s``, and a warm-up that
+    opens every connection at the scenario's spawn rate and lets its joins settle before the first send (the trial
+    runs with :attr:`GeneratorTarget.aligned`: the warm-up counts from the last spawn, and every user then sends over
+    the same window)."""
+    at = dimension.apply(scenario, load)
+    return dataclasses.replace(
+        at,
+        duration_s=duration_s,
+        warmup_s=SETTLE_S,
+        grace_s=max(2.0, min(at.grace_s, 5.0)),
+        load=dataclasses.replace(at.load, shape="constant", stages=()),
+    )
+
+
+def offered_rate(scenario: Scenario) -> float:
+    """Messages per second the trial's load sends, all senders together."""
+    rate = scenario.load.rate or 0.0
+    if scenario.kind == "notifications":
+        return rate * max(1, scenario.load.users - 1)
+    if scenario.kind == "fanout":
+        return rate * len(scenario.load.group_sizes)
+    return rate * scenario.load.users
+
+
+def _describe(trial: TrialResult, dimension: Dimension) -> str:
+    f = trial.figures
+    latency = "no latency" if f.p99_us is None else f"{f.metric} p99 {format_ms(f.p99_us)} ms"
+    loss = "loss –" if f.loss_ratio is None else f"loss {f.loss_ratio:.2%}"
+    cpu = "" if f.server_cpu_percent is None else f", server CPU {f.server_cpu_percent:.0f} %"
+    head = f"{dimension.format(trial.load)}: {'PASS' if trial.passed else 'FAIL'} ({latency}, {loss}{cpu})"
+    if trial.passed:
+        return head
+    return head + " — " + "; ".join(c.sentence for c in trial.failed_checks)
+
+
+def _eta(search: Search, run: CapacityRun) -> str:
+    low, high = search.loads_left()
+    if not run.trials:
+        return f"{low}–{high if high is not None else '?'} more loads"
+    per_trial = sum(t.wall_s for t in run.trials) / len(run.trials)
+    per_load = per_trial * (search.plan.majority if search.plan.trials > 1 else 1)
+    if high is None:
+        return f"at least {low} more loads (≥ {format_duration(low * per_load)})"
+    span = f"{low}" if low == high else f"{low}–{high}"
+    time_span = format_duration(low * per_load) + ("" if low == high else f"–{format_duration(high * per_load)}")
+    return f"{span} more loads, about {time_span} left"
+
+
+def run_search(
+    scenario: Scenario,
+    dimension: Dimension,
+    plan: SearchPlan,
+    *,
+    slos: tuple[Slo, ...],
+    server: Server,
+    cell: Cell,
+    trial_s: float,
+    confirm_factor: float,
+    out_dir: Path,
+    processes: int = 0,
+    settle_s: float = 5.0,
+    stream: TextIO,
+) -> CapacityRun:
+    """Search ``dimension`` of ``scenario`` until the search ends; every trial is kept in the returned run."""
+    search = Search(plan)
+    run = CapacityRun(search, dimension, uuid.uuid4().hex[:12])
+    progress = ProgressLine(stream)
+    t0 = time.monotonic()
+    try:
+        while (step := search.next_step()) is not None:
+            run.trials.append(
+                _one_trial(
+                    scenario,
+                    dimension,
+                    step,
+                    run,
+                    slos,
+                    server,
+                    cell,
+                    trial_s,
+                    confirm_factor,
+                    out_dir,
+                    processes,
+                    settle_s,
+                    progress,
+                    stream,
+                )
+            )
+            search.record(run.trials[-1].passed)
+    finally:
+        progress.close()
+        run.wall_s = time.monotonic() - t0
+    return run
+
+
+def _one_trial(
+    scenario: Scenario,
+    dimension: Dimension,
+    step: Step,
+    run: CapacityRun,
+    slos: tuple[Slo, ...],
+    server: Server,
+    cell: Cell,
+    trial_s: float,
+    confirm_factor: float,
+    out_dir: Path,
+    processes: int,
+    settle_s: float,
+    progress: ProgressLine,
+    stream: TextIO,
+) -> TrialResult:
+    search = run.search
+    number = len(search.verdicts) + 1
+    duration = trial_s * (confirm_factor if step.confirmation else 1.0)
+    at = scenario_at(scenario, dimension, step.load, duration_s=duration)
+    trial_of = "confirmation trial" if step.confirmation else f"trial {step.trial} of ≤{search.plan.trials}"
+    print(
+        f"[capacity] load {number} ({step.phase.value}): {dimension.format(step.load)}, {trial_of}, "
+        f"{duration:g} s; {_eta(search, run)}",
+        file=stream,
+        flush=True,
+    )
+    if server.restart is not None:
+        server.roots = server.restart()
+        run.restarts += 1
+    elif run.trials and not run.trials[-1].passed:
+        time.sleep(settle_s)
+        run.settles += 1
+    directory = out_dir / "trials" / f"load-{number:02d}-{step.phase.value}-{step.trial}"
+    result = run_capacity_trial(
+        at,
+        cell=cell,
+        url=server.url,
+        credentials=server.credentials,
+        server_roots=server.roots,
+        slos=slos,
+        load=step.load,
+        offered_per_s=offered_rate(at),
+        step=number,
+        phase=step.phase.value,
+        trial=step.trial,
+        out_dir=directory,
+        run_id=run.run_id,
+        processes=processes,
+        progress=progress,
+    )
+    progress.close()
+    print(f"[capacity]   {_describe(result, dimension)}", file=stream, flush=True)
+    f = result.figures
+    if f.connect_failures >= at.load.users and f.deliveries_per_s == 0:
+        # Nothing of a smaller load would connect either: stop rather than descend through every load.
+        raise SearchAborted(
+            f"not one of the {at.load.users:,} connections to {server.url} could be opened "
+            f"({f.connect_failures:,} connect failures; the generator's log is in {result.directory}): "
+            "is the URL right and the server up?"
+        )
+    return result

@@ -1,0 +1,151 @@
+"""harness capacity end to end: usage errors, a server of known capacity, and the reference app's stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.capacity.document import read_capacity_document
+from harness.cli import main
+from harness.stack.network import free_port
+from tests.locust.conftest import Serve
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--scenario", "capacity-echo", "--dimension", "users"], "unknown; expected one of"),
+        (["--scenario", "fanout", "--dimension", "rate"], "its dimensions: group_size"),
+        (["--scenario", "capacity-echo", "--dimension", "rate"], "generic (any echo server)"),
+        (
+            ["--scenario", "capacity-echo", "--dimension", "rate", "--target", "ws://x/", "--server", "uvicorn"],
+            "--server describe the stack",
+        ),
+        (
+            ["--scenario", "capacity-echo", "--dimension", "rate", "--target", "ws://x/", "--slo", "loss<=0"],
+            "no latency objective",
+        ),
+        (
+            ["--scenario", "capacity-echo", "--dimension", "rate", "--target", "ws://x/", "--slo", "p95<1ms"],
+            "statistic 'p95'",
+        ),
+        (["--scenario", "capacity-echo", "--dimension", "rate", "--target", "ws://x/", "--trials", "2"], "odd"),
+        (
+            ["--scenario", "capacity-echo", "--dimension", "rate", "--target", "ws://x/", "--precision", "0"],
+            "--precision 0",
+        ),
+        (
+            ["--scenario", "gate-chat", "--dimension", "connections", "--min", "1", "--slo", "p99<1s"],
+            "--min 1: connections cannot go below 2 connections",
+        ),
+        (
+            ["--scenario", "capacity-echo", "--dimension", "rate", "--target", "ws://x/", "--start", "5", "--max", "2"],
+            "--start 5 is outside [0.2 msg/s, 2 msg/s]",
+        ),
+        (
+            ["--scenario", "capacity-echo", "--dimension", "rate", "--target", "ws://x/", "--min", "5", "--max", "2"],
+            "smallest load 5 msg/s is above the largest 2 msg/s",
+        ),
+        (["--scenario", "nope", "--dimension", "rate"], "no scenario"),
+        (
+            ["--scenario", "capacity-echo", "--dimension", "rate", "--target", "ws://x/", "--trial-s", "0.5"],
+            "--trial-s 0.5: expected at least 1 (second)",
+        ),
+    ],
+)
+def test_bad_arguments_are_usage_errors_that_say_what_was_expected(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["capacity", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_search_finds_a_known_capacity_within_ten_per_cent(serve: Serve, tmp_path: Path) -> None:
+    # An echo that serves 200 messages per second, one at a time, in wall time (harness.testing.known_capacity).
+    url = serve("known_capacity", env={"HARNESS_CAPACITY_MSGS": "200", "HARNESS_CAPACITY_MODE": "wall"}) + "/"
+    code = main(
+        [
+            "capacity",
+            "--scenario",
+            "capacity-echo",
+            "--dimension",
+            "rate",
+            "--target",
+            url,
+            "--start",
+            "150",
+            "--trials",
+            "1",
+            "--trial-s",
+            "2",
+            "--confirm-factor",
+            "1.5",
+            "--precision",
+            "8",
+            "--settle-s",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    doc = read_capacity_document(tmp_path)
+    (search,) = doc["searches"]
+    assert code == 0 and search["outcome"] == "found", search["sentence"]
+    last_pass = search["bracket"]["last_pass"]
+    assert 180 <= last_pass <= 220, search["sentence"]
+    assert search["first_fail_checks"] and search["first_fail_checks"][0]["name"] == "slo p99<=50ms"
+    assert search["settles"] >= 1 and search["restarts"] == 0
+    confirmation = search["trials"][-1]
+    assert confirmation["phase"] == "confirmation" and confirmation["duration_s"] == 3.0
+    assert confirmation["figures"]["server_cpu_percent"] is None  # a target: its processes are not ours
+
+
+def test_the_reference_app_stack_is_restarted_before_every_trial_and_its_resources_reported(tmp_path: Path) -> None:
+    code = main(
+        [
+            "capacity",
+            "--scenario",
+            "gate-chat",
+            "--dimension",
+            "rate",
+            "--slo",
+            "p99<500ms",
+            "--slo",
+            "loss<=0",
+            "--start",
+            "20",
+            "--max",
+            "40",
+            "--trials",
+            "1",
+            "--trial-s",
+            "2",
+            "--confirm-factor",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    (search,) = read_capacity_document(tmp_path)["searches"]
+    assert code == 0 and search["outcome"] == "holds_at_maximum", search["sentence"]
+    assert [t["load"] for t in search["trials"]] == [20, 40, 40]
+    assert search["restarts"] == 3 and search["plan"]["restart_before_trial"]
+    for trial in search["trials"]:
+        figures = trial["figures"]
+        assert figures["server_cpu_percent"] is not None and figures["server_cpu_percent"] > 0
+        assert figures["server_rss_bytes"] > 10 * 2**20 and figures["lost"] == 0
+        assert figures["deliveries_per_s"] == pytest.approx(2 * figures["offered_per_s"], rel=0.1)  # rooms of 2
+    restarts = (tmp_path / "stack" / "uvicorn.log").read_text().count("Application startup complete")
+    assert restarts >= 4  # the first start and one per trial
+
+
+def test_a_target_nobody_answers_stops_the_search_at_its_first_trial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"ws://127.0.0.1:{free_port()}/"
+    argv = ["capacity", "--scenario", "capacity-echo", "--dimension", "rate", "--target", url, "--trial-s", "1"]
+    assert main([*argv, "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"not one of the 20 connections to {url} could be opened" in err
+    assert err.count("[capacity] load ") == 1
