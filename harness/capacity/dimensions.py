@@ -21,7 +21,7 @@ from typing import Final
 
 from harness.scenario import Scenario
 
-__all__ = ["DIMENSIONS", "Dimension", "dimension_for"]
+__all__ = ["DIMENSIONS", "Dimension", "dimension_for", "offered_rate"]
 
 
 def _senders(scenario: Scenario) -> int:
@@ -29,11 +29,14 @@ def _senders(scenario: Scenario) -> int:
     return 1 if scenario.kind == "notifications" else scenario.load.users
 
 
-def _sent_per_s(scenario: Scenario) -> float:
-    """Messages sent per second by the scenario's whole load."""
+def offered_rate(scenario: Scenario) -> float:
+    """Messages sent per second by the scenario's whole load, all senders together (a fan-out scenario's one
+    publisher per group sends its rate)."""
     rate = scenario.load.rate or 0.0
     if scenario.kind == "notifications":
         return rate * max(1, scenario.load.users - 1)
+    if scenario.kind == "fanout":
+        return rate * len(scenario.load.group_sizes)
     return rate * scenario.load.users
 
 
@@ -114,7 +117,7 @@ DIMENSIONS: Final[Mapping[str, Dimension]] = {
         integer=False,
         minimum_of=lambda s: 0.01 * _senders(s),
         maximum=200_000.0,
-        value_of=_sent_per_s,
+        value_of=offered_rate,
         apply=_apply_rate,
     ),
     "connections": Dimension(

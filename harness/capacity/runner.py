@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from harness.capacity.dimensions import Dimension
+from harness.capacity.dimensions import Dimension, offered_rate
 from harness.capacity.search import Search, SearchPlan, Step
 from harness.capacity.trial import SETTLE_S, TrialResult, run_capacity_trial
 from harness.report.progress import ProgressLine, format_duration
@@ -24,7 +24,7 @@ from harness.results.format import format_ms
 from harness.run.plan import Cell
 from harness.scenario import Scenario, Slo
 
-__all__ = ["CapacityRun", "SearchAborted", "Server", "offered_rate", "run_search", "scenario_at"]
+__all__ = ["CapacityRun", "SearchAborted", "Server", "run_search", "scenario_at"]
 
 
 class SearchAborted(RuntimeError):
@@ -74,16 +74,6 @@ def scenario_at(scenario: Scenario, dimension: Dimension, load: float, *, durati
     )
 
 
-def offered_rate(scenario: Scenario) -> float:
-    """Messages per second the trial's load sends, all senders together."""
-    rate = scenario.load.rate or 0.0
-    if scenario.kind == "notifications":
-        return rate * max(1, scenario.load.users - 1)
-    if scenario.kind == "fanout":
-        return rate * len(scenario.load.group_sizes)
-    return rate * scenario.load.users
-
-
 def _describe(trial: TrialResult, dimension: Dimension) -> str:
     f = trial.figures
     latency = "no latency" if f.p99_us is None else f"{f.metric} p99 {format_ms(f.p99_us)} ms"
@@ -127,93 +117,59 @@ def run_search(
     search = Search(plan)
     run = CapacityRun(search, dimension, uuid.uuid4().hex[:12])
     progress = ProgressLine(stream)
+
+    def trial(step: Step) -> TrialResult:
+        number = len(search.verdicts) + 1
+        duration = trial_s * (confirm_factor if step.confirmation else 1.0)
+        at = scenario_at(scenario, dimension, step.load, duration_s=duration)
+        trial_of = "confirmation trial" if step.confirmation else f"trial {step.trial} of ≤{plan.trials}"
+        print(
+            f"[capacity] load {number} ({step.phase.value}): {dimension.format(step.load)}, {trial_of}, "
+            f"{duration:g} s; {_eta(search, run)}",
+            file=stream,
+            flush=True,
+        )
+        if server.restart is not None:
+            server.roots = server.restart()
+            run.restarts += 1
+        elif run.trials and not run.trials[-1].passed:
+            time.sleep(settle_s)
+            run.settles += 1
+        result = run_capacity_trial(
+            at,
+            cell=cell,
+            url=server.url,
+            credentials=server.credentials,
+            server_roots=server.roots,
+            slos=slos,
+            load=step.load,
+            offered_per_s=offered_rate(at),
+            step=number,
+            phase=step.phase.value,
+            trial=step.trial,
+            out_dir=out_dir / "trials" / f"load-{number:02d}-{step.phase.value}-{step.trial}",
+            run_id=run.run_id,
+            processes=processes,
+            progress=progress,
+        )
+        progress.close()
+        print(f"[capacity]   {_describe(result, dimension)}", file=stream, flush=True)
+        f = result.figures
+        if f.connect_failures >= at.load.users and f.deliveries_per_s == 0:
+            # Nothing of a smaller load would connect either: stop rather than descend through every load.
+            raise SearchAborted(
+                f"not one of the {at.load.users:,} connections to {server.url} could be opened "
+                f"({f.connect_failures:,} connect failures; the generator's log is in {result.directory}): "
+                "is the URL right and the server up?"
+            )
+        return result
+
     t0 = time.monotonic()
     try:
         while (step := search.next_step()) is not None:
-            run.trials.append(
-                _one_trial(
-                    scenario,
-                    dimension,
-                    step,
-                    run,
-                    slos,
-                    server,
-                    cell,
-                    trial_s,
-                    confirm_factor,
-                    out_dir,
-                    processes,
-                    settle_s,
-                    progress,
-                    stream,
-                )
-            )
+            run.trials.append(trial(step))
             search.record(run.trials[-1].passed)
     finally:
         progress.close()
         run.wall_s = time.monotonic() - t0
     return run
-
-
-def _one_trial(
-    scenario: Scenario,
-    dimension: Dimension,
-    step: Step,
-    run: CapacityRun,
-    slos: tuple[Slo, ...],
-    server: Server,
-    cell: Cell,
-    trial_s: float,
-    confirm_factor: float,
-    out_dir: Path,
-    processes: int,
-    settle_s: float,
-    progress: ProgressLine,
-    stream: TextIO,
-) -> TrialResult:
-    search = run.search
-    number = len(search.verdicts) + 1
-    duration = trial_s * (confirm_factor if step.confirmation else 1.0)
-    at = scenario_at(scenario, dimension, step.load, duration_s=duration)
-    trial_of = "confirmation trial" if step.confirmation else f"trial {step.trial} of ≤{search.plan.trials}"
-    print(
-        f"[capacity] load {number} ({step.phase.value}): {dimension.format(step.load)}, {trial_of}, "
-        f"{duration:g} s; {_eta(search, run)}",
-        file=stream,
-        flush=True,
-    )
-    if server.restart is not None:
-        server.roots = server.restart()
-        run.restarts += 1
-    elif run.trials and not run.trials[-1].passed:
-        time.sleep(settle_s)
-        run.settles += 1
-    directory = out_dir / "trials" / f"load-{number:02d}-{step.phase.value}-{step.trial}"
-    result = run_capacity_trial(
-        at,
-        cell=cell,
-        url=server.url,
-        credentials=server.credentials,
-        server_roots=server.roots,
-        slos=slos,
-        load=step.load,
-        offered_per_s=offered_rate(at),
-        step=number,
-        phase=step.phase.value,
-        trial=step.trial,
-        out_dir=directory,
-        run_id=run.run_id,
-        processes=processes,
-        progress=progress,
-    )
-    progress.close()
-    print(f"[capacity]   {_describe(result, dimension)}", file=stream, flush=True)
-    f = result.figures
-    if f.connect_failures >= at.load.users and f.deliveries_per_s == 0:
-        # Nothing of a smaller load would connect either: stop rather than descend through every load.
-        raise SearchAborted(
-            f"not one of the {at.load.users:,} connections to {server.url} could be opened "
-            f"({f.connect_failures:,} connect failures; the generator's log is in {result.directory}): "
-            "is the URL right and the server up?"
-        )
-    return result

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.capacity.dimensions import DIMENSIONS, dimension_for
-from harness.capacity.runner import offered_rate, scenario_at
+from harness.capacity.dimensions import DIMENSIONS, dimension_for, offered_rate
+from harness.capacity.runner import scenario_at
 from harness.scenario import LatencySlo, LossSlo, ThroughputSlo, load_named
 from harness.scenario.slo_text import SloTextError, parse_slo_text, slo_text
 
