@@ -67,6 +67,13 @@ def capacity_validation(session: nox.Session) -> None:
     session.run("python", "benchmarks/capacity_validation.py", *session.posargs)
 
 
+@nox.session(name="capacity-goals")
+def capacity_goals(session: nox.Session) -> None:
+    """Capacities of the reference app on this machine: terminals plan, idle sockets, rooms, USL (docs/capacity.md)."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/capacity_goals.py", *(session.posargs or ["--part", "sockets"]))
+
+
 @nox.session(name="gate-validation")
 def gate_validation(session: nox.Session) -> None:
     """The gate's measured false-alarm and detection rates on the reference app (docs/ci.md; about 80 minutes)."""

@@ -90,11 +90,24 @@ def redis_hosts(raw: str) -> list[str]:
 #: redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis' 5 s BZPOPMIN: an idle receive
 #: then fails with "Timeout reading from ..." and kills the consumer or worker. A longer read timeout avoids the race.
 REDIS_SOCKET_TIMEOUT_S = 30
+#: redis-py 8 caps a pool at 100 connections and then raises MaxConnectionsError instead of waiting: with more than
+#: 100 layer commands in flight in one process (a storm of connects, each a group_add and a group_send) sockets were
+#: refused with HTTP 500 at 250 connects/s. One pool per process per host; Redis' own limit is 10,000 clients.
+REDIS_MAX_CONNECTIONS = 1000
 
 
 def redis_host_entries(hosts: list[str]) -> list[dict[str, Any]]:
-    """channels-redis ``hosts`` entries with connection options set (see REDIS_SOCKET_TIMEOUT_S)."""
-    return [{"address": host, "socket_timeout": REDIS_SOCKET_TIMEOUT_S, "socket_connect_timeout": 5} for host in hosts]
+    """channels-redis ``hosts`` entries with connection options set (see REDIS_SOCKET_TIMEOUT_S and
+    REDIS_MAX_CONNECTIONS)."""
+    return [
+        {
+            "address": host,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+            "socket_connect_timeout": 5,
+            "max_connections": REDIS_MAX_CONNECTIONS,
+        }
+        for host in hosts
+    ]
 
 
 def _channel_layers_json(raw: str) -> dict[str, Any]:

@@ -6,10 +6,11 @@ import argparse
 import dataclasses
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["EXIT_FAILS_AT_MINIMUM", "EXIT_UNCONFIRMED", "add_parser", "run_command"]
+__all__ = ["EXIT_FAILS_AT_MINIMUM", "EXIT_UNCONFIRMED", "PLAN_STACK", "add_parser", "run_command"]
 
 #: Exit codes beyond 0 (an answer: found, or holds at the maximum), 1 (the search itself failed) and 2 (usage).
 EXIT_FAILS_AT_MINIMUM = 3
@@ -27,12 +28,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "answer, 3 when even the smallest load fails, 4 when the answer could not be confirmed, 1 when the search "
         "failed, 2 usage. See docs/capacity.md.",
     )
-    p.add_argument("--scenario", required=True, help="Scenario name from scenarios/ or a path to a .toml file.")
+    p.add_argument(
+        "--plan",
+        help="A bundled plan instead of --scenario/--dimension: several searches that answer one question. "
+        "'terminals': how many EKS readers (shift change through emulator, gateway, worker and kiosk) and how many "
+        "kiosk/chat sockets the stack holds; default objectives p99<250ms and loss<=0, default stack uvicorn, redis, "
+        "1 worker (docs/capacity.md).",
+    )
+    p.add_argument("--scenario", help="Scenario name from scenarios/ or a path to a .toml file.")
     p.add_argument(
         "--dimension",
-        required=True,
-        help="The load to grow: rate (messages sent per second), connections (sockets held open) or group_size "
-        "(members of one room or group); which apply depends on the scenario's kind (docs/capacity.md).",
+        help="The load to grow: rate (messages sent per second), connections (sockets held open), group_size "
+        "(members of one room or group) or readers (EKS readers of a timeclock scenario); which apply depends on the "
+        "scenario's kind (docs/capacity.md).",
     )
     p.add_argument(
         "--slo",
@@ -57,7 +65,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--max",
         type=float,
         dest="maximum",
-        help="The largest load tried (default: the dimension's: 200,000 msg/s, 20,000 connections, 5,000 members).",
+        help="The largest load tried (default: 200,000 msg/s, 20,000 connections, 5,000 members, 2,000 readers when "
+        "the harness starts the stack; more against a --target).",
     )
     p.add_argument("--growth", type=float, default=2.0, help="Factor between growth steps (default: 2).")
     p.add_argument(
@@ -73,7 +82,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="At most this many trials per load, an odd number; the majority decides and trials stop once it is "
         "reached (default: 3, so 2 when they agree).",
     )
-    p.add_argument("--trial-s", type=float, default=5.0, help="Seconds each trial sends (default: 5).")
+    p.add_argument(
+        "--trial-s",
+        type=float,
+        help="Seconds each trial sends (default: 5; 15 for readers, whose readers badge about once a second or less).",
+    )
     p.add_argument(
         "--confirm-factor",
         type=float,
@@ -110,8 +123,11 @@ def _usage(message: str) -> int:
     return 2
 
 
+#: The stack a plan runs on when --server, --layer or --workers are not given.
+PLAN_STACK: Final = ("uvicorn", "redis", "1")
+
 #: The default ceiling of each dimension when the harness provisions the stack (its demo data is sized for it).
-_STACK_MAXIMUM = {"rate": 200_000.0, "connections": 20_000.0, "group_size": 5_000.0}
+_STACK_MAXIMUM = {"rate": 200_000.0, "connections": 20_000.0, "group_size": 5_000.0, "readers": 2_000.0}
 
 
 def _check_numbers(args: argparse.Namespace) -> str | None:
@@ -141,24 +157,98 @@ def _check_numbers(args: argparse.Namespace) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One search to run, checked: the scenario at the search's shape, its dimension, plan, objectives and cells."""
+
+    scenario: Any
+    dimension: Any
+    plan: Any
+    slos: tuple[Any, ...]
+    cells: list[Any]
+    trial_s: float
+
+
 def run_command(args: argparse.Namespace) -> int:
+    problem = _check_numbers(args)
+    if problem:
+        return _usage(problem)
+    if args.plan is not None:
+        return _run_plan(args)
+    missing = [flag for flag, value in (("--scenario", args.scenario), ("--dimension", args.dimension)) if not value]
+    if missing:
+        return _usage(f"{' and '.join(missing)} required (or --plan NAME for a bundled plan)")
+    job = _prepare(args, args.scenario, args.dimension, tuple(args.slo))
+    if isinstance(job, str):
+        return _usage(job)
+    return _searches(args, [(job, None)])
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    from harness.capacity.plans import plan_named
+
+    given = [
+        flag
+        for flag, value in (
+            ("--scenario", args.scenario),
+            ("--dimension", args.dimension),
+            ("--target", args.target),
+            ("--credentials", args.credentials),
+            ("--start", args.start),
+            ("--min", args.minimum),
+            ("--max", args.maximum),
+        )
+        if value is not None
+    ]
+    if given:
+        return _usage(
+            f"{', '.join(given)} not with --plan: a plan names its own scenarios and dimensions, and its readers "
+            "part starts the stack itself"
+        )
+    try:
+        plan = plan_named(args.plan)
+        if args.workers is not None and len(_worker_counts(args.workers)) > 1:
+            return _usage(f"--workers {args.workers}: a plan runs on one stack; give one worker count")
+    except ValueError as exc:
+        return _usage(str(exc))
+    slo_texts = tuple(args.slo) or plan.default_slos
+    # Every part runs on the same kind of stack; a timeclock needs a layer shared between processes.
+    args = argparse.Namespace(
+        **{
+            **vars(args),
+            "server": args.server or PLAN_STACK[0],
+            "layer": args.layer or PLAN_STACK[1],
+            "workers": args.workers or PLAN_STACK[2],
+        }
+    )
+    jobs = []
+    for part in plan.parts:
+        job = _prepare(args, part.scenario, part.dimension, slo_texts)
+        if isinstance(job, str):
+            return _usage(f"plan {plan.name}, part {part.name}: {job}")
+        jobs.append((job, part))
+    return _searches(args, jobs, plan=plan)
+
+
+def _prepare(
+    args: argparse.Namespace, scenario_ref: str, dimension_name: str, slo_texts: tuple[str, ...]
+) -> _Job | str:
+    """The checked search of ``dimension_name`` in ``scenario_ref``, or what is wrong with it (a usage error)."""
     from harness.capacity.dimensions import dimension_for
     from harness.capacity.search import SearchPlan
     from harness.run.plan import Cell
     from harness.scenario import LatencySlo, ScenarioError, load_any
     from harness.scenario.slo_text import SloTextError, parse_slo_text
 
-    problem = _check_numbers(args)
-    if problem:
-        return _usage(problem)
     try:
-        scenario = load_any(args.scenario)
-        dimension = dimension_for(args.dimension, scenario)
-        slos = tuple(parse_slo_text(text) for text in args.slo) or scenario.slos
+        scenario = load_any(scenario_ref)
+        dimension = dimension_for(dimension_name, scenario)
+        slos = tuple(parse_slo_text(text) for text in slo_texts) or scenario.slos
     except (ScenarioError, SloTextError, ValueError) as exc:
-        return _usage(str(exc))
+        return str(exc)
+    trial_s = args.trial_s if args.trial_s is not None else dimension.trial_s
     if not any(isinstance(s, LatencySlo) for s in slos):
-        return _usage(
+        return (
             f"no latency objective: scenario {scenario.name!r} has none and no --slo gave one "
             "(e.g. --slo 'p99<250ms'); "
             "a capacity without a latency bound is only the point where messages start to be lost"
@@ -169,13 +259,16 @@ def run_command(args: argparse.Namespace) -> int:
         scenario = dataclasses.replace(scenario, load=dataclasses.replace(scenario.load, spawn_rate=args.spawn_rate))
     stack_flags = [f"--{f}" for f in ("server", "layer", "workers") if getattr(args, f) is not None]
     if args.target is not None and stack_flags:
-        return _usage(f"{', '.join(stack_flags)} describe the stack the harness starts; not with --target")
-    if args.target is None and scenario.generic:
-        return _usage(
-            f"scenario {scenario.name!r} is generic (any {scenario.kind} server): give the server with --target ws://..."
+        return f"{', '.join(stack_flags)} describe the stack the harness starts; not with --target"
+    if args.target is not None and scenario.timeclock is not None:
+        return (
+            f"scenario {scenario.name!r} is of kind timeclock: its trials start the EKS emulator, the gateway and a "
+            "stack of their own, so it cannot run against a --target"
         )
+    if args.target is None and scenario.generic:
+        return f"scenario {scenario.name!r} is generic (any {scenario.kind} server): give the server with --target ws://..."
     if args.credentials is not None and args.target is None:
-        return _usage("--credentials goes with --target (a stack the harness starts writes its own)")
+        return "--credentials goes with --target (a stack the harness starts writes its own)"
     default_max = _STACK_MAXIMUM[dimension.name] if args.target is None else dimension.maximum
     minimum = args.minimum if args.minimum is not None else dimension.minimum_of(scenario)
     maximum = args.maximum if args.maximum is not None else default_max
@@ -184,13 +277,11 @@ def run_command(args: argparse.Namespace) -> int:
         minimum, maximum, start = float(math.ceil(minimum)), float(math.floor(maximum)), float(round(start))
     floor = dimension.minimum_of(scenario)
     if minimum < floor:
-        return _usage(
-            f"--min {minimum:g}: {dimension.name} cannot go below {dimension.format(floor)} for this scenario"
-        )
+        return f"--min {minimum:g}: {dimension.name} cannot go below {dimension.format(floor)} for this scenario"
     if not minimum <= maximum:
-        return _usage(f"the smallest load {dimension.format(minimum)} is above the largest {dimension.format(maximum)}")
+        return f"the smallest load {dimension.format(minimum)} is above the largest {dimension.format(maximum)}"
     if args.start is not None and not minimum <= start <= maximum:
-        return _usage(
+        return (
             f"--start {args.start:g} is outside [{dimension.format(minimum)}, {dimension.format(maximum)}] "
             "(--min, --max or the dimension's defaults)"
         )
@@ -207,7 +298,7 @@ def run_command(args: argparse.Namespace) -> int:
             confirmations=args.confirmations,
         )
     except ValueError as exc:
-        return _usage(f"search plan: {exc}")
+        return f"search plan: {exc}"
     if args.target is not None:
         cells = [Cell("external", "external", 1)]
     else:
@@ -215,19 +306,19 @@ def run_command(args: argparse.Namespace) -> int:
         try:
             counts = _worker_counts(args.workers) if args.workers is not None else [m.workers[0]]
         except ValueError as exc:
-            return _usage(str(exc))
+            return str(exc)
         cells = [Cell(args.server or m.servers[0], args.layer or m.layers[0], n) for n in counts]
         from harness.capacity.runner import scenario_at
         from harness.run.plan import stack_config
         from harness.stack import StackError
 
-        largest = scenario_at(scenario, dimension, plan.maximum, duration_s=args.trial_s)
+        largest = scenario_at(scenario, dimension, plan.maximum, duration_s=trial_s)
         try:
             for cell in cells:
                 stack_config(largest, cell).check()
         except StackError as exc:
-            return _usage(str(exc))
-    return _searches(args, scenario, dimension, plan, slos, cells)
+            return str(exc)
+    return _Job(scenario, dimension, plan, slos, cells, trial_s)
 
 
 def _worker_counts(text: str) -> list[int]:
@@ -240,18 +331,21 @@ def _worker_counts(text: str) -> list[int]:
     return counts
 
 
-def _searches(args: argparse.Namespace, scenario: Any, dimension: Any, plan: Any, slos: Any, cells: list[Any]) -> int:
+def _searches(args: argparse.Namespace, jobs: list[tuple[_Job, Any]], *, plan: Any = None) -> int:
+    """Run every job's searches (one per cell; a plan's parts one after the other), then write and print."""
     from harness.capacity.document import CAPACITY_FILE, build_capacity_document
+    from harness.capacity.plans import plan_answer
     from harness.capacity.scaling import scaling_document
     from harness.capacity.search import Outcome
     from harness.measure.fingerprint import collect_fingerprint
     from harness.report.capacity_html import render_capacity_report
-    from harness.report.capacity_text import scaling_table, step_table
+    from harness.report.capacity_text import plan_table, scaling_table, step_table
     from harness.results.document import default_out_dir
     from harness.stack.layers import layer_spec
     from harness.stack.redis import find_redis_server
 
-    out = args.out or default_out_dir(f"capacity-{scenario.name}")
+    first = jobs[0][0]
+    out = args.out or default_out_dir(f"capacity-{plan.name if plan else first.scenario.name}")
     notes: list[str] = []
     if args.target is not None:
         notes.append(
@@ -259,21 +353,27 @@ def _searches(args: argparse.Namespace, scenario: Any, dimension: Any, plan: Any
             f"trial the search waited {args.settle_s:g} s), and its CPU and memory are not reported"
         )
     searches = []
-    for cell in cells:
-        directory = out if len(cells) == 1 else out / f"workers-{cell.workers}"
-        search = _search(args, scenario, dimension, plan, slos, cell, directory)
-        if isinstance(search, int):
-            return search
-        searches.append(search)
-        print(search["sentence"], file=sys.stderr, flush=True)
-    scaling = scaling_document(searches, seed=scenario.seed) if len(cells) > 1 else None
+    for job, part in jobs:
+        for cell in job.cells:
+            directory = out if len(job.cells) == 1 else out / f"workers-{cell.workers}"
+            if part is not None:
+                directory = out / part.name
+                print(f"[capacity] plan {plan.name}, part {part.name}: {part.what}", file=sys.stderr, flush=True)
+            search = _search(args, job, cell, directory)
+            if isinstance(search, int):
+                return search
+            searches.append(search)
+            print(search["sentence"], file=sys.stderr, flush=True)
+    scaling = scaling_document(searches, seed=first.scenario.seed) if len(first.cells) > 1 else None
     redis_bin = None
-    if args.target is None and layer_spec(cells[0].layer).needs_redis:
+    if args.target is None and layer_spec(first.cells[0].layer).needs_redis:
         redis_bin = find_redis_server().path
     doc = build_capacity_document(
         searches=searches,
         scaling=scaling,
-        fingerprint=collect_fingerprint(redis_server_bin=redis_bin, seed=scenario.seed, argv=list(sys.argv)),
+        fingerprint=collect_fingerprint(redis_server_bin=redis_bin, seed=first.scenario.seed, argv=list(sys.argv)),
+        plan=None if plan is None else plan.name,
+        plan_answer=None if plan is None else plan_answer(plan, searches),
         notes=notes,
     )
     (out / CAPACITY_FILE).write_bytes(_json(doc))
@@ -286,6 +386,11 @@ def _searches(args: argparse.Namespace, scenario: Any, dimension: Any, plan: Any
     if doc["scaling"] is not None:
         print()
         print(scaling_table(doc["scaling"]))
+    if doc["plan_answer"] is not None:
+        print()
+        print(plan_table(doc["plan_answer"]))
+        print()
+        print(doc["plan_answer"]["sentence"])
     print(f"capacity: {out / CAPACITY_FILE}\nreport: {out / 'report.html'}")
     outcomes = {Outcome(search["outcome"]) for search in doc["searches"]}
     if Outcome.FAILS_AT_MINIMUM in outcomes:
@@ -295,10 +400,9 @@ def _searches(args: argparse.Namespace, scenario: Any, dimension: Any, plan: Any
     return 0
 
 
-def _search(
-    args: argparse.Namespace, scenario: Any, dimension: Any, plan: Any, slos: Any, cell: Any, out: Path
-) -> dict[str, Any] | int:
+def _search(args: argparse.Namespace, job: _Job, cell: Any, out: Path) -> dict[str, Any] | int:
     """One search on ``cell`` (its own stack) or the target: its ``$defs/search`` document, or 1 when it failed."""
+    scenario, dimension, plan, slos = job.scenario, job.dimension, job.plan, job.slos
     from harness.capacity.document import search_document
     from harness.capacity.runner import SearchAborted, Server, run_search, scenario_at
     from harness.load.generator import GeneratorError
@@ -314,9 +418,12 @@ def _search(
         if args.target is not None:
             server = Server(args.target, args.credentials, {})
             where = args.target
+        elif scenario.timeclock is not None:
+            server = Server("", None, {}, stack_per_trial=True)
+            where = cell.label
         else:
             # Demo data for the largest load the search may try, so every trial finds its users and rooms.
-            config = stack_config(scenario_at(scenario, dimension, plan.maximum, duration_s=args.trial_s), cell)
+            config = stack_config(scenario_at(scenario, dimension, plan.maximum, duration_s=job.trial_s), cell)
             print(
                 f"[capacity] starting {cell.label} (demo data: {config.users:,} users, {config.rooms:,} rooms)",
                 file=sys.stderr,
@@ -338,7 +445,7 @@ def _search(
             slos=slos,
             server=server,
             cell=cell,
-            trial_s=args.trial_s,
+            trial_s=job.trial_s,
             confirm_factor=args.confirm_factor,
             out_dir=out,
             processes=args.processes,
@@ -358,7 +465,7 @@ def _search(
         where=where,
         cell=dataclasses.asdict(cell),
         target=args.target,
-        trial_s=args.trial_s,
+        trial_s=job.trial_s,
         confirm_factor=args.confirm_factor,
         settle_s=args.settle_s,
         restarted=args.target is None,

@@ -10,6 +10,8 @@ says. docs/capacity.md has the table.
   heartbeat now and then). Chat rooms keep their size, so more connections mean more rooms.
 - ``group_size``: members of one room or group, with the scenario's message rate into the group kept: each
   message reaches every member, so deliveries grow with the group while the messages sent stay the same.
+- ``readers``: EKS readers of a timeclock scenario, each badging at the scenario's rate (``inserts / burst_s``
+  badge events per second per reader), every punch going through gateway, worker and database to its kiosk.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ def _senders(scenario: Scenario) -> int:
 def offered_rate(scenario: Scenario) -> float:
     """Messages sent per second by the scenario's whole load, all senders together (a fan-out scenario's one
     publisher per group sends its rate)."""
+    if scenario.timeclock is not None:
+        tc = scenario.timeclock
+        return tc.readers * tc.inserts / tc.burst_s
     rate = scenario.load.rate or 0.0
     if scenario.kind == "notifications":
         return rate * max(1, scenario.load.users - 1)
@@ -73,6 +78,16 @@ def _apply_group_size(scenario: Scenario, value: float) -> Scenario:
     return _with_load(scenario, users=size, room_size=size, rate=room_rate / size)
 
 
+def _apply_readers(scenario: Scenario, value: float) -> Scenario:
+    assert scenario.timeclock is not None  # the dimension's kinds
+    return dataclasses.replace(scenario, timeclock=dataclasses.replace(scenario.timeclock, readers=int(value)))
+
+
+def _readers(scenario: Scenario) -> float:
+    assert scenario.timeclock is not None
+    return float(scenario.timeclock.readers)
+
+
 @dataclass(frozen=True, slots=True)
 class Dimension:
     """One load a capacity search can grow.
@@ -86,6 +101,8 @@ class Dimension:
         maximum: the default ceiling of the search.
         value_of: the scenario's own load in this dimension (the default start).
         apply: the scenario at a load.
+        trial_s: the default seconds a trial sends: long enough for the load's own rhythm to repeat (a reader
+            badges about once a second or less, so its trials are longer).
     """
 
     name: str
@@ -97,6 +114,7 @@ class Dimension:
     maximum: float
     value_of: Callable[[Scenario], float]
     apply: Callable[[Scenario, float], Scenario]
+    trial_s: float = 5.0
 
     def format(self, value: float) -> str:
         """A load for people: ``640 msg/s``, ``12,000 connections``."""
@@ -141,6 +159,18 @@ DIMENSIONS: Final[Mapping[str, Dimension]] = {
         maximum=50_000.0,
         value_of=_group_value,
         apply=_apply_group_size,
+    ),
+    "readers": Dimension(
+        "readers",
+        "readers",
+        "EKS readers, each at the scenario's badge events per second, through gateway, worker and kiosk",
+        ("timeclock",),
+        integer=True,
+        minimum_of=lambda s: 1.0,
+        maximum=5_000.0,
+        value_of=_readers,
+        apply=_apply_readers,
+        trial_s=15.0,
     ),
 }
 

@@ -155,6 +155,7 @@ def build_capacity_document(
     fingerprint: Fingerprint,
     scaling: Mapping[str, Any] | None = None,
     plan: str | None = None,
+    plan_answer: Mapping[str, Any] | None = None,
     notes: Sequence[str] = (),
     created: dt.datetime | None = None,
 ) -> dict[str, Any]:
@@ -163,6 +164,7 @@ def build_capacity_document(
         "schema_version": CAPACITY_SCHEMA_VERSION,
         "created": (created or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(),
         "plan_name": plan,
+        "plan_answer": None if plan_answer is None else dict(plan_answer),
         "searches": [dict(s) for s in searches],
         "scaling": None if scaling is None else dict(scaling),
         "fingerprint": fingerprint.to_dict(),

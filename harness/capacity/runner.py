@@ -40,12 +40,15 @@ class Server:
         credentials: the reference app's credentials file, for kinds that log in.
         roots: server-side processes to sample (name -> pid), refreshed by ``restart``.
         restart: starts fresh server processes before a trial; None for a target the harness did not start.
+        stack_per_trial: every trial starts a whole stack of its own (timeclock: sized for the trial's readers);
+            ``url``, ``roots`` and ``restart`` are then unused.
     """
 
     url: str
     credentials: Path | None
     roots: dict[str, int]
     restart: Callable[[], dict[str, int]] | None = None
+    stack_per_trial: bool = False
 
 
 @dataclass
@@ -63,8 +66,18 @@ def scenario_at(scenario: Scenario, dimension: Dimension, load: float, *, durati
     """The scenario of one trial: ``load`` in ``dimension``, a constant shape for ``duration_s``, and a warm-up that
     opens every connection at the scenario's spawn rate and lets its joins settle before the first send (the trial
     runs with :attr:`GeneratorTarget.aligned`: the warm-up counts from the last spawn, and every user then sends over
-    the same window)."""
+    the same window).
+
+    A timeclock scenario's burst becomes the window: each reader keeps the scenario's badge rate (``inserts /
+    burst_s``), and the window is stretched or shrunk to the nearest whole number of events per reader, so the
+    offered rate is the scenario's exactly (kiosks and readers are connected before the burst begins).
+    """
     at = dimension.apply(scenario, load)
+    if at.timeclock is not None:
+        per_reader_s = at.timeclock.inserts / at.timeclock.burst_s
+        inserts = max(1, round(per_reader_s * duration_s))
+        duration_s = inserts / per_reader_s
+        at = dataclasses.replace(at, timeclock=dataclasses.replace(at.timeclock, inserts=inserts, burst_s=duration_s))
     return dataclasses.replace(
         at,
         duration_s=duration_s,
@@ -72,6 +85,11 @@ def scenario_at(scenario: Scenario, dimension: Dimension, load: float, *, durati
         grace_s=max(2.0, min(at.grace_s, 5.0)),
         load=dataclasses.replace(at.load, shape="constant", stages=()),
     )
+
+
+def _connections(scenario: Scenario) -> int:
+    """The connections a trial opens: the users' sockets, or a timeclock's readers (and their kiosks)."""
+    return scenario.timeclock.readers if scenario.timeclock is not None else scenario.load.users
 
 
 def _describe(trial: TrialResult, dimension: Dimension) -> str:
@@ -129,7 +147,9 @@ def run_search(
             file=stream,
             flush=True,
         )
-        if server.restart is not None:
+        if server.stack_per_trial:
+            run.restarts += 1
+        elif server.restart is not None:
             server.roots = server.restart()
             run.restarts += 1
         elif run.trials and not run.trials[-1].passed:
@@ -155,10 +175,10 @@ def run_search(
         progress.close()
         print(f"[capacity]   {_describe(result, dimension)}", file=stream, flush=True)
         f = result.figures
-        if f.connect_failures >= at.load.users and f.deliveries_per_s == 0:
+        if f.connect_failures >= _connections(at) and f.deliveries_per_s == 0:
             # Nothing of a smaller load would connect either: stop rather than descend through every load.
             raise SearchAborted(
-                f"not one of the {at.load.users:,} connections to {server.url} could be opened "
+                f"not one of the {_connections(at):,} connections to {server.url or 'the stack'} could be opened "
                 f"({f.connect_failures:,} connect failures; the generator's log is in {result.directory}): "
                 "is the URL right and the server up?"
             )

@@ -16,6 +16,7 @@ the first message is sent, so the judged window holds a steady connection count 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +28,12 @@ from harness.measure.resources import ResourceSampler, ServerProcess
 from harness.report.progress import ProgressLine
 from harness.results import build_cell
 from harness.results.model import CellDoc
-from harness.run.cell import run_locust_cell
-from harness.run.plan import Cell, CellRun, GeneratorTarget
+from harness.run.cell import run_locust_cell, stack_roots
+from harness.run.plan import Cell, CellRun, GeneratorTarget, stack_config
+from harness.run.timeclock import run_timeclock_cell
 from harness.scenario import LatencySlo, Scenario, Slo
 from harness.scenario.slo_text import DEFAULT_LATENCY_METRIC, slo_text
+from harness.stack import Stack
 
 __all__ = ["SEND_RATE_RATIO", "SETTLE_S", "Check", "TrialFigures", "TrialResult", "judge", "run_capacity_trial"]
 
@@ -60,7 +63,8 @@ class TrialFigures:
     Latencies are the judged metric's (µs, over the send window); ``offered_per_s`` is the load's nominal send rate,
     ``achieved_per_s`` the sends over the time they took; ``server_cpu_percent`` the mean, over the send window, of
     the server processes' CPU added up (100 = one core); ``server_rss_bytes`` their peak added-up RSS;
-    ``generator_cpu_percent`` the busiest generator process's mean CPU.
+    ``generator_cpu_percent`` the busiest generator process's mean CPU, ``generator_cpu_total_percent`` all of
+    them added up (the generator's share of the machine).
     """
 
     metric: str
@@ -81,6 +85,7 @@ class TrialFigures:
     server_rss_bytes: int | None
     server_fds: int | None
     generator_cpu_percent: float | None
+    generator_cpu_total_percent: float | None
     generator_bound: bool
     steal_percent: float | None
 
@@ -224,23 +229,36 @@ def run_capacity_trial(
 ) -> TrialResult:
     """Run ``scenario`` (already at the trial's load, length and warm-up) once against ``url`` and judge it.
 
+    A timeclock scenario starts its own stack for the trial (``url`` and ``server_roots`` are not used).
+
     Args:
         server_roots: server-side processes on this machine to sample (name -> pid); empty for a target the
             harness did not start, whose CPU and memory are then not reported.
         load: the load in the search's dimension (recorded, not applied: ``scenario`` is already at it).
         offered_per_s: the load's nominal send rate (messages per second, all senders).
     """
-    sampler = ResourceSampler(server_roots, interval_s=0.5).start() if server_roots else None
-    sampler_t0 = time.time()
-    machine_before = machine_cpu()
     started_at, t0 = time.time(), time.monotonic()
     run = CellRun(scenario, cell, 1, 1, out_dir, progress)
-    try:
-        target = GeneratorTarget(url, credentials, processes, f"{run_id}-{step}-{trial}", aligned=True)
-        measurements = run_locust_cell(run, target)
-    finally:
-        if sampler is not None:
-            sampler.stop()
+    with contextlib.ExitStack() as owned:
+        stack = None
+        if scenario.timeclock is not None:
+            # The EKS path (emulator, gateway, kiosks) is started per trial with a stack of its own, sized for
+            # the trial's readers: a clean database and layer every time.
+            stack = owned.enter_context(Stack(stack_config(scenario, cell), run.directory / "stack"))
+            server_roots = stack_roots(stack, cell)
+        sampler = ResourceSampler(server_roots, interval_s=0.5).start() if server_roots else None
+        sampler_t0 = time.time()
+        machine_before = machine_cpu()
+        try:
+            if stack is not None:
+                assert sampler is not None  # a stack of ours has processes to sample
+                measurements = run_timeclock_cell(run, stack=stack, drain_s=scenario.grace_s, sampler=sampler)
+            else:
+                target = GeneratorTarget(url, credentials, processes, f"{run_id}-{step}-{trial}", aligned=True)
+                measurements = run_locust_cell(run, target)
+        finally:
+            if sampler is not None:
+                sampler.stop()
     wall = time.monotonic() - t0
     machine_after = machine_cpu()
     doc = build_cell(measurements, slos)
@@ -278,11 +296,15 @@ def run_capacity_trial(
         server_rss_bytes=rss,
         server_fds=fds,
         generator_cpu_percent=max((float(p["cpu_percent"]["mean"]) for p in health["processes"]), default=None),
+        generator_cpu_total_percent=sum(float(p["cpu_percent"]["mean"]) for p in health["processes"])
+        if health["processes"]
+        else None,
         generator_bound=bool(health["generator_bound"]),
         steal_percent=steal,
     )
     checks = judge(doc, slos, figures, scenario.duration_s)
-    service = doc["metrics"].get("service_time")
+    # The time in flight is the service time: a timeclock punch's is its insert -> kiosk time.
+    service = doc["metrics"].get("service_time") or doc["metrics"].get("eks_insert_to_kiosk")
     little = little_check(
         [(int(p["epoch_s"]), int(p["sent"]), int(p["received"])) for p in doc.get("timeseries", {}).get("points", [])],
         window_s=scenario.duration_s,

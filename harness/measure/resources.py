@@ -97,6 +97,11 @@ class ResourceSampler:
         self._thread: threading.Thread | None = None
         self._t0 = 0.0
 
+    def track(self, name: str, pid: int) -> None:
+        """Sample one more process (and its children) from the next sample on, e.g. one started after :meth:`start`."""
+        # A new dict, not an insertion: the sampling thread may be iterating over the old one.
+        self.roots = {**self.roots, name: pid}
+
     def _discover(self) -> None:
         for name, pid in self.roots.items():
             try:

@@ -226,10 +226,43 @@ def _scaling_section(scaling: Mapping[str, Any]) -> str:
     return f"<h2>Scaling</h2><p>{_e(text)}</p>{f'<ul>{reasons}</ul>' if reasons else ''}{chart}"
 
 
+def _plan_section(answer: Mapping[str, Any]) -> str:
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{_e(cell)}</td>"
+            for cell in (
+                row["part"],
+                f"{row['what']}, {row['how']}",
+                row["outcome"].replace("_", " "),
+                "–" if row["last_pass"] is None else f"{row['last_pass']:,.0f} {row['unit']}",
+                "–" if row["first_fail"] is None else f"{row['first_fail']:,.0f} {row['unit']}",
+                ", ".join(row["first_fail_checks"]) or "–",
+                "–" if row["server_cpu_percent"] is None else f"{row['server_cpu_percent']:.0f} %",
+                "–" if row["generator_cpu_percent"] is None else f"{row['generator_cpu_percent']:.0f} %",
+            )
+        )
+        + "</tr>"
+        for row in answer["parts"]
+    )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("part", "load", "outcome", "holds", "fails at", "failed", "server CPU", "generator CPU")
+    )
+    return (
+        f"<h2>Plan {_e(answer['plan'])}</h2><p><strong>{_e(answer['sentence'])}</strong></p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+        "<p>CPU at the last passing trial of the load found, 100 % = one core; the servers and the generator share "
+        "this machine's cores.</p>"
+    )
+
+
 def render_capacity_report(doc: Mapping[str, Any]) -> str:
     """report.html of a capacity document (the parsed capacity.json)."""
     searches = doc["searches"]
     name = searches[0]["scenario"]["name"] if searches else "capacity"
+    if doc.get("plan_answer"):
+        name = f"plan {doc['plan_answer']['plan']}"
     notes = "".join(f"<li>{_e(n)}</li>" for n in doc["notes"])
     body = [
         f"<h1>{_e(name)}: capacity report</h1>",
@@ -237,6 +270,7 @@ def render_capacity_report(doc: Mapping[str, Any]) -> str:
         f"{' · plan ' + _e(doc['plan_name']) if doc['plan_name'] else ''} · capacity.json schema "
         f"v{_e(doc['schema_version'])}</p>",
         f"<ul>{notes}</ul>" if notes else "",
+        _plan_section(doc["plan_answer"]) if doc.get("plan_answer") else "",
         _scaling_section(doc["scaling"]) if doc.get("scaling") else "",
         *(_search_section(s) for s in searches),
         "<h2>Environment</h2>",

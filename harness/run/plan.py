@@ -10,7 +10,9 @@ from typing import Final
 
 from harness.report.progress import ProgressLine
 from harness.scenario import SCENARIO_KINDS, Scenario
-from harness.stack import StackConfig
+from harness.stack import StackConfig, StackError
+from harness.stack.layers import layer_spec
+from harness.stack.network import find_free_port_range
 
 __all__ = [
     "GENERATOR_KIND",
@@ -146,7 +148,32 @@ def _shape(scenario: Scenario, factor: float) -> tuple[str, tuple[str, ...], dic
 
 
 def stack_config(scenario: Scenario, cell: Cell) -> StackConfig:
-    """The reference-app stack one cell of ``scenario`` runs against: demo users, rooms and employees for its load."""
+    """The reference-app stack one cell of ``scenario`` runs against: demo users, rooms and employees for its load
+    (a timeclock scenario: a terminal per reader, their readers on a block of free ports, an employee per badge
+    event).
+
+    Raises:
+        StackError: a timeclock scenario on a layer that lives inside one process.
+    """
+    if scenario.timeclock is not None:
+        tc = scenario.timeclock
+        if not layer_spec(cell.layer).shared_across_processes:
+            raise StackError(
+                f"--layer {cell.layer} lives inside one server process, but a timeclock's punches go from the EKS "
+                "gateway to the timeclock worker, processes of their own: use --layer redis or redis-pubsub"
+            )
+        return StackConfig(
+            server=cell.server,
+            layer=cell.layer,
+            workers=cell.workers,
+            seed=scenario.seed,
+            users=2,
+            rooms=1,
+            employees=tc.readers * tc.inserts,
+            terminals=tc.readers,
+            reader_base_port=find_free_port_range(tc.readers, seed=scenario.seed),
+            startup_timeout=120,
+        )
     load = scenario.load
     users = max(load.users, max(load.group_sizes, default=0), 2)
     rooms = 1

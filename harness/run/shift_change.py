@@ -9,7 +9,10 @@ dwell, remove it) and measures:
 * punches stored, lost (inserts with no stored punch), duplicates (stored punches beyond one per insert);
 * badge events whose punch reached the terminal's kiosk;
 * insert -> kiosk latency of every event, in ns: from the emulator's ``monotonic_ns`` stamp taken right after it
-  wrote the ``Ek 01`` frame to the moment this process read the punch message (CLOCK_MONOTONIC, one host).
+  wrote the ``Ek 01`` frame to the moment this process read the punch message (CLOCK_MONOTONIC, one host);
+* each event's intended insert time (the schedule's), so a late insert (the emulator's control API, or this
+  process, falling behind) shows as insert lag and in the response time from the intended insert;
+* the CPU of this process and of the emulator while the badge events play: they are the load generator.
 
 An event is identified by (terminal, key serial): a schedule uses each key at most once per reader.
 """
@@ -23,13 +26,17 @@ import random
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import psutil
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from harness.measure.accounting import ConnectFailureKind, ConnectFailures
 from harness.measure.latency import LatencyRecorder, LatencySummary
 from harness.results.format import format_ms
 from harness.stack import Stack, StackConfig
@@ -38,6 +45,8 @@ from harness.stack.processes import ManagedProcess
 
 __all__ = [
     "BadgeEvent",
+    "EventTiming",
+    "LoadProcessCpu",
     "ShiftChangeResult",
     "drive_shift_change",
     "one_insert_per_reader",
@@ -81,6 +90,25 @@ def shift_schedule(readers: int, inserts: int, burst_s: float, seed: int) -> lis
     return sorted(events, key=lambda e: e.at_s)
 
 
+@dataclass(frozen=True, slots=True)
+class EventTiming:
+    """One badge event's clocks (CLOCK_MONOTONIC ns): when the schedule meant the key to go in, when the emulator
+    wrote the insert, and when the punch reached the terminal's kiosk (None: it did not within the drain)."""
+
+    intended_ns: int
+    inserted_ns: int
+    received_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadProcessCpu:
+    """The mean CPU (percent of one core) of one of the load's own processes while the badge events played."""
+
+    name: str
+    pid: int
+    cpu_percent: float
+
+
 @dataclass
 class ShiftChangeResult:
     server: str
@@ -99,6 +127,14 @@ class ShiftChangeResult:
     #: Insert -> kiosk latency of every event whose punch reached its kiosk, ns.
     latencies_ns: list[int] = field(default_factory=list)
     events: int = 0
+    #: Every inserted event's clocks, in the order of its intended insert.
+    timings: list[EventTiming] = field(default_factory=list)
+    #: The load's own processes while the events played: this one and the emulator.
+    load_processes: list[LoadProcessCpu] = field(default_factory=list)
+    #: Readers the gateways held connected when the events began (a reader left out loses its punches).
+    readers_connected: int = 0
+    #: Kiosk sockets that could not be opened, by kind (their terminals' punches count as not delivered).
+    kiosk_failures: ConnectFailures = field(default_factory=ConnectFailures)
 
     def _latency_line(self) -> str:
         if not self.latency.count:
@@ -117,6 +153,8 @@ class ShiftChangeResult:
             f"first insert -> last kiosk punch {self.burst_duration_s:.1f} s",
             f"punches stored {self.punches_stored}, lost {self.lost}, duplicates {self.duplicates}",
             f"kiosks that received their punch: {self.kiosks_with_punch}/{self.events}",
+            f"readers connected {self.readers_connected}/{self.readers}, kiosks that could not be opened "
+            f"{self.kiosk_failures.total}",
             self._latency_line(),
             f"gateway: connected {self.gateway.get('connected')}, "
             f"reconnects {self.gateway.get('reconnects')}, errors {self.gateway.get('errors')}",
@@ -171,19 +209,49 @@ class _Kiosk:
                 self.punches.append((time.monotonic_ns(), message))
 
 
-async def _open_kiosks(stack: Stack, terminals: list[dict[str, Any]], concurrency: int = 50) -> list[_Kiosk]:
-    slots = asyncio.Semaphore(concurrency)
+def _connect_failure_kind(exc: BaseException) -> ConnectFailureKind:
+    if isinstance(exc, InvalidStatus):
+        return "http_403" if exc.response.status_code == 403 else "handshake_error"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, InvalidHandshake):
+        return "handshake_error"
+    return "other"
 
-    async def open_one(terminal: dict[str, Any]) -> _Kiosk:
+
+async def _open_kiosks(
+    stack: Stack, terminals: list[dict[str, Any]], concurrency: int = 50
+) -> tuple[list[_Kiosk], ConnectFailures]:
+    """A kiosk socket per terminal, welcomed; the kiosks that could not be opened are counted by kind (their
+    terminals' punches then count as not delivered)."""
+    slots = asyncio.Semaphore(concurrency)
+    failures = ConnectFailures()
+
+    async def open_one(terminal: dict[str, Any]) -> _Kiosk | None:
         url = f"{stack.ws_url}/ws/terminal/{terminal['id']}/?token={terminal['token']}"
         async with slots:
-            ws = await connect(url, origin=stack.http_url, open_timeout=30)  # type: ignore[arg-type]
-            welcome = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            try:
+                ws = await connect(url, origin=stack.http_url, open_timeout=30)  # type: ignore[arg-type]
+            except (OSError, TimeoutError, InvalidHandshake) as exc:
+                failures.record(_connect_failure_kind(exc))
+                return None
+            try:
+                welcome = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            except (TimeoutError, ConnectionClosed, ValueError) as exc:
+                failures.record("timeout" if isinstance(exc, TimeoutError) else "handshake_error")
+                await ws.close()
+                return None
         if welcome.get("type") != "welcome":
-            raise RuntimeError(f"terminal {terminal['id']}: expected a welcome, got {welcome}")
+            # Not a kiosk's greeting: the endpoint is not the reference app's terminal consumer.
+            failures.record("handshake_error")
+            await ws.close()
+            return None
         return _Kiosk(terminal["id"], ws)
 
-    return list(await asyncio.gather(*(open_one(t) for t in terminals)))
+    opened = await asyncio.gather(*(open_one(t) for t in terminals))
+    return [k for k in opened if k is not None], failures
 
 
 def _stored_punches(db_path: Path) -> list[tuple[int, str, str]]:
@@ -242,14 +310,19 @@ async def _play(
     employees: list[dict[str, Any]],
     kiosks: list[_Kiosk],
     burst_s: float,
-) -> dict[tuple[int, str], int]:
-    """Play the badge events on the emulator; return the emulator's insert stamp (ns) of each (terminal, serial).
+    drain_s: float,
+) -> tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]]:
+    """Play the badge events on the emulator; return the emulator's insert stamp (ns) of each (terminal, serial),
+    and the time (ns, same clock) the schedule meant it to go in.
 
-    Waits until every event's punch reached its kiosk, or 60 s past the burst, then 2 s more for late duplicates.
+    Waits until every event's punch reached its kiosk, or ``drain_s`` past the burst, then 2 s more for late
+    duplicates.
     """
     loop = asyncio.get_running_loop()
+    # loop.time() is time.monotonic(): the clock of the emulator's monotonic_ns stamps, on the same host.
     began = loop.time()
     insert_ns: dict[tuple[int, str], int] = {}
+    intended_ns: dict[tuple[int, str], int] = {}
     # A reader holds one key: its next insert waits until the previous key is out.
     in_use = [asyncio.Lock() for _ in terminals]
 
@@ -261,7 +334,9 @@ async def _play(
             status, body = await _http(pool, control_port, "POST", path, {"serial": serial})
             if status != 200:
                 raise RuntimeError(f"insert into reader {event.reader}: HTTP {status} {body}")
-            insert_ns[(terminals[event.reader]["id"], serial)] = int(body["event"]["monotonic_ns"])
+            key = (terminals[event.reader]["id"], serial)
+            insert_ns[key] = int(body["event"]["monotonic_ns"])
+            intended_ns[key] = round((began + event.at_s) * 1e9)
             # The employee takes the key out again after a short dwell, as at a real clock.
             await asyncio.sleep(event.dwell_s)
             await _http(pool, control_port, "POST", f"/devices/{event.reader}/remove")
@@ -270,14 +345,14 @@ async def _play(
         return sum(len({p[1]["key_serial"] for p in k.punches}) for k in kiosks)
 
     inserting = asyncio.gather(*(badge(event) for event in schedule))
-    deadline = began + burst_s + 60
+    deadline = began + burst_s + drain_s
     while loop.time() < deadline:
         if inserting.done() and delivered() >= len(schedule):
             break
         await asyncio.sleep(0.2)
     await asyncio.wait_for(inserting, max(1.0, deadline - loop.time()))
     await asyncio.sleep(2.0)  # a late duplicate, if any, would show up now
-    return insert_ns
+    return insert_ns, intended_ns
 
 
 def _tally(
@@ -305,6 +380,8 @@ async def _drive(
     run_dir: Path,
     server: str,
     gateways: int,
+    drain_s: float,
+    on_gateway: Callable[[str, int], None] | None,
 ) -> ShiftChangeResult:
     credentials = stack.credentials()
     terminals = sorted(credentials["terminals"], key=lambda t: t["reader_port"])[:readers]
@@ -324,10 +401,21 @@ async def _drive(
             )
             for gateway in shard_processes:
                 gateway.start()
-            await _wait_connected(pool, status_ports, shard_processes, readers, 60)
-            kiosks = await _open_kiosks(stack, terminals)
+                if on_gateway is not None:
+                    on_gateway(gateway.name, gateway.pid)
+            readers_connected = await _wait_connected(pool, status_ports, shard_processes, readers, 60)
+            kiosks, kiosk_failures = await _open_kiosks(stack, terminals)
             listeners = [asyncio.get_running_loop().create_task(k.listen()) for k in kiosks]
-            insert_ns = await _play(pool, control_port, schedule, terminals, credentials["employees"], kiosks, burst_s)
+            meters = {"harness": psutil.Process(), "eks-emulator": psutil.Process(emulator.pid)}
+            before = {name: _cpu_s(p) for name, p in meters.items()}
+            wall_before = time.monotonic()
+            insert_ns, intended_ns = await _play(
+                pool, control_port, schedule, terminals, credentials["employees"], kiosks, burst_s, drain_s
+            )
+            played_s = time.monotonic() - wall_before
+            load_processes = [
+                LoadProcessCpu(name, p.pid, 100.0 * (_cpu_s(p) - before[name]) / played_s) for name, p in meters.items()
+            ]
             gateway_status = await _gateway_totals(pool, status_ports)
         finally:
             for task in listeners:
@@ -361,7 +449,19 @@ async def _drive(
         gateways=gateways,
         latencies_ns=latencies_ns,
         events=len(schedule),
+        timings=sorted(
+            (EventTiming(intended_ns[key], sent, first_seen.get(key)) for key, sent in insert_ns.items()),
+            key=lambda t: t.intended_ns,
+        ),
+        load_processes=load_processes,
+        readers_connected=readers_connected,
+        kiosk_failures=kiosk_failures,
     )
+
+
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 async def _gateway_totals(pool: ThreadPoolExecutor, ports: list[int]) -> dict[str, Any]:
@@ -379,7 +479,8 @@ async def _gateway_totals(pool: ThreadPoolExecutor, ports: list[int]) -> dict[st
 
 async def _wait_connected(
     pool: ThreadPoolExecutor, ports: list[int], processes: list[ManagedProcess], readers: int, timeout: float
-) -> None:
+) -> int:
+    """Wait until the gateways hold every reader's connection, or ``timeout``; return how many they hold."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     connected = 0
@@ -392,9 +493,9 @@ async def _wait_connected(
         except OSError:
             connected = 0
         if connected == readers:
-            return
+            break
         await asyncio.sleep(0.2)
-    raise RuntimeError(f"the gateways connected {connected} of {readers} readers within {timeout:.0f} s")
+    return connected
 
 
 def run_shift_change(
@@ -432,6 +533,17 @@ def drive_shift_change(
     seed: int,
     run_dir: Path,
     gateways: int = 1,
+    *,
+    drain_s: float = 60.0,
+    on_gateway: Callable[[str, int], None] | None = None,
 ) -> ShiftChangeResult:
-    """Run ``schedule`` through emulator, gateway(s), worker and kiosks on a running stack (SQLite in run_dir)."""
-    return asyncio.run(_drive(stack, readers, schedule, burst_s, seed, run_dir, stack.config.server, gateways))
+    """Run ``schedule`` through emulator, gateway(s), worker and kiosks on a running stack (SQLite in run_dir).
+
+    Args:
+        drain_s: how long after the burst a punch may still reach its kiosk before it counts as not delivered.
+        on_gateway: called with each gateway process's name and pid once it started (the gateway is part of the
+            system under test: a sampler can follow it).
+    """
+    return asyncio.run(
+        _drive(stack, readers, schedule, burst_s, seed, run_dir, stack.config.server, gateways, drain_s, on_gateway)
+    )

@@ -1,14 +1,21 @@
-"""One timeclock cell: emulated EKS readers -> gateway -> worker -> database, and a kiosk socket per terminal."""
+"""One timeclock cell: emulated EKS readers -> gateway -> worker -> database, and a kiosk socket per terminal.
+
+What it records, per badge event (docs/measurement.md): ``eks_insert_to_kiosk`` from the emulator's insert to the
+kiosk (the punch's service time), ``response_time`` from the schedule's intended insert to the kiosk (a late insert
+counts), and the insert's lag behind the schedule as the generator's ``send_lag``; per second, the inserts and the
+punches that reached their kiosks. The load's own processes are this one (kiosk sockets, the emulator's control
+calls) and the emulator: either above the CPU limit makes the cell generator-bound.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
-
-import psutil
+from collections.abc import Iterator
 
 from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
-from harness.measure.aggregation import GENERATOR_CPU_LIMIT_PERCENT, HealthThresholds, ProcessHealth
+from harness.measure.aggregation import HealthThresholds, ProcessHealth
 from harness.measure.latency import LatencyRecorder
 from harness.measure.metric_set import MetricSet
 from harness.measure.resources import ResourceSampler
@@ -17,17 +24,119 @@ from harness.results import (
     CellMeasurements,
     GeneratorHealth,
 )
+from harness.results.document import TimePoint, TimeSeries
 from harness.run.cell import _pressure, stack_roots
-from harness.run.plan import CellRun, UnsupportedScenario
-from harness.run.shift_change import drive_shift_change, shift_schedule
-from harness.stack import Stack, StackConfig
-from harness.stack.network import find_free_port_range
+from harness.run.plan import Cell, CellRun, UnsupportedScenario, stack_config
+from harness.run.shift_change import EventTiming, ShiftChangeResult, drive_shift_change, shift_schedule
+from harness.stack import Stack
 
-__all__ = ["run_timeclock_cell"]
+__all__ = ["run_timeclock_cell", "timeclock_timeseries"]
 
 
-def run_timeclock_cell(run: CellRun) -> CellMeasurements:
-    """A shift change: emulated EKS readers -> gateway -> worker -> database and one kiosk socket per terminal."""
+def _percentile_99_us(values_ns: list[int]) -> int | None:
+    if not values_ns:
+        return None
+    ordered = sorted(values_ns)
+    # The nearest-rank p99 of the second's exact values (an HDR histogram per second would round them).
+    return round(ordered[max(0, -(-99 * len(ordered) // 100) - 1)] / 1000)
+
+
+def timeclock_timeseries(timings: list[EventTiming], *, connections: int) -> TimeSeries:
+    """Per wall-clock second: the inserts the emulator wrote, the punches that reached their kiosks, and the p99 of
+    those punches' service time (from the insert) and response time (from the intended insert)."""
+    # One reading of both clocks turns the monotonic stamps into wall-clock seconds.
+    offset_ns = time.time_ns() - time.monotonic_ns()
+    seconds: dict[int, tuple[list[int], list[int], list[int]]] = {}
+    for t in timings:
+        seconds.setdefault((t.inserted_ns + offset_ns) // 1_000_000_000, ([], [], []))[0].append(t.inserted_ns)
+        if t.received_ns is not None:
+            row = seconds.setdefault((t.received_ns + offset_ns) // 1_000_000_000, ([], [], []))
+            row[1].append(t.received_ns - t.inserted_ns)
+            row[2].append(t.received_ns - t.intended_ns)
+    if not seconds:
+        return TimeSeries(interval_s=1.0, points=())
+    first = min(seconds)
+    points = tuple(
+        TimePoint(
+            t_s=float(epoch - first),
+            epoch_s=epoch,
+            sent=len(seconds.get(epoch, ([], [], []))[0]),
+            received=len(seconds.get(epoch, ([], [], []))[1]),
+            errors=0,
+            connections=connections,
+            service_time_p99_us=_percentile_99_us(seconds.get(epoch, ([], [], []))[1]),
+            response_time_p99_us=_percentile_99_us(seconds.get(epoch, ([], [], []))[2]),
+        )
+        for epoch in range(first, max(seconds) + 1)
+    )
+    return TimeSeries(interval_s=1.0, points=points)
+
+
+@contextlib.contextmanager
+def _sampling(stack: Stack, cell: Cell) -> Iterator[ResourceSampler]:
+    sampler = ResourceSampler(stack_roots(stack, cell), redis_port=stack.redis.port if stack.redis else None)
+    sampler.start()
+    try:
+        yield sampler
+    finally:
+        sampler.stop()
+
+
+def _connect_failures(outcome: ShiftChangeResult) -> ConnectFailures:
+    """Kiosk sockets that could not be opened, and readers the gateways had not connected within the start-up
+    time-out (as ``timeout``): either loses the punches of its terminal."""
+    failures = ConnectFailures()
+    failures.merge(outcome.kiosk_failures)
+    if outcome.readers_connected < outcome.readers:
+        failures.record("timeout", outcome.readers - outcome.readers_connected)
+    return failures
+
+
+def _generator_health(outcome: ShiftChangeResult, send_lag: LatencyRecorder) -> GeneratorHealth:
+    thresholds = HealthThresholds()
+    processes = []
+    for load in outcome.load_processes:
+        name, cpu = load.name, load.cpu_percent
+        bound = cpu > thresholds.cpu_percent
+        processes.append(
+            ProcessHealth(
+                process_id=name,
+                role=name,
+                host=socket.gethostname(),
+                pid=load.pid,
+                cpu_mean=round(cpu, 1),
+                cpu_max=round(cpu, 1),
+                cpu_samples=1,
+                send_lag_p99_us=send_lag.summary().p99 if name == "harness" and send_lag.count else 0,
+                generator_bound=bound,
+                # One CPU figure over the whole burst (the events' playing), not per-second samples.
+                reasons=(f"{name} CPU {cpu:.0f}% > {thresholds.cpu_percent:.0f}% while the badge events played",)
+                if bound
+                else (),
+            )
+        )
+    reasons = tuple(r for p in processes for r in p.reasons)
+    return GeneratorHealth(
+        processes=tuple(processes),
+        thresholds=thresholds,
+        send_lag=send_lag.summary(),
+        generator_bound=bool(reasons),
+        reasons=reasons,
+    )
+
+
+def run_timeclock_cell(
+    run: CellRun, *, stack: Stack | None = None, drain_s: float = 60.0, sampler: ResourceSampler | None = None
+) -> CellMeasurements:
+    """A shift change: emulated EKS readers -> gateway -> worker -> database and one kiosk socket per terminal.
+
+    Args:
+        stack: a running stack made by :func:`harness.run.plan.stack_config` for this scenario; None starts one
+            (and stops it after the cell).
+        drain_s: how long after the burst a punch may still reach its kiosk; later, it counts as lost.
+        sampler: a running sampler of the stack's processes, started and stopped by the caller; None samples them
+            here. The gateways are added to it when they start: they are part of the system under test.
+    """
     scenario, cell, index, count, progress = run.scenario, run.cell, run.index, run.count, run.progress
     tc = scenario.timeclock
     if tc is None:
@@ -36,22 +145,11 @@ def run_timeclock_cell(run: CellRun) -> CellMeasurements:
     schedule = shift_schedule(tc.readers, tc.inserts, tc.burst_s, scenario.seed)
     started = time.monotonic()
     progress.update(ProgressState("starting", index, count, cell.label, 0.0, tc.burst_s, 0, 0, None, None, 0))
-    config = StackConfig(
-        server=cell.server,
-        layer=cell.layer,
-        workers=cell.workers,
-        seed=scenario.seed,
-        users=2,
-        rooms=1,
-        employees=len(schedule),
-        terminals=tc.readers,
-        reader_base_port=find_free_port_range(tc.readers, seed=scenario.seed),
-        startup_timeout=120,
-    )
-    me = psutil.Process()
-    with Stack(config, cell_dir / "stack") as stack:
-        sampler = ResourceSampler(stack_roots(stack, cell), redis_port=stack.redis.port if stack.redis else None)
-        sampler.start()
+    with contextlib.ExitStack() as owned:
+        if stack is None:
+            stack = owned.enter_context(Stack(stack_config(scenario, cell), cell_dir / "stack"))
+        if sampler is None:
+            sampler = owned.enter_context(_sampling(stack, cell))
         progress.update(
             ProgressState(
                 "measuring",
@@ -67,16 +165,25 @@ def run_timeclock_cell(run: CellRun) -> CellMeasurements:
                 errors=0,
             )
         )
-        cpu_before, wall_before = me.cpu_times(), time.monotonic()
-        try:
-            outcome = drive_shift_change(stack, tc.readers, schedule, tc.burst_s, scenario.seed, stack.run_dir)
-        finally:
-            sampler.stop()
-        cpu_after, wall = me.cpu_times(), time.monotonic() - wall_before
-    cpu_percent = 100.0 * ((cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)) / wall
+        outcome = drive_shift_change(
+            stack,
+            tc.readers,
+            schedule,
+            tc.burst_s,
+            scenario.seed,
+            stack.run_dir,
+            drain_s=drain_s,
+            on_gateway=sampler.track,
+        )
+    # After an owned stack stopped: its processes' logs are complete then.
+    pressure = _pressure(stack, cell)
     metrics = MetricSet()
-    for latency_ns in outcome.latencies_ns:
-        metrics.record_ns("eks_insert_to_kiosk", latency_ns)
+    send_lag = LatencyRecorder()
+    for t in outcome.timings:
+        send_lag.record_ns(max(0, t.inserted_ns - t.intended_ns))
+        if t.received_ns is not None:
+            metrics.record_ns("eks_insert_to_kiosk", t.received_ns - t.inserted_ns)
+            metrics.record_ns("response_time", t.received_ns - t.intended_ns)
     seen = outcome.kiosks_with_punch
     delivery = DeliveryCounts(
         streams=tc.readers,
@@ -90,14 +197,6 @@ def run_timeclock_cell(run: CellRun) -> CellMeasurements:
         late_untracked=0,
         exact=True,
     )
-    bound = cpu_percent > GENERATOR_CPU_LIMIT_PERCENT
-    reasons: tuple[str, ...] = ()
-    if bound:
-        # One CPU figure over the whole burst (start to end of the shift change), not per-second samples.
-        reasons = (
-            f"harness process CPU {cpu_percent:.0f}% > {GENERATOR_CPU_LIMIT_PERCENT:.0f}% while driving readers and "
-            "kiosks",
-        )
     return CellMeasurements(
         server=cell.server,
         layer=cell.layer,
@@ -106,30 +205,12 @@ def run_timeclock_cell(run: CellRun) -> CellMeasurements:
         duration_s=tc.burst_s,
         metrics=metrics,
         delivery=delivery,
-        connect_failures=ConnectFailures(),
+        connect_failures=_connect_failures(outcome),
         unexpected_closes=UnexpectedCloses(),
-        generator=GeneratorHealth(
-            processes=(
-                ProcessHealth(
-                    process_id="harness",
-                    role="harness",
-                    host=socket.gethostname(),
-                    pid=me.pid,
-                    cpu_mean=round(cpu_percent, 1),
-                    cpu_max=round(cpu_percent, 1),
-                    cpu_samples=1,
-                    send_lag_p99_us=0,
-                    generator_bound=bound,
-                    reasons=reasons,
-                ),
-            ),
-            thresholds=HealthThresholds(),
-            send_lag=LatencyRecorder().summary(),
-            generator_bound=bound,
-            reasons=reasons,
-        ),
+        generator=_generator_health(outcome, send_lag),
         server_processes=sampler.processes(),
-        layer_pressure=_pressure(stack, cell),
+        timeseries=timeclock_timeseries(outcome.timings, connections=tc.readers),
+        layer_pressure=pressure,
         redis_samples=tuple(sampler.redis_samples),
         parameters={
             "readers": tc.readers,
@@ -140,5 +221,7 @@ def run_timeclock_cell(run: CellRun) -> CellMeasurements:
             "gateway_reconnects": outcome.gateway.get("reconnects"),
             "gateway_errors": outcome.gateway.get("errors"),
             "burst_duration_s": round(outcome.burst_duration_s, 3),
+            "readers_connected": outcome.readers_connected,
+            "kiosks_not_opened": outcome.kiosk_failures.total,
         },
     )

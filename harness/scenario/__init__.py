@@ -436,6 +436,14 @@ def parse_scenario(data: Mapping[str, Any], *, where: str = "<scenario>", source
     elif "timeclock" in data:
         raise c.fail("[timeclock]", f"only for kind timeclock; kind is {kind}")
     matrix = _matrix(c, data["matrix"]) if "matrix" in data else Matrix()
+    if kind == "timeclock":
+        local = [layer for layer in matrix.layers if not LAYERS[layer].shared_across_processes]
+        if local:
+            raise c.fail(
+                "[matrix].layers",
+                f"{', '.join(local)} lives inside one server process, but a timeclock's punches go from the EKS "
+                "gateway to the timeclock worker, processes of their own; use layers redis or redis-pubsub",
+            )
     if SCENARIO_KINDS[kind].cross_connection:
         for layer in matrix.layers:
             if not LAYERS[layer].shared_across_processes and max(matrix.workers) > 1:

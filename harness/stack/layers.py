@@ -27,16 +27,26 @@ class LayerSpec:
 #: redis-py 8 reads with a 5 s socket timeout by default, equal to channels-redis' 5 s BZPOPMIN, so an idle receive
 #: fails with "Timeout reading from ..." and kills the consumer; a longer read timeout removes the race.
 REDIS_SOCKET_TIMEOUT_S = 30
+#: redis-py 8 caps a pool at 100 connections and then raises MaxConnectionsError rather than wait: with more than
+#: 100 layer commands in flight in one server process (a storm of connects, each a group_add and a group_send),
+#: sockets were refused with HTTP 500 at 250 connects/s. Redis' own limit is 10,000 clients.
+REDIS_MAX_CONNECTIONS = 1000
+
+
+def redis_host(url: str) -> dict[str, Any]:
+    """One channels-redis ``hosts`` entry with the stack's connection options (the two constants above)."""
+    return {
+        "address": url,
+        "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+        "socket_connect_timeout": 5,
+        "max_connections": REDIS_MAX_CONNECTIONS,
+    }
 
 
 def _redis_hosts(redis_url: str | None) -> list[dict[str, Any]]:
     if not redis_url:
         raise ValueError("this layer needs a Redis URL")
-    return [
-        {"address": url.strip(), "socket_timeout": REDIS_SOCKET_TIMEOUT_S, "socket_connect_timeout": 5}
-        for url in redis_url.split(",")
-        if url.strip()
-    ]
+    return [redis_host(url.strip()) for url in redis_url.split(",") if url.strip()]
 
 
 LAYERS: dict[str, LayerSpec] = {

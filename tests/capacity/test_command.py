@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,16 @@ from tests.locust.conftest import Serve
             "smallest load 5 msg/s is above the largest 2 msg/s",
         ),
         (["--scenario", "nope", "--dimension", "rate"], "no scenario"),
+        (["--dimension", "rate"], "--scenario required (or --plan NAME for a bundled plan)"),
+        (["--plan", "nope"], "--plan 'nope': unknown; expected one of terminals"),
+        (["--plan", "terminals", "--dimension", "rate"], "--dimension not with --plan"),
+        (["--plan", "terminals", "--max", "9"], "--max not with --plan"),
+        (["--plan", "terminals", "--workers", "1,2"], "a plan runs on one stack; give one worker count"),
+        (["--plan", "terminals", "--layer", "inmemory"], "part readers: --layer inmemory lives inside one server"),
+        (
+            ["--scenario", "timeclock-shift-change", "--dimension", "readers", "--target", "ws://x/"],
+            "kind timeclock: its trials start the EKS emulator",
+        ),
         (
             ["--scenario", "capacity-echo", "--dimension", "rate", "--target", "ws://x/", "--trial-s", "0.5"],
             "--trial-s 0.5: expected at least 1 (second)",
@@ -101,33 +112,19 @@ def test_the_search_finds_a_known_capacity_within_ten_per_cent(serve: Serve, tmp
     assert confirmation["figures"]["server_cpu_percent"] is None  # a target: its processes are not ours
 
 
-def test_the_reference_app_stack_is_restarted_before_every_trial_and_its_resources_reported(tmp_path: Path) -> None:
-    code = main(
-        [
-            "capacity",
-            "--scenario",
-            "gate-chat",
-            "--dimension",
-            "rate",
-            "--slo",
-            "p99<500ms",
-            "--slo",
-            "loss<=0",
-            "--start",
-            "20",
-            "--max",
-            "40",
-            "--trials",
-            "1",
-            "--trial-s",
-            "2",
-            "--confirm-factor",
-            "1",
-            "--out",
-            str(tmp_path),
-        ]
-    )
+def _small_search(tmp_path: Path, *argv: str) -> tuple[int, dict[str, Any]]:
+    """A search of one trial per load and a confirmation as short as a trial; its exit code and search document."""
+    code = main(["capacity", *argv, "--trials", "1", "--confirm-factor", "1", "--out", str(tmp_path)])
     (search,) = read_capacity_document(tmp_path)["searches"]
+    return code, search
+
+
+def test_the_reference_app_stack_is_restarted_before_every_trial_and_its_resources_reported(tmp_path: Path) -> None:
+    code, search = _small_search(
+        tmp_path,
+        *("--scenario", "gate-chat", "--dimension", "rate", "--slo", "p99<500ms", "--slo", "loss<=0"),
+        *("--start", "20", "--max", "40", "--trial-s", "2"),
+    )
     assert code == 0 and search["outcome"] == "holds_at_maximum", search["sentence"]
     assert [t["load"] for t in search["trials"]] == [20, 40, 40]
     assert search["restarts"] == 3 and search["plan"]["restart_before_trial"]
@@ -149,3 +146,31 @@ def test_a_target_nobody_answers_stops_the_search_at_its_first_trial(
     err = capsys.readouterr().err
     assert f"not one of the 20 connections to {url} could be opened" in err
     assert err.count("[capacity] load ") == 1
+
+
+def test_a_readers_search_plays_the_shift_change_on_a_fresh_stack_per_trial(tmp_path: Path) -> None:
+    code, search = _small_search(
+        tmp_path,
+        *("--scenario", "timeclock-shift-change", "--dimension", "readers", "--slo", "p99<2s", "--slo", "loss<=0"),
+        *("--start", "2", "--max", "4", "--trial-s", "3"),
+    )
+    assert code == 0 and search["outcome"] == "holds_at_maximum", search["sentence"]
+    assert [t["load"] for t in search["trials"]] == [2, 4, 4]
+    assert search["restarts"] == 3 and search["bracket"]["unit"] == "readers"
+    for trial in search["trials"]:
+        figures = trial["figures"]
+        # 2 badge events per reader in 3 s (the scenario's 40 per 60 s), each punch on its kiosk.
+        assert figures["sent"] == figures["expected"] == 2 * trial["load"] and figures["lost"] == 0
+        assert figures["metric"] == "response_time" and figures["p99_us"] > 0
+        assert figures["server_cpu_percent"] is not None and figures["server_rss_bytes"] > 10 * 2**20
+        assert figures["generator_cpu_total_percent"] >= figures["generator_cpu_percent"] > 0
+        assert {c["name"] for c in trial["checks"]} == {
+            "slo p99<=2000ms",
+            "slo loss<=0",
+            "send rate",
+            "generator",
+            "connections",
+        }
+    # Each trial's own stack, database and EKS processes.
+    stacks = sorted(tmp_path.glob("trials/*/*/stack/db.sqlite3"))
+    assert len(stacks) == 3

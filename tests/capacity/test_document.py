@@ -52,6 +52,7 @@ def figures(load: float) -> TrialFigures:
         server_rss_bytes=80 * 2**20,
         server_fds=40,
         generator_cpu_percent=12.0,
+        generator_cpu_total_percent=12.0,
         generator_bound=False,
         steal_percent=0.5,
     )

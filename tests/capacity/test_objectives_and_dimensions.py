@@ -94,3 +94,22 @@ def test_a_dimension_that_does_not_fit_the_kind_is_refused_with_those_that_do() 
         dimension_for("users", load_named("chat-rooms"))
     assert DIMENSIONS["connections"].format(12000) == "12,000 connections"
     assert DIMENSIONS["rate"].format(2.5) == "2.5 msg/s"
+
+
+def test_readers_keep_each_readers_badge_rate_and_a_trial_plays_whole_events() -> None:
+    shift = load_named("timeclock-shift-change")  # 20 readers, 40 badge events each within 60 s
+    readers = DIMENSIONS["readers"]
+    assert readers.value_of(shift) == 20 and readers.trial_s == 15
+    at = readers.apply(shift, 150)
+    assert at.timeclock is not None and at.timeclock.readers == 150
+    assert offered_rate(at) == pytest.approx(150 * 40 / 60)
+    trial = scenario_at(shift, readers, 150, duration_s=15)
+    assert trial.timeclock is not None
+    assert (trial.timeclock.inserts, trial.duration_s, trial.timeclock.burst_s) == (10, 15, 15)
+    assert offered_rate(trial) == pytest.approx(100)
+    # 5 s at 2/3 event/s is 3.33 events: the window becomes 3 whole events, 4.5 s, at the same rate.
+    short = scenario_at(shift, readers, 150, duration_s=5)
+    assert short.timeclock is not None and short.timeclock.inserts == 3
+    assert short.duration_s == pytest.approx(4.5) and offered_rate(short) == pytest.approx(100)
+    with pytest.raises(ValueError, match=r"kind timeclock \(its dimensions: readers\)"):
+        dimension_for("rate", shift)

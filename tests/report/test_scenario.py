@@ -213,3 +213,12 @@ def test_throughput_slo_and_optional_rate_for_connect_storm():
         }
     )
     assert s.load.rate is None and s.slos == (ThroughputSlo(3.0),)
+
+
+def test_a_timeclock_on_a_layer_inside_one_process_is_refused(tmp_path):
+    # The gateway and the timeclock worker are processes of their own: an in-process layer would lose every punch.
+    text = (SCENARIO_DIR / "timeclock-shift-change.toml").read_text()
+    path = tmp_path / "timeclock-shift-change.toml"
+    path.write_text(text.replace('layers = ["redis"]', 'layers = ["redis", "inmemory"]'))
+    with pytest.raises(ScenarioError, match=r"\[matrix\].layers: inmemory lives inside one server process"):
+        load_scenario(path)

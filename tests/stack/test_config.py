@@ -50,3 +50,27 @@ def test_scalars() -> None:
     assert env_bool("B", False, environ={"B": "yes"}) is True
     with pytest.raises(ConfigError, match="B='maybe'"):
         env_bool("B", False, environ={"B": "maybe"})
+
+
+@pytest.mark.parametrize("source", ["reference_app", "harness_stack"])
+def test_a_storm_of_layer_commands_in_one_process_is_not_refused_by_the_pool(redis_server, source: str) -> None:
+    # redis-py 8 refuses a 101st concurrent connection of a pool (MaxConnectionsError); a connect storm on one server
+    # process issues that many group_adds at once, and the server answered those sockets with HTTP 500.
+    import asyncio
+
+    from channels_redis.core import RedisChannelLayer
+
+    from harness.stack.layers import layer_spec
+
+    url = redis_server.url
+    if source == "reference_app":
+        config = channel_layers_setting({"CHANNEL_LAYER": "redis", "REDIS_URL": url})["default"]["CONFIG"]
+    else:
+        config = layer_spec("redis").config(url)
+
+    async def storm() -> None:
+        layer = RedisChannelLayer(**config)
+        await asyncio.gather(*(layer.group_add(f"room{i % 7}", f"specific.c{i}") for i in range(400)))
+        await layer.flush()
+
+    asyncio.run(storm())

@@ -51,3 +51,22 @@ def test_unreachable_redis_is_reported_not_raised() -> None:
     assert sampler.errors and "redis INFO" in sampler.errors[0]
     with pytest.raises(ValueError, match="interval_s"):
         ResourceSampler({}, interval_s=0)
+
+
+def test_a_process_started_after_the_sampler_is_followed_once_tracked() -> None:
+    # The EKS gateway starts after the stack's sampler: it is added with track().
+    first = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    late = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        sampler = ResourceSampler({"server": first.pid}, interval_s=0.1).start()
+        time.sleep(0.35)
+        sampler.track("eks-gateway-0", late.pid)
+        time.sleep(0.35)
+        sampler.stop()
+    finally:
+        for process in (first, late):
+            process.kill()
+            process.wait()
+    by_name = {p.name: p for p in sampler.processes()}
+    assert set(by_name) == {"server", "eks-gateway-0"}
+    assert by_name["eks-gateway-0"].samples and len(by_name["eks-gateway-0"].samples) < len(by_name["server"].samples)

@@ -15,11 +15,10 @@ __all__ = ["main"]
 
 
 def _with_redis(config: dict[str, Any], url: str) -> dict[str, Any]:
-    # Same host options as harness.stack.layers: redis-py's 5 s read timeout races channels-redis' 5 s BZPOPMIN.
-    from harness.stack.layers import REDIS_SOCKET_TIMEOUT_S
+    # Same host options as a stack's layer (redis-py 8's read timeout and pool cap; the why is there).
+    from harness.stack.layers import redis_host
 
-    host = {"address": url, "socket_timeout": REDIS_SOCKET_TIMEOUT_S, "socket_connect_timeout": 5}
-    return {**config, "hosts": [host]}
+    return {**config, "hosts": [redis_host(url)]}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
