@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["cell_label", "foreign_sentence", "format_ms"]
+__all__ = ["cell_label", "foreign_sentence", "format_ms", "join_storm_sentence", "presence_text"]
 
 
 def format_ms(value_us: float) -> str:
@@ -39,3 +39,27 @@ def foreign_sentence(cell: Mapping[str, Any]) -> str | None:
         "fields it knows drops the envelope). The echo and broadcast kinds need each message back with every key "
         "it was sent with: the envelope is the whole message."
     )
+
+
+def presence_text(storm: Mapping[str, Any]) -> str:
+    """A join storm's presence frames as ``received of expected``; ``≤`` marks an expectation that is a bound."""
+    bound = "" if storm["presence_expected_exact"] else "≤"
+    return f"{storm['presence_received']:,} of {bound}{storm['presence_expected']:,}"
+
+
+def join_storm_sentence(storm: Mapping[str, Any]) -> str | None:
+    """Why a group size's fan-out window may hold join traffic, with a remedy; None when its storm was over first."""
+    size, late = storm["group_size"], int(storm["presence_after_release"])
+    if storm["settled"] and not late:
+        return None
+    if not storm["settled"]:
+        what = (
+            f"the join storm of group size {size} did not settle before the barrier's time-out, so the members sent "
+            f"while it may still have been going ({late:,} join presence frames were read in the fan-out window)"
+        )
+    else:
+        what = (
+            f"{late:,} join presence frames of group size {size} arrived after its members were let send: the storm "
+            "paused for longer than the barrier's quiet period"
+        )
+    return what + ". Lower spawn_rate so that the server keeps up with the joins, or use smaller groups."
