@@ -51,7 +51,8 @@ class JoinStorm:
         joins: ``presence`` frames announcing a join.
         last_presence_ns: when the last presence frame of any event (a join, or a leave) was read.
         released_ns: when the settle barrier let the users send; None without a barrier, or if it never did.
-        joins_after_release: join frames read after that: join traffic inside the send window.
+        joins_after_release: join frames read after that (by the time of the read, not of the handling): join
+            traffic inside the send window.
         settled: True when the barrier found the room quiet before its time-out, False when it timed out or never
             released; None without a barrier.
     """
@@ -77,7 +78,9 @@ class JoinStorm:
         """Count one presence frame read at ``read_ns``; only joins are the storm's, every event is activity."""
         if join:
             self.joins += 1
-            if self.released_ns is not None:
+            # By the read, not by when it is handled: a frame read before the release may be handled after it
+            # (received in a batch, or in the read that carried the 101 response).
+            if self.released_ns is not None and read_ns > self.released_ns:
                 self.joins_after_release += 1
         if self.last_presence_ns is None or read_ns > self.last_presence_ns:
             self.last_presence_ns = read_ns

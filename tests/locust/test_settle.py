@@ -51,6 +51,8 @@ def test_presence_restarts_the_quiet_period_and_the_release_is_recorded() -> Non
     release = barrier.poll(storm, 3 * S)
     assert release == Release(3 * S, settled=True)
     assert (storm.released_ns, storm.settled, storm.joins) == (3 * S, True, 1)
+    storm.presence(join=True, read_ns=3 * S - 1)  # read before the release, handled after it (a batch later)
+    assert storm.joins_after_release == 0
     storm.presence(join=True, read_ns=4 * S)
     assert storm.joins_after_release == 1
     assert barrier.poll(storm, 5 * S) is release, "released once, for good"
