@@ -160,3 +160,30 @@ def test_a_storm_that_does_not_settle_is_reported_and_the_members_send_anyway(se
     assert storm["settled"] is False and storm["released_ns"] is not None
     assert storm["joins_after_release"] > 0, "the storm went on inside the send window, and the result says so"
     assert run.result["sends"] > 0 and run.delivery["lost"] == 0
+
+
+def test_a_room_across_two_workers_settles_in_each_and_the_master_ends_the_test(serve: Serve, tmp_path: Path) -> None:
+    # One room of 4 over two Locust workers: each worker's barrier hears the whole room's storm. The run must end by
+    # itself once both workers have sent (harness_done), long before Locust's run time, which leaves room for the
+    # 120 s time-out; the generous timeout_s only turns a missing early end into an error instead of a slow pass.
+    url = serve("chat_rooms", env={"HARNESS_CHAT_STRICT": "1"})
+    run = run_generator(
+        url,
+        "chat",
+        users=4,
+        spawn_rate=20,
+        duration_s=1.0,
+        rate_per_user=5,
+        processes=2,
+        credentials=_credentials(tmp_path, 4),
+        room_size=4,
+        out_dir=tmp_path / "out",
+        warmup_s=0.0,
+        warmup_from="settle",
+        grace_s=1.0,
+        timeout_s=90,
+    )
+    storm = run.result["join_storm"]
+    assert run.result["incomplete_processes"] == [] and len(run.result["processes"]) == 3
+    assert (storm["connects"], storm["joins"], storm["settled"], storm["joins_after_release"]) == (4, 10, True, 0)
+    assert run.result["unexpected_closes"] == {} and run.result["sends"] > 0 and run.delivery["lost"] == 0
