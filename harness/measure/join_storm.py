@@ -1,11 +1,14 @@
 """The join storm of a room: its members connecting and the presence frames that sets off.
 
-In the reference app every chat join sends a ``presence`` event to the whole room (``reference_app/chat/
-consumers.py``), the joining member included. N members joining one after the other therefore deliver
-N(N+1)/2 presence frames: the k-th member to join (k = 1..N) receives its own join and the joins of everyone after
-it, N - k + 1 frames. At 1,000 members that is 500,500 frames, far more than the fan-out a room of that size is
-measured for, so a fan-out scenario measures the storm as a phase of its own and starts sending only once it is
-over (the settle barrier, ``harness.load.settle``).
+In the reference app every chat join sends a ``presence`` event to the whole room, the joining member included
+(``reference_app/chat/consumers.py``: ``group_add``, accept, then ``group_send``). N members joining one after the
+other therefore deliver N(N+1)/2 presence frames: the k-th member to join (k = 1..N) receives its own join and the
+joins of everyone after it, N - k + 1 frames. Joins that overlap deliver more: a member added to the group before an
+earlier member's announcement went out receives that one too, up to N² frames when every member is in the group
+before anyone announces. So a room whose every member joined delivers between N(N+1)/2 and N² frames
+(:func:`presence_bounds`); fewer means frames were lost. At 1,000 members that is at least 500,500 frames, far more
+than the fan-out a room of that size is measured for, so a fan-out scenario measures the storm as a phase of its own
+and starts sending only once it is over (the settle barrier, ``harness.load.settle``).
 
 :class:`JoinStorm` is what one generator process saw of it; the master merges the processes' records. Times are
 ``time.monotonic_ns()``: on one host every process reads the same clock (the generator compares envelope send times
@@ -18,18 +21,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["JoinStorm", "presence_expected"]
+__all__ = ["JoinStorm", "presence_bounds"]
 
 
-def presence_expected(groups: int, size: int) -> int:
-    """Join presence frames ``groups`` rooms of ``size`` members deliver when every member joins: N(N+1)/2 each.
+def presence_bounds(groups: int, size: int) -> tuple[int, int]:
+    """Join presence frames ``groups`` rooms of ``size`` members deliver when every member joins: N(N+1)/2 each
+    when the joins come one after the other, N² when they all overlap (see the module's docstring).
 
     Raises:
         ValueError: for a negative count or a size below 1.
     """
     if groups < 0 or size < 1:
         raise ValueError(f"need groups >= 0 and size >= 1, got groups={groups}, size={size}")
-    return groups * size * (size + 1) // 2
+    return groups * size * (size + 1) // 2, groups * size * size
 
 
 def _min(values: Iterable[int | None]) -> int | None:

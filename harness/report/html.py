@@ -398,16 +398,17 @@ def _join_storm_table(cells: Sequence[Mapping[str, Any]], labels: Sequence[str])
         "members connected",
         "connect p50 ms",
         "connect p99 ms",
-        "join presence frames received (of expected)",
+        "join presence frames received (of the range when every member joins)",
         "of them in the fan-out window",
         "storm s (first connect to last presence)",
         "settled before the time-out",
     )
     return (
-        "<h2>Join storm by group size</h2><p>Every join announces itself to the whole room, so N members joining "
-        "deliver N(N+1)/2 presence frames (≤ marks an expectation that is a bound: a member failed to connect or "
-        "was closed on). The members of a group size sent only once their storm was over, so the fan-out figures "
-        "above hold no join traffic; this is the storm itself.</p>" + table("join-storm", headers, rows)
+        "<h2>Join storm by group size</h2><p>Every join announces itself to the whole room, so a room of N members "
+        "whose every member joined delivers between N(N+1)/2 presence frames (joins one after the other) and N² (joins "
+        "all overlapping); fewer were lost. ≤ marks a room where a member failed to connect or was closed on: then "
+        "only the maximum holds. The members of a group size sent only once their storm was over, so the fan-out "
+        "figures above hold no join traffic; this is the storm itself.</p>" + table("join-storm", headers, rows)
     )
 
 

@@ -38,7 +38,7 @@ import orjson
 from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
 from harness.measure.aggregation import HealthThresholds, ProcessHealth
 from harness.measure.fingerprint import Fingerprint
-from harness.measure.join_storm import presence_expected
+from harness.measure.join_storm import presence_bounds
 from harness.measure.latency import LatencyRecorder, LatencySummary
 from harness.measure.metric_set import MetricSet
 from harness.measure.resources import RedisSample, ServerProcess
@@ -143,10 +143,11 @@ class GroupSizeLatency:
 class JoinStormPhase:
     """The join storm of the ``groups`` groups of ``group_size`` members, measured apart from their fan-out.
 
-    Every join announces itself to the whole room, so a room of N members joining one after the other delivers
-    N(N+1)/2 presence frames (:mod:`harness.measure.join_storm`). A fan-out run lets its members send only once
-    that storm is over (the settle barrier, :mod:`harness.load.settle`), so the group size's fan-out latency holds
-    no join traffic; this is the storm itself.
+    Every join announces itself to the whole room, so a room of N members whose every member joined delivers
+    between N(N+1)/2 presence frames (one join after the other) and N² (all joins overlapping); see
+    :mod:`harness.measure.join_storm`. A fan-out run lets its members send only once that storm is over (the settle
+    barrier, :mod:`harness.load.settle`), so the group size's fan-out latency holds no join traffic; this is the
+    storm itself.
 
     Attributes:
         connected: members whose connect succeeded.
@@ -154,8 +155,9 @@ class JoinStormPhase:
         presence_received: join presence frames the members read.
         presence_after_release: of those, the ones read after the members were let send: join traffic in the
             fan-out window (0 when the barrier did its job).
-        exact: every member connected and none was closed on, so :attr:`presence_expected` is what the room should
-            have delivered; otherwise it is an upper bound (a missing member announced nothing).
+        all_joined: every member connected and none was closed on, so the frames received must lie within
+            :attr:`presence_expected`; otherwise only the upper bound holds (a missing member announced nothing
+            and heard nothing).
         duration_s: first connect attempt → last presence frame read; None when none was read.
         settled: the barrier found every generator process's rooms quiet before its time-out.
     """
@@ -166,7 +168,7 @@ class JoinStormPhase:
     connect: LatencySummary
     presence_received: int
     presence_after_release: int
-    exact: bool
+    all_joined: bool
     duration_s: float | None
     settled: bool
 
@@ -175,18 +177,21 @@ class JoinStormPhase:
         return self.groups * self.group_size
 
     @property
-    def presence_expected(self) -> int:
-        return presence_expected(self.groups, self.group_size)
+    def presence_expected(self) -> tuple[int, int]:
+        """The frames the rooms deliver when every member joins: (one join after the other, all overlapping)."""
+        return presence_bounds(self.groups, self.group_size)
 
     def to_dict(self) -> JoinStormDoc:
+        least, most = self.presence_expected
         return {
             "group_size": self.group_size,
             "groups": self.groups,
             "members": self.members,
             "connected": self.connected,
+            "all_joined": self.all_joined,
             "connect": cast(LatencySummaryDoc, self.connect.to_dict()),
-            "presence_expected": self.presence_expected,
-            "presence_expected_exact": self.exact,
+            "presence_expected_min": least,
+            "presence_expected_max": most,
             "presence_received": self.presence_received,
             "presence_after_release": self.presence_after_release,
             "duration_s": self.duration_s,

@@ -177,9 +177,10 @@ class JoinStormDoc(TypedDict):
     groups: int
     members: int
     connected: int
+    all_joined: bool
     connect: LatencySummaryDoc
-    presence_expected: int
-    presence_expected_exact: bool
+    presence_expected_min: int
+    presence_expected_max: int
     presence_received: int
     presence_after_release: int
     duration_s: float | None

@@ -109,8 +109,8 @@ def _merge_runs(runs: Sequence[tuple[int | None, int, GeneratorResult]]) -> _Mer
                 connect=connect.summary(),
                 presence_received=storm.joins,
                 presence_after_release=storm.joins_after_release,
-                # A member that failed to connect, or left, never announced its join to the ones before it.
-                exact=failures.total == 0 and closes.total == 0,
+                # A member that failed to connect, or was closed on, announced or heard less than the room's share.
+                all_joined=failures.total == 0 and closes.total == 0,
                 duration_s=None if storm.duration_ns is None else storm.duration_ns / 1e9,
                 settled=bool(storm.settled),
             )

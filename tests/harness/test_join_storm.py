@@ -2,33 +2,43 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from harness.measure.aggregation import Collector, HealthThresholds, merge_snapshots
-from harness.measure.join_storm import JoinStorm, presence_expected
+from harness.measure.join_storm import JoinStorm, presence_bounds
 
 S = 1_000_000_000
 
 
-def _simulated_presence(size: int) -> int:
-    # The app announces each join to the members in the room at that moment, the joining one included.
-    room: list[int] = []
-    delivered = 0
-    for member in range(size):
-        room.append(member)
-        delivered += len(room)
-    return delivered
+def _simulated_presence(adds: list[int], announces: list[int]) -> int:
+    """Frames a room delivers when member i is added to the group at adds[i] and announces itself at announces[i]:
+    each announcement reaches every member added before it (the app does group_add, accept, group_send)."""
+    return sum(sum(1 for added in adds if added <= at) for at in announces)
 
 
 @pytest.mark.parametrize("size", [1, 2, 10, 1000])
-def test_expected_presence_is_what_one_join_after_another_delivers(size: int) -> None:
-    assert presence_expected(1, size) == _simulated_presence(size)
-    assert presence_expected(3, size) == 3 * _simulated_presence(size)
+def test_presence_bounds_are_joins_one_after_another_and_all_overlapping(size: int) -> None:
+    one_after_another = _simulated_presence([2 * i for i in range(size)], [2 * i + 1 for i in range(size)])
+    all_overlapping = _simulated_presence([0] * size, [1] * size)
+    assert presence_bounds(1, size) == (one_after_another, all_overlapping)
+    assert presence_bounds(3, size) == (3 * one_after_another, 3 * all_overlapping)
 
 
-def test_expected_presence_refuses_what_is_not_a_room() -> None:
+def test_any_interleaving_of_joins_lies_within_the_bounds() -> None:
+    rng = random.Random(4)
+    least, most = presence_bounds(1, 30)
+    for _ in range(200):
+        adds = [rng.random() for _ in range(30)]
+        # Each member announces after its own group_add, any time later.
+        announces = [added + rng.random() * rng.choice([0.001, 0.1, 1.0]) for added in adds]
+        assert least <= _simulated_presence(adds, announces) <= most
+
+
+def test_presence_bounds_refuse_what_is_not_a_room() -> None:
     with pytest.raises(ValueError, match="need groups >= 0 and size >= 1, got groups=1, size=0"):
-        presence_expected(1, 0)
+        presence_bounds(1, 0)
 
 
 def test_a_process_record_keeps_the_first_start_and_the_last_ends() -> None:

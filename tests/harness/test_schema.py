@@ -145,7 +145,7 @@ def _join_storm() -> JoinStormPhase:
         connect=connect.summary(),
         presence_received=104,
         presence_after_release=0,
-        exact=False,
+        all_joined=False,
         duration_s=1.25,
         settled=True,
     )
@@ -256,9 +256,10 @@ def test_sample_result_has_exactly_the_declared_keys(schema):
     assert LatencyRecorder.decode(metric["histogram"]).count == metric["count"] == 2
 
 
-def test_a_join_storm_carries_its_expected_count_and_whether_that_is_a_bound(schema):
+def test_a_join_storm_carries_the_range_of_frames_a_whole_room_delivers(schema):
     (storm,) = sample_result()["cells"][0]["join_storm_by_group_size"]
-    assert (storm["members"], storm["presence_expected"], storm["presence_expected_exact"]) == (20, 110, False)
+    assert (storm["members"], storm["presence_expected_min"], storm["presence_expected_max"]) == (20, 110, 200)
+    assert storm["all_joined"] is False
     assert storm["connect"]["count"] == 3 and storm["connect"]["unit"] == "us"
 
 

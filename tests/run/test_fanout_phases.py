@@ -36,21 +36,21 @@ def _run(size: int, *, failed: int = 0, settled: bool = True) -> GeneratorResult
 def test_each_group_size_gets_its_join_storm_with_the_expected_count() -> None:
     merged = _merge_runs([(1, 1, _run(1)), (10, 10, _run(10))])
     one, ten = merged.storms
-    assert (one.group_size, one.presence_received, one.presence_expected, one.exact) == (1, 1, 1, True)
-    assert (ten.presence_received, ten.presence_expected, ten.connected, ten.members) == (55, 55, 10, 10)
+    assert (one.group_size, one.presence_received, one.presence_expected, one.all_joined) == (1, 1, (1, 1), True)
+    assert (ten.presence_received, ten.presence_expected, ten.connected, ten.members) == (55, (55, 100), 10, 10)
     assert ten.settled and ten.presence_after_release == 0
     assert ten.duration_s == 9.2 and ten.connect.count == 10
     # A group of 1 has no fan-out (its one delivery is the sender's own copy); the storm is there all the same.
     assert [g.group_size for g in merged.by_size] == [10] and merged.by_size[0].recorder.count == 9
 
 
-def test_a_member_that_failed_to_connect_makes_the_expected_count_a_bound() -> None:
+def test_a_member_that_failed_to_connect_leaves_only_the_upper_bound() -> None:
     merged = _merge_runs([(10, 10, _run(10, failed=2, settled=False))])
     (storm,) = merged.storms
-    assert (storm.connected, storm.presence_received, storm.presence_expected) == (8, 36, 55)
-    assert not storm.exact and not storm.settled
+    assert (storm.connected, storm.presence_received, storm.presence_expected) == (8, 36, (55, 100))
+    assert not storm.all_joined and not storm.settled
     doc = storm.to_dict()
-    assert doc["presence_expected_exact"] is False and doc["members"] == 10 and doc["connect"]["count"] == 8
+    assert doc["all_joined"] is False and doc["members"] == 10 and doc["connect"]["count"] == 8
 
 
 def test_a_run_without_group_sizes_has_no_join_storm() -> None:

@@ -146,9 +146,11 @@ def test_fanout_measures_each_join_storm_apart_from_the_fanout_after_it(tmp_path
     assert [s["group_size"] for s in storms] == [1, 5, 20]
     for storm in storms:
         size = storm["group_size"]
-        # The reference app announces every join to the whole room: N(N+1)/2 frames, every one of them read.
-        assert storm["presence_received"] == storm["presence_expected"] == size * (size + 1) // 2, storm
-        assert storm["presence_expected_exact"] and storm["settled"] and storm["presence_after_release"] == 0
+        # The reference app announces every join to the whole room: N(N+1)/2 frames when the joins come one after
+        # the other, up to N² when they overlap; every one of them read.
+        assert (storm["presence_expected_min"], storm["presence_expected_max"]) == (size * (size + 1) // 2, size**2)
+        assert storm["presence_expected_min"] <= storm["presence_received"] <= storm["presence_expected_max"], storm
+        assert storm["all_joined"] and storm["settled"] and storm["presence_after_release"] == 0
         assert storm["connected"] == size and storm["connect"]["count"] == size
     sizes = {g["group_size"]: g["metric"]["count"] for g in cell["fanout_by_group_size"]}
     assert sorted(sizes) == [5, 20] and all(count > 0 for count in sizes.values())
