@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness.load.generator import run_generator
+from harness.load.generator import GeneratorResult, run_generator
 from harness.load.options import check_warmup_from
 from harness.load.settle import Release, SettleBarrier
 from harness.measure.join_storm import JoinStorm
@@ -94,11 +95,25 @@ def test_only_kinds_with_one_socket_per_user_can_settle() -> None:
 # -- real runs against harness.testing.chat_rooms --------------------------------------------------------------
 
 
-def _credentials(tmp_path: Path, users: int) -> Path:
-    path = tmp_path / "credentials.json"
-    accounts = [{"username": f"u{i}", "session": f"s{i}"} for i in range(users)]
-    path.write_text(json.dumps({"users": accounts, "rooms": [{"slug": "r0"}]}))
-    return path
+def _room(url: str, tmp_path: Path, members: int, **options: Any) -> GeneratorResult:
+    """``members`` chat users in one room of ``url``, sending 5 msg/s each for 1 s, no warm-up."""
+    credentials = tmp_path / "credentials.json"
+    accounts = [{"username": f"u{i}", "session": f"s{i}"} for i in range(members)]
+    credentials.write_text(json.dumps({"users": accounts, "rooms": [{"slug": "r0"}]}))
+    return run_generator(
+        url,
+        "chat",
+        users=members,
+        spawn_rate=20,
+        duration_s=1.0,
+        rate_per_user=5,
+        credentials=credentials,
+        room_size=members,
+        out_dir=tmp_path / "out",
+        warmup_s=0.0,
+        grace_s=1.0,
+        **options,
+    )
 
 
 @pytest.mark.parametrize("warmup_from", ["settle", "connect"])
@@ -108,21 +123,7 @@ def test_members_send_only_once_the_join_storm_is_over(serve: Serve, tmp_path: P
     # warm-up) members send into the storm: that control shows the server's check can fail.
     url = serve("chat_rooms", env={"HARNESS_CHAT_PRESENCE_DELAY_S": "0.3", "HARNESS_CHAT_STRICT": "1"})
     members = 6
-    run = run_generator(
-        url,
-        "chat",
-        users=members,
-        spawn_rate=20,
-        duration_s=1.0,
-        rate_per_user=5,
-        credentials=_credentials(tmp_path, members),
-        room_size=members,
-        out_dir=tmp_path / "out",
-        warmup_s=0.0,
-        warmup_from=warmup_from,
-        settle_quiet_s=2.0,
-        grace_s=1.0,
-    )
+    run = _room(url, tmp_path, members, warmup_from=warmup_from, settle_quiet_s=2.0)
     storm = run.result["join_storm"]
     closes = run.result["unexpected_closes"]
     if warmup_from == "connect":
@@ -140,22 +141,7 @@ def test_members_send_only_once_the_join_storm_is_over(serve: Serve, tmp_path: P
 def test_a_storm_that_does_not_settle_is_reported_and_the_members_send_anyway(serve: Serve, tmp_path: Path) -> None:
     # Announcements every 50 ms for ever, and a quiet period longer than the time-out: only the time-out can end it.
     url = serve("chat_rooms", env={"HARNESS_CHAT_PRESENCE_EVERY_S": "0.05"})
-    run = run_generator(
-        url,
-        "chat",
-        users=3,
-        spawn_rate=20,
-        duration_s=1.0,
-        rate_per_user=5,
-        credentials=_credentials(tmp_path, 3),
-        room_size=3,
-        out_dir=tmp_path / "out",
-        warmup_s=0.0,
-        warmup_from="settle",
-        settle_quiet_s=2.0,
-        settle_timeout_s=1.0,
-        grace_s=1.0,
-    )
+    run = _room(url, tmp_path, 3, warmup_from="settle", settle_quiet_s=2.0, settle_timeout_s=1.0)
     storm = run.result["join_storm"]
     assert storm["settled"] is False and storm["released_ns"] is not None
     assert storm["joins_after_release"] > 0, "the storm went on inside the send window, and the result says so"
@@ -167,22 +153,7 @@ def test_a_room_across_two_workers_settles_in_each_and_the_master_ends_the_test(
     # itself once both workers have sent (harness_done), long before Locust's run time, which leaves room for the
     # 120 s time-out; the generous timeout_s only turns a missing early end into an error instead of a slow pass.
     url = serve("chat_rooms", env={"HARNESS_CHAT_STRICT": "1"})
-    run = run_generator(
-        url,
-        "chat",
-        users=4,
-        spawn_rate=20,
-        duration_s=1.0,
-        rate_per_user=5,
-        processes=2,
-        credentials=_credentials(tmp_path, 4),
-        room_size=4,
-        out_dir=tmp_path / "out",
-        warmup_s=0.0,
-        warmup_from="settle",
-        grace_s=1.0,
-        timeout_s=90,
-    )
+    run = _room(url, tmp_path, 4, processes=2, warmup_from="settle", timeout_s=90)
     storm = run.result["join_storm"]
     assert run.result["incomplete_processes"] == [] and len(run.result["processes"]) == 3
     assert (storm["connects"], storm["joins"], storm["settled"], storm["joins_after_release"]) == (4, 10, True, 0)
