@@ -21,7 +21,8 @@ from typing import Any, Final
 
 import orjson
 
-from harness.load.options import WARMUP_FROM
+from harness.load.options import check_warmup_from
+from harness.load.settle import DEFAULT_QUIET_S, DEFAULT_TIMEOUT_S
 from harness.stack.processes import ManagedProcess
 
 __all__ = ["GENERATOR_FILE", "LIVE_FILE", "LOCUSTFILE", "GeneratorError", "GeneratorResult", "run_generator"]
@@ -34,6 +35,9 @@ GENERATOR_FILE: Final = "generator.json"
 LIVE_FILE: Final = "live.json"
 #: Seconds allowed beyond the planned run time for start-up, final reports and shutdown.
 _SLACK_S: Final = 60.0
+#: Seconds of Locust's run time beyond a settle time-out: spawning completes a little after the last spawn (a master
+#: waits for its workers' counts first), and the barrier's time-out counts from there.
+_SETTLE_MARGIN_S: Final = 5.0
 
 
 class GeneratorError(RuntimeError):
@@ -93,6 +97,8 @@ def run_generator(
     extra_env: Mapping[str, str] | None = None,
     warmup_s: float = 1.0,
     warmup_from: str = "connect",
+    settle_quiet_s: float = DEFAULT_QUIET_S,
+    settle_timeout_s: float = DEFAULT_TIMEOUT_S,
     grace_s: float = 2.0,
     room_size: int = 0,
     payload_bytes: int = 0,
@@ -119,8 +125,13 @@ def run_generator(
             :data:`LIVE_FILE`.
         extra_env: added to the subprocess environment (e.g. ``HARNESS_USER_STEPS``).
         warmup_from: ``connect`` (each user's warm-up starts at its connect, so users spawned later also send
-            later) or ``start`` (every user sends from ``warmup_s`` after the test's start: one send window for
-            all; ``warmup_s`` must then cover the spawning, and Locust's run time does not add the spawn time).
+            later), ``start`` (every user sends from ``warmup_s`` after the test's start: one send window for
+            all; ``warmup_s`` must then cover the spawning, and Locust's run time does not add the spawn time) or
+            ``settle`` (every user of a process sends from ``warmup_s`` after its rooms were joined, see
+            :mod:`harness.load.settle`; Locust's run time leaves room for ``settle_timeout_s``, and the generator
+            ends the test ``grace_s`` after the last send).
+        settle_quiet_s: with ``settle``: seconds without join traffic that make the rooms joined.
+        settle_timeout_s: with ``settle``: seconds after spawning when the users send anyway.
         warmup_s: seconds between a user's connect and its first send, so every member has joined
             before anyone sends.
         grace_s: seconds after the last send for in-flight messages to arrive.
@@ -147,15 +158,20 @@ def run_generator(
     log_path = out / "locust.log"
     result_path.unlink(missing_ok=True)
     (out / LIVE_FILE).unlink(missing_ok=True)
-    if warmup_from not in WARMUP_FROM:
-        raise ValueError(f"warmup_from must be one of {', '.join(WARMUP_FROM)}, got {warmup_from!r}")
+    check_warmup_from(kind, warmup_from)
+    if not settle_quiet_s > 0 or not settle_timeout_s > 0:
+        raise ValueError(
+            f"need settle_quiet_s > 0 and settle_timeout_s > 0, got {settle_quiet_s!r} and {settle_timeout_s!r}"
+        )
     spawn_s = users / spawn_rate
     if warmup_from == "start" and warmup_s < spawn_s:
         raise ValueError(
             f"warmup_from start needs a warm-up that covers the spawning: {warmup_s:g} s < {users} users at "
             f"{spawn_rate:g}/s = {spawn_s:g} s"
         )
-    run_time = math.ceil((0.0 if warmup_from == "start" else spawn_s) + warmup_s + duration_s + grace_s)
+    # Settling takes what it takes, up to its time-out: the generator ends a settled run itself, sooner.
+    settle_s = settle_timeout_s + _SETTLE_MARGIN_S if warmup_from == "settle" else 0.0
+    run_time = math.ceil((0.0 if warmup_from == "start" else spawn_s) + settle_s + warmup_s + duration_s + grace_s)
     argv = [
         sys.executable,
         "-m",
@@ -188,6 +204,12 @@ def run_generator(
         str(warmup_s),
         "--harness-warmup-from",
         warmup_from,
+        "--harness-settle-quiet",
+        str(settle_quiet_s),
+        "--harness-settle-timeout",
+        str(settle_timeout_s),
+        "--harness-grace",
+        str(grace_s),
         "--harness-room-size",
         str(room_size),
         "--harness-payload-bytes",

@@ -175,6 +175,10 @@ class HubReceiver:
         if self._raw is None:
             self._spawn(self._receive_in_greenlet)
             return self
+        # Frames that came in the same read as the 101 response were parsed by the handshake: without this they
+        # would wait for the socket's next read, which may come much later or never (a chat room's welcome and
+        # the member's own join announcement, behind Daphne's 101).
+        self._dispatch(self.conn.take_messages())
         watcher = get_hub().loop.io(self._raw.fileno(), _READ)
         watcher.start(self._readable)
         self._watcher = watcher

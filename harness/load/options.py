@@ -7,15 +7,27 @@ locustfile registers :func:`add_arguments` with Locust's ``init_command_line_par
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from harness.load.schedule import Schedule, build_schedule, parse_stages
+from harness.load.settle import DEFAULT_QUIET_S, DEFAULT_TIMEOUT_S
 from harness.measure.aggregation import GENERATOR_CPU_LIMIT_PERCENT, HealthThresholds
 from harness.measure.live import LIVE_WINDOW_S
 
-__all__ = ["ARRIVALS", "KIND_CLASSES", "KINDS", "SHAPES", "WARMUP_FROM", "HarnessConfig", "add_arguments"]
+__all__ = [
+    "ARRIVALS",
+    "KIND_CLASSES",
+    "KINDS",
+    "SETTLE_KINDS",
+    "SHAPES",
+    "WARMUP_FROM",
+    "HarnessConfig",
+    "add_arguments",
+    "check_warmup_from",
+]
 
 KINDS: Final = ("echo", "broadcast", "chat", "notifications", "kiosk", "connect-storm")
 KIND_CLASSES: Final[dict[str, tuple[str, ...]]] = {
@@ -29,8 +41,11 @@ KIND_CLASSES: Final[dict[str, tuple[str, ...]]] = {
 #: ``ramp`` and ``steps`` are the older spelling of ``--harness-shape`` with constant arrivals, still accepted.
 ARRIVALS: Final = ("constant", "poisson", "ramp", "steps")
 SHAPES: Final = ("constant", "ramp", "steps")
-#: What the warm-up counts from: each user's connect, or its process's test start.
-WARMUP_FROM: Final = ("connect", "start")
+#: What the warm-up counts from: each user's connect, its process's test start, or the release of the settle barrier
+#: (harness.load.settle).
+WARMUP_FROM: Final = ("connect", "start", "settle")
+#: Kinds whose users may wait at the settle barrier: one socket each, opened before their warm-up.
+SETTLE_KINDS: Final = ("echo", "broadcast", "chat")
 #: How long a user keeps sending when --harness-send-seconds is 0: until Locust stops it.
 _FOREVER_S: Final = 10 * 24 * 3600.0
 #: Default of --harness-receive-batch-ms (docs/generator.md, "Receiving in batches"; figures in docs/performance.md).
@@ -57,6 +72,9 @@ class HarnessConfig:
     send_seconds: float
     warmup_s: float
     warmup_from: str
+    settle_quiet_s: float
+    settle_timeout_s: float
+    grace_s: float
     max_inflight: int
     origin: str
     publishers: int
@@ -93,6 +111,9 @@ class HarnessConfig:
             send_seconds=float(get("send_seconds")),
             warmup_s=float(get("warmup")),
             warmup_from=str(get("warmup_from")),
+            settle_quiet_s=float(get("settle_quiet")),
+            settle_timeout_s=float(get("settle_timeout")),
+            grace_s=float(get("grace")),
             max_inflight=int(get("max_inflight")),
             origin=origin,
             publishers=int(get("publishers")),
@@ -127,6 +148,31 @@ def _origin_of(url: str) -> str:
     parts = urlsplit(url)
     scheme = "https" if parts.scheme == "wss" else "http"
     return f"{scheme}://{parts.netloc}" if parts.netloc else ""
+
+
+def check_warmup_from(kind: str, warmup_from: str) -> None:
+    """Refuse a warm-up origin the kind's users cannot follow.
+
+    Raises:
+        ValueError: naming the origin and the kinds that accept it.
+    """
+    if warmup_from not in WARMUP_FROM:
+        raise ValueError(f"warmup_from must be one of {', '.join(WARMUP_FROM)}, got {warmup_from!r}")
+    if warmup_from == "settle" and kind not in SETTLE_KINDS:
+        raise ValueError(
+            f"--harness-warmup-from settle needs users with one socket each ({', '.join(SETTLE_KINDS)}); "
+            f"--harness-kind {kind} has none to wait at the barrier"
+        )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds (a number), got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text}")
+    return value
 
 
 def _batch_ms(text: str) -> float:
@@ -193,7 +239,31 @@ def add_arguments(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
         default="connect",
         help="connect: each user waits --harness-warmup after its own connect (users spawned later send later); "
         "start: every user sends from --harness-warmup seconds after its process's test start, so all users send "
-        "over the same window (the warm-up must then cover the spawning)",
+        "over the same window (the warm-up must then cover the spawning); settle: every user of a process waits "
+        "until all of them have connected and no presence frame has been read for --harness-settle-quiet seconds "
+        "(at most --harness-settle-timeout after spawning), then all send from --harness-warmup after that "
+        f"({', '.join(SETTLE_KINDS)} only)",
+    )
+    add(
+        "settle-quiet",
+        type=_seconds,
+        default=DEFAULT_QUIET_S,
+        help="--harness-warmup-from settle: seconds without a presence frame or a connect ending that make the "
+        "rooms joined",
+    )
+    add(
+        "settle-timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT_S,
+        help="--harness-warmup-from settle: seconds after spawning completed when the users send anyway (the "
+        "result then says the join storm did not settle)",
+    )
+    add(
+        "grace",
+        type=float,
+        default=2.0,
+        help="--harness-warmup-from settle: seconds after the last send until the test ends, for messages in flight "
+        "to arrive (other runs end at Locust's --run-time)",
     )
     add("max-inflight", type=int, default=0, help="unanswered own messages per user before sending waits (0: none)")
     add("origin", default="", help="Origin header (default: derived from the target)")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.event
 import gevent.lock
 import gevent.pool
 import orjson
@@ -31,7 +32,8 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load.hub_receiver import ReceiveBatch
-from harness.load.options import KIND_CLASSES, HarnessConfig
+from harness.load.options import KIND_CLASSES, HarnessConfig, check_warmup_from
+from harness.load.settle import Release, SettleBarrier
 from harness.load.user_numbers import user_index
 from harness.measure.aggregation import Aggregator, Collector, merge_snapshots
 from harness.measure.live import LiveWindow, collector_now, snapshot_now
@@ -39,6 +41,9 @@ from harness.measure.live import LiveWindow, collector_now, snapshot_now
 __all__ = ["ProcessRuntime", "current_runtime", "listen", "on_init"]
 
 log = logging.getLogger("harness.locust")
+
+#: How often the settle barrier is polled: the release comes at most this late after the room went quiet.
+_SETTLE_POLL_S = 0.05
 
 # -- per-process runtime -------------------------------------------------------------------
 
@@ -67,6 +72,12 @@ class ProcessRuntime:
         self._credentials: dict[str, Any] | None = None
         #: When this process's test started (monotonic ns): what ``--harness-warmup-from start`` counts from.
         self.started_ns = 0
+        #: ``--harness-warmup-from settle`` in a process that runs users: when they may send (harness.load.settle).
+        self.barrier: SettleBarrier | None = None
+        self._released = gevent.event.AsyncResult()
+        self._settle: gevent.Greenlet | None = None
+        #: On the master: workers whose users have all sent (``harness_done``).
+        self.done_workers: set[str] = set()
 
     def next_index(self) -> int:
         return next(self._counter)
@@ -99,6 +110,45 @@ class ProcessRuntime:
         self._sampler = gevent.spawn(self._sample_cpu, self.collector)
         if self.config.live and self.role != "worker":
             self._live = gevent.spawn(self._write_live, Path(self.config.live))
+        if self.config.warmup_from == "settle" and self.role != "master":
+            self.barrier = SettleBarrier(quiet_s=self.config.settle_quiet_s, timeout_s=self.config.settle_timeout_s)
+
+    def wait_released(self) -> Release:
+        """Block until the settle barrier lets this process's users send."""
+        release: Release = self._released.get()
+        return release
+
+    def spawning_complete(self) -> None:
+        """Every user of this process is spawned: watch the barrier until it releases them."""
+        if self.barrier is None or self._settle is not None:
+            return
+        runner = self.environment.runner
+        assert runner is not None and self.collector is not None
+        self.barrier.spawned(int(runner.user_count), time.monotonic_ns())
+        self._settle = gevent.spawn(self._watch_barrier, self.barrier, self.collector)
+
+    def _watch_barrier(self, barrier: SettleBarrier, collector: Collector) -> None:
+        while (release := barrier.poll(collector.storm, time.monotonic_ns())) is None:
+            gevent.sleep(_SETTLE_POLL_S)
+        cfg = self.config
+        assert cfg is not None
+        if not release.settled:
+            log.warning("the join storm did not settle within %g s of spawning; sending anyway", cfg.settle_timeout_s)
+        self._released.set(release)
+        if cfg.send_seconds <= 0:
+            return  # users send until Locust stops them
+        # Locust's --run-time leaves room for the whole time-out; a room that settled sooner ends the test sooner.
+        gevent.sleep(cfg.warmup_s + cfg.send_seconds + cfg.grace_s)
+        self._sent_all()
+
+    def _sent_all(self) -> None:
+        """Every user of this process has sent its last message and the grace period is over: end the test."""
+        runner: Any = self.environment.runner
+        if self.role == "worker":
+            runner.send_message("harness_done")
+        else:
+            # From a greenlet of its own: test_stop kills this one (stop_sampler) while the runner is quitting.
+            gevent.spawn(runner.quit)
 
     def _sample_cpu(self, collector: Collector) -> None:
         # CPU time of the whole process (every thread) over wall time, in percent of one core: what psutil's
@@ -137,10 +187,12 @@ class ProcessRuntime:
             os.replace(tmp, path)
 
     def stop_sampler(self) -> None:
-        for greenlet in (self._sampler, self._live):
+        for greenlet in (self._sampler, self._live, self._settle):
             if greenlet is not None:
                 greenlet.kill(block=False)
-        self._sampler = self._live = None
+        self._sampler = self._live = self._settle = None
+        if self.barrier is not None and self.collector is not None:
+            self.barrier.give_up(self.collector.storm, time.monotonic_ns())
 
 
 _runtime: ProcessRuntime | None = None
@@ -165,6 +217,8 @@ def on_init(environment: Environment, **_kwargs: Any) -> None:
         if not opts.harness_run_id:
             # Generated once here; the master sends its options to the workers with every spawn.
             opts.harness_run_id = uuid.uuid4().hex[:12]
+        # Fatal here (Locust exits on an exception in an init listener), before any user connects.
+        check_warmup_from(opts.harness_kind, opts.harness_warmup_from)
         if not getattr(opts, "user_classes", None):
             # Workers spawn what the master names, so only the deciding process narrows the classes.
             wanted = KIND_CLASSES[opts.harness_kind]
@@ -174,7 +228,10 @@ def on_init(environment: Environment, **_kwargs: Any) -> None:
             publisher.fixed_count = max(0, int(opts.harness_publishers))
     if isinstance(environment.runner, WorkerRunner):
         environment.runner.register_message("harness_stop", _on_harness_stop)
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.register_message("harness_done", _on_harness_done)
     listen(events.test_start, _on_test_start)
+    listen(events.spawning_complete, _on_spawning_complete)
     listen(events.test_stop, _on_test_stop)
     listen(events.report_to_master, _on_report_to_master)
     listen(events.worker_report, _on_worker_report)
@@ -205,6 +262,22 @@ def _on_report_to_master(client_id: str, data: dict[str, Any], **kwargs: Any) ->
 def _on_worker_report(client_id: str, data: dict[str, Any], **kwargs: Any) -> None:
     if _runtime is not None and _runtime.aggregator is not None:
         _runtime.aggregator.worker_report(client_id, data, **kwargs)
+
+
+def _on_spawning_complete(**_kwargs: Any) -> None:
+    if _runtime is not None:
+        _runtime.spawning_complete()
+
+
+def _on_harness_done(environment: Environment, msg: Any, **_kwargs: Any) -> None:
+    # A worker released by its settle barrier has sent everything and waited out the grace period. The test ends
+    # when every worker has: the barriers of different workers release at different times.
+    assert _runtime is not None
+    _runtime.done_workers.add(str(msg.node_id))
+    runner: Any = environment.runner
+    if {str(c.id) for c in runner.clients.all} <= _runtime.done_workers:
+        # Not from this handler: quitting kills the greenlet that runs it.
+        gevent.spawn(runner.quit)
 
 
 def _on_harness_stop(environment: Environment, msg: Any, **_kwargs: Any) -> None:

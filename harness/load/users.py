@@ -29,6 +29,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Final, cast
 from urllib.parse import urlsplit
@@ -58,6 +59,7 @@ __all__ = [
     "KioskUser",
     "NotificationListenerUser",
     "NotificationPublisherUser",
+    "Presence",
     "UserStepsShape",
 ]
 
@@ -128,12 +130,17 @@ class _HarnessUser(locust.User):
 
     # -- helpers ---------------------------------------------------------------------------
     def wait_warmup(self) -> None:
-        """Wait until this user may send: ``--harness-warmup`` after its connect, or after the test's start."""
-        if self.cfg.warmup_from == "start":
-            due_ns = self.runtime.started_ns + round(self.cfg.warmup_s * 1e9)
-            gevent.sleep(max(0.0, (due_ns - time.monotonic_ns()) / 1e9))
-        else:
+        """Wait until this user may send: ``--harness-warmup`` after its connect, the test's start, or the release
+        of the settle barrier (harness.load.settle)."""
+        warmup_ns = round(self.cfg.warmup_s * 1e9)
+        if self.cfg.warmup_from == "connect":
             gevent.sleep(self.cfg.warmup_s)
+            return
+        if self.cfg.warmup_from == "settle":
+            due_ns = self.runtime.wait_released().at_ns + warmup_ns
+        else:
+            due_ns = self.runtime.started_ns + warmup_ns
+        gevent.sleep(max(0.0, (due_ns - time.monotonic_ns()) / 1e9))
 
     def fire(self, name: str, response_time_ms: float, length: int = 0, exc: BaseException | None = None) -> None:
         self.environment.events.request.fire(
@@ -148,13 +155,16 @@ class _HarnessUser(locust.User):
     def open_socket(
         self, url: str, *, cookies: Mapping[str, str] | None = None, name: str = "connect"
     ) -> WsConnection | None:
-        started = time.perf_counter_ns()
+        started = time.monotonic_ns()
         try:
             conn = connect(url, origin=self.cfg.origin or None, cookies=cookies, timeout=10.0)
         except ConnectFailure as exc:
+            ended = time.monotonic_ns()
+            self.collector.storm.connect_attempted(started, ended)
             self.collector.record_connect_failure(_failure_kind(exc))
-            self.fire(name, (time.perf_counter_ns() - started) / 1e6, exc=exc)
+            self.fire(name, (ended - started) / 1e6, exc=exc)
             return None
+        self.collector.storm.connect_attempted(started, time.monotonic_ns())
         total = conn.connect_timing.total_ns
         self.collector.metrics.record_ns("connect", total)
         self.fire(name, total / 1e6)
@@ -208,6 +218,15 @@ class _HarnessUser(locust.User):
                 return
 
 
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """What :meth:`_EnvelopeUser.unwrap` makes of a presence frame: join traffic, counted in the join storm."""
+
+    join: bool
+
+
+_JOIN: Final = Presence(join=True)
+_OTHER_PRESENCE: Final = Presence(join=False)
 _MISSING: Final = object()
 #: Distinct payloads whose decoded envelope a user class keeps (then it starts again with none).
 _UNWRAPPED_MAX: Final = 256
@@ -219,7 +238,7 @@ class _EnvelopeUser(_HarnessUser):
     abstract = True
     # Payload -> what unwrap() made of it, per class (classes unwrap differently). A message sent to a room
     # reaches every member in this process as equal bytes: decoded once, not once per member.
-    _unwrapped: ClassVar[dict[str | bytes, Envelope | Foreign | None]] = {}
+    _unwrapped: ClassVar[dict[str | bytes, Envelope | Foreign | Presence | None]] = {}
     # Reads holding one whole frame, by their bytes: an equal read on another member's socket skips parsing and
     # decoding too (see harness.load.hub_receiver). The tokens are (envelope, length), the same for every member.
     _repeats: ClassVar[RepeatReads] = RepeatReads()
@@ -248,8 +267,8 @@ class _EnvelopeUser(_HarnessUser):
         """The message carrying ``envelope``; the whole message is the envelope by default."""
         return encode_envelope(envelope, pad_to=self.cfg.payload_bytes or None)
 
-    def unwrap(self, message: Message) -> Envelope | Foreign | None:
-        """The envelope in a received message, Foreign if it is not one, None to ignore it.
+    def unwrap(self, message: Message) -> Envelope | Foreign | Presence | None:
+        """The envelope in a received message, Foreign if it is not one, Presence for join traffic, None to ignore it.
 
         It must depend on the payload and the run's settings only: its result is reused for equal payloads
         received by any user of the class.
@@ -303,11 +322,14 @@ class _EnvelopeUser(_HarnessUser):
                 cache.clear()
             cache[data] = envelope
         else:
-            envelope = cast(Envelope | Foreign | None, found)
+            envelope = cast(Envelope | Foreign | Presence | None, found)
         if envelope is None:
             return None
-        if isinstance(envelope, Foreign):
-            self.collector.ledger.record_foreign(envelope.reason)
+        if not isinstance(envelope, Envelope):
+            if isinstance(envelope, Foreign):
+                self.collector.ledger.record_foreign(envelope.reason)
+            else:
+                self.collector.storm.presence(join=envelope.join, read_ns=message.received_ns)
             return None
         token = (envelope, len(message.data))
         self._on_envelope(token, message.received_ns)
@@ -386,13 +408,18 @@ class ChatUser(_EnvelopeUser):
             data = orjson.dumps(body)
         return data
 
-    def unwrap(self, message: Message) -> Envelope | Foreign | None:
+    def unwrap(self, message: Message) -> Envelope | Foreign | Presence | None:
         try:
             obj = orjson.loads(message.data)
         except orjson.JSONDecodeError:
             return Foreign("not_json", "chat frame is not JSON")
-        if not isinstance(obj, dict) or obj.get("type") != "message":
-            return None  # welcome, presence, pong: protocol traffic, not load
+        if not isinstance(obj, dict):
+            return None
+        kind = obj.get("type")
+        if kind == "presence":
+            return _JOIN if obj.get("event") == "join" else _OTHER_PRESENCE
+        if kind != "message":
+            return None  # welcome, pong: protocol traffic, not load
         client = obj.get("client")
         if not isinstance(client, dict):
             return Foreign("missing_key", "chat message without our client field")

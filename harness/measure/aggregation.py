@@ -37,6 +37,7 @@ from harness.measure.accounting import (
     StreamTracker,
     UnexpectedCloses,
 )
+from harness.measure.join_storm import JoinStorm
 from harness.measure.latency import LatencyRecorder, buckets_percentile
 from harness.measure.metric_set import MetricSet
 
@@ -64,13 +65,14 @@ LIKE: Final = LatencyRecorder()
 SNAPSHOT_KEY: Final = "harness"
 # History: 1 = first version; 2 = series entries carry errors, open connections and a response-time histogram
 # next to the service-time one, and the snapshot says when it was taken; 3 = a second's two distributions are
-# tallies, [[bucket index, count], ...] of the harness's HDR buckets, instead of encoded histograms.
-SNAPSHOT_VERSION: Final = 3
+# tallies, [[bucket index, count], ...] of the harness's HDR buckets, instead of encoded histograms; 4 = the
+# process's join storm (``join_storm``: connect attempts, presence frames, the settle barrier's release).
+SNAPSHOT_VERSION: Final = 4
 # History of the result file written by the master (generator.json): 1 = first version, as locust/result.json;
 # 2 = time_series points are result.json's (sent, received, errors, connections, service_time_p99_us,
 # response_time_p99_us, plus epoch_s; were sends, deliveries and one p99_us of service time), and the file is
-# generator.json.
-RESULT_VERSION: Final = 2
+# generator.json; 3 = ``join_storm``, the processes' join storms merged (harness.measure.join_storm).
+RESULT_VERSION: Final = 3
 #: Envelope deliveries buffered before they are recorded in the histograms.
 _DELIVERIES_FOLD_AT: Final = 1024
 
@@ -156,6 +158,8 @@ class Collector:
         #: Members (receivers) per group.
         self.members: dict[str, set[str]] = {}
         self.cpu_samples: list[float] = []
+        #: Connect attempts and presence frames of this process, and when its users were let send.
+        self.storm = JoinStorm()
         self._series: dict[int, Second] = {}
         # Snapshot entries of seconds that are over: they never change again, so each is encoded once, not in
         # every report (a half-hour soak has 1,800 of them).
@@ -324,6 +328,7 @@ class Collector:
             "members": {g: sorted(m) for g, m in sorted(self.members.items())},
             "cpu_samples": list(self.cpu_samples),
             "series": self._series_entries(),
+            "join_storm": self.storm.to_dict(),
         }
 
     def report_to_master(self, client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -574,4 +579,5 @@ def merge_snapshots(
             "generator_bound_reasons": reasons,
         },
         "time_series": _merge_series(snaps),
+        "join_storm": JoinStorm.merged(JoinStorm.from_dict(s["join_storm"]) for s in snaps).result_dict(),
     }

@@ -26,7 +26,7 @@ from harness.report.charts import (
     percentile_label,
     spectrum_points,
 )
-from harness.results.format import cell_label, foreign_sentence, format_ms
+from harness.results.format import cell_label, foreign_sentence, format_ms, join_storm_sentence, presence_text
 
 __all__ = ["PAGE_CSS", "fingerprint_table", "render_report", "table"]
 
@@ -134,6 +134,10 @@ def _warnings(cells: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> list
         foreign = foreign_sentence(cell)
         if foreign is not None:
             out.append(f"{label}: {foreign}")
+        for storm in cell.get("join_storm_by_group_size", []):
+            sentence = join_storm_sentence(storm)
+            if sentence is not None:
+                out.append(f"{label}: {sentence}")
         failures = {k: v for k, v in cell.get("connect_failures", {}).items() if v}
         if failures:
             kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(failures.items()))
@@ -372,6 +376,42 @@ def _fanout_chart(cells: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> 
     return "<h2>Fan-out by group size</h2>" + chart + table
 
 
+def _join_storm_table(cells: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> str:
+    rows = []
+    for cell, label in zip(cells, labels, strict=True):
+        for s in sorted(cell.get("join_storm_by_group_size", []), key=lambda s: s["group_size"]):
+            duration = "–" if s["duration_s"] is None else f"{s['duration_s']:.1f}"
+            settled = '<td class="pass">yes</td>' if s["settled"] else '<td class="fail">NO</td>'
+            rows.append(
+                f'<tr><td>{_e(label)}</td><td class="n">{s["group_size"]:,}</td><td class="n">{s["groups"]:,}</td>'
+                f'<td class="n">{s["connected"]:,} of {s["members"]:,}</td>'
+                f'<td class="n">{_ms(s["connect"]["p50"])}</td><td class="n">{_ms(s["connect"]["p99"])}</td>'
+                f'<td class="n">{_e(presence_text(s))}</td><td class="n">{s["presence_after_release"]:,}</td>'
+                f'<td class="n">{duration}</td>{settled}</tr>'
+            )
+    if not rows:
+        return ""
+    headers = (
+        "cell",
+        "group size",
+        "groups",
+        "members connected",
+        "connect p50 ms",
+        "connect p99 ms",
+        "join presence frames received (of the range when every member joins)",
+        "of them in the fan-out window",
+        "storm s (first connect to last presence)",
+        "settled before the time-out",
+    )
+    return (
+        "<h2>Join storm by group size</h2><p>Every join announces itself to the whole room, so a room of N members "
+        "whose every member joined delivers between N(N+1)/2 presence frames (joins one after the other) and N² (joins "
+        "all overlapping); fewer were lost. ≤ marks a room where a member failed to connect or was closed on: then "
+        "only the maximum holds. The members of a group size sent only once their storm was over, so the fan-out "
+        "figures above hold no join traffic; this is the storm itself.</p>" + table("join-storm", headers, rows)
+    )
+
+
 def _resource_charts(cells: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> str:
     cpu, rss = [], []
     k = 0
@@ -468,7 +508,8 @@ def render_report(result: Mapping[str, Any]) -> str:
     The page holds: overall verdict, a large banner when any cell is generator-bound, warnings (out-of-range samples,
     clock mix-ups, approximate accounting, dropped connections), SLO verdicts, a summary table across the matrix,
     the percentile spectrum per metric with all cells overlaid, latency and throughput over time, fan-out latency
-    by group size, server CPU and memory over time, delivery and failure counts, the fingerprint and the config.
+    by group size and the join storm before it, server CPU and memory over time, delivery and failure counts, the
+    fingerprint and the config.
     """
     cells: list[Mapping[str, Any]] = list(result.get("cells", []))
     labels = _labels(cells)
@@ -498,6 +539,7 @@ def render_report(result: Mapping[str, Any]) -> str:
         "<h2>Over time</h2>",
         _over_time_charts(cells, labels),
         _fanout_chart(cells, labels),
+        _join_storm_table(cells, labels),
         "<h2>Server resources over time</h2>",
         _resource_charts(cells, labels),
         "<h2>Delivery and failures</h2>",

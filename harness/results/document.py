@@ -17,7 +17,8 @@ Format history (kept here, as pyperf does, because the file outlives the code th
   (service time), wrote ``errors`` as 0 and ``users`` as the configured count whatever happened. Points now
   carry ``service_time_p99_us`` and ``response_time_p99_us``, the real ``errors`` and the open ``connections``.
   Version 1 files still validate against ``result-v1.json`` and render (their ``p99_us`` shown as the service
-  time it was).
+  time it was). Added later without a version bump, as an optional field that older files simply lack:
+  ``join_storm_by_group_size``, a fan-out cell's join storm per group size.
 
 Files are never overwritten: a run directory that already holds a result is a different run.
 """
@@ -37,6 +38,7 @@ import orjson
 from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
 from harness.measure.aggregation import HealthThresholds, ProcessHealth
 from harness.measure.fingerprint import Fingerprint
+from harness.measure.join_storm import presence_bounds
 from harness.measure.latency import LatencyRecorder, LatencySummary
 from harness.measure.metric_set import MetricSet
 from harness.measure.resources import RedisSample, ServerProcess
@@ -46,6 +48,7 @@ from harness.results.model import (
     DeliveryDoc,
     FingerprintDoc,
     HealthThresholdsDoc,
+    JoinStormDoc,
     LatencySummaryDoc,
     LayerPressureDoc,
     MetricDoc,
@@ -67,6 +70,7 @@ __all__ = [
     "CellMeasurements",
     "GeneratorHealth",
     "GroupSizeLatency",
+    "JoinStormPhase",
     "ResultValidationError",
     "TimePoint",
     "TimeSeries",
@@ -136,6 +140,66 @@ class GroupSizeLatency:
 
 
 @dataclass(frozen=True, slots=True)
+class JoinStormPhase:
+    """The join storm of the ``groups`` groups of ``group_size`` members, measured apart from their fan-out.
+
+    Every join announces itself to the whole room, so a room of N members whose every member joined delivers
+    between N(N+1)/2 presence frames (one join after the other) and N² (all joins overlapping); see
+    :mod:`harness.measure.join_storm`. A fan-out run lets its members send only once that storm is over (the settle
+    barrier, :mod:`harness.load.settle`), so the group size's fan-out latency holds no join traffic; this is the
+    storm itself.
+
+    Attributes:
+        connected: members whose connect succeeded.
+        connect: their connect times (TCP connect to the 101 response).
+        presence_received: join presence frames the members read.
+        presence_after_release: of those, the ones read after the members were let send: join traffic in the
+            fan-out window (0 when the barrier did its job).
+        all_joined: every member connected and none was closed on, so the frames received must lie within
+            :attr:`presence_expected`; otherwise only the upper bound holds (a missing member announced nothing
+            and heard nothing).
+        duration_s: first connect attempt → last presence frame read; None when none was read.
+        settled: the barrier found every generator process's rooms quiet before its time-out.
+    """
+
+    group_size: int
+    groups: int
+    connected: int
+    connect: LatencySummary
+    presence_received: int
+    presence_after_release: int
+    all_joined: bool
+    duration_s: float | None
+    settled: bool
+
+    @property
+    def members(self) -> int:
+        return self.groups * self.group_size
+
+    @property
+    def presence_expected(self) -> tuple[int, int]:
+        """The frames the rooms deliver when every member joins: (one join after the other, all overlapping)."""
+        return presence_bounds(self.groups, self.group_size)
+
+    def to_dict(self) -> JoinStormDoc:
+        least, most = self.presence_expected
+        return {
+            "group_size": self.group_size,
+            "groups": self.groups,
+            "members": self.members,
+            "connected": self.connected,
+            "all_joined": self.all_joined,
+            "connect": cast(LatencySummaryDoc, self.connect.to_dict()),
+            "presence_expected_min": least,
+            "presence_expected_max": most,
+            "presence_received": self.presence_received,
+            "presence_after_release": self.presence_after_release,
+            "duration_s": self.duration_s,
+            "settled": self.settled,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class CellMeasurements:
     """Everything measured in one matrix cell, as typed objects; :func:`build_cell` turns it into its JSON."""
 
@@ -154,6 +218,7 @@ class CellMeasurements:
     foreign_messages: Mapping[str, int] = field(default_factory=dict)
     timeseries: TimeSeries | None = None
     fanout_by_group_size: tuple[GroupSizeLatency, ...] = ()
+    join_storm_by_group_size: tuple[JoinStormPhase, ...] = ()
     #: The ``$defs/cell/layer_pressure`` object (harness.measure.layer_pressure), when the cell ran its own stack.
     layer_pressure: Mapping[str, Any] | None = None
     redis_samples: tuple[RedisSample, ...] = ()
@@ -210,6 +275,10 @@ def build_cell(cell: CellMeasurements, slos: Sequence[Slo] = ()) -> CellDoc:
         doc["fanout_by_group_size"] = [
             {"group_size": g.group_size, "groups": g.groups, "metric": _metric(g.recorder)}
             for g in sorted(cell.fanout_by_group_size, key=lambda g: g.group_size)
+        ]
+    if cell.join_storm_by_group_size:
+        doc["join_storm_by_group_size"] = [
+            s.to_dict() for s in sorted(cell.join_storm_by_group_size, key=lambda s: s.group_size)
         ]
     doc["slo_verdicts"] = [cast(SloVerdictDoc, v.to_dict()) for v in evaluate_slos(slos, doc)]
     return doc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["cell_label", "foreign_sentence", "format_ms"]
+__all__ = ["cell_label", "foreign_sentence", "format_ms", "join_storm_sentence", "presence_text"]
 
 
 def format_ms(value_us: float) -> str:
@@ -39,3 +39,47 @@ def foreign_sentence(cell: Mapping[str, Any]) -> str | None:
         "fields it knows drops the envelope). The echo and broadcast kinds need each message back with every key "
         "it was sent with: the envelope is the whole message."
     )
+
+
+def presence_text(storm: Mapping[str, Any]) -> str:
+    """A join storm's presence frames as ``received of min–max``: the range a room whose every member joined delivers
+    (joins one after the other, all overlapping); ``of ≤max`` when a member failed, since only the maximum holds."""
+    received, least, most = storm["presence_received"], storm["presence_expected_min"], storm["presence_expected_max"]
+    if not storm["all_joined"]:
+        return f"{received:,} of ≤{most:,}"
+    return f"{received:,} of {least:,}" if least == most else f"{received:,} of {least:,}–{most:,}"
+
+
+def join_storm_sentence(storm: Mapping[str, Any]) -> str | None:
+    """What went wrong in a group size's join storm, with a remedy; None when nothing did.
+
+    A storm that did not settle or left frames in the fan-out window, and a count outside the range every member's
+    joining delivers (frames lost or duplicated), each get a sentence.
+    """
+    size, late = storm["group_size"], int(storm["presence_after_release"])
+    received, least, most = storm["presence_received"], storm["presence_expected_min"], storm["presence_expected_max"]
+    what = []
+    if not storm["settled"]:
+        what.append(
+            f"the join storm of group size {size} did not settle before the barrier's time-out, so the members sent "
+            f"while it may still have been going ({late:,} join presence frames were read in the fan-out window). "
+            "Lower spawn_rate so that the server keeps up with the joins, or use smaller groups."
+        )
+    elif late:
+        what.append(
+            f"{late:,} join presence frames of group size {size} arrived after its members were let send: the storm "
+            "paused for longer than the barrier's quiet period. Lower spawn_rate so that the server keeps up with "
+            "the joins, or use smaller groups."
+        )
+    if storm["all_joined"] and received < least:
+        what.append(
+            f"group size {size}: {least - received:,} join presence frames were lost ({received:,} received, at least "
+            f"{least:,} sent when every member joins): the server or its channel layer dropped them (the in-memory "
+            "layer drops a message to a full channel without a word); check layer_pressure and the server log."
+        )
+    elif received > most:
+        what.append(
+            f"group size {size}: {received:,} join presence frames received, more than the {most:,} every member "
+            "hearing every join would make: some were delivered twice."
+        )
+    return " ".join(what) or None

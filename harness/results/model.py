@@ -19,6 +19,7 @@ __all__ = [
     "GeneratorHealthDoc",
     "GroupSizeMetricDoc",
     "HealthThresholdsDoc",
+    "JoinStormDoc",
     "LatencySummaryDoc",
     "LayerPressureDoc",
     "MetricDoc",
@@ -171,6 +172,21 @@ class GroupSizeMetricDoc(TypedDict):
     metric: MetricDoc
 
 
+class JoinStormDoc(TypedDict):
+    group_size: int
+    groups: int
+    members: int
+    connected: int
+    all_joined: bool
+    connect: LatencySummaryDoc
+    presence_expected_min: int
+    presence_expected_max: int
+    presence_received: int
+    presence_after_release: int
+    duration_s: float | None
+    settled: bool
+
+
 class LayerPressureDoc(TypedDict):
     observable: bool
     group_send_over_capacity: int
@@ -195,6 +211,7 @@ class CellDoc(TypedDict):
     slo_verdicts: list[SloVerdictDoc]
     timeseries: NotRequired[TimeSeriesDoc]
     fanout_by_group_size: NotRequired[list[GroupSizeMetricDoc]]
+    join_storm_by_group_size: NotRequired[list[JoinStormDoc]]
     layer_pressure: NotRequired[LayerPressureDoc]
 
 

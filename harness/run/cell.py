@@ -6,15 +6,16 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from harness.load.generator import LIVE_FILE, GeneratorResult, run_generator
 from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
 from harness.measure.aggregation import HealthThresholds, ProcessHealth
+from harness.measure.join_storm import JoinStorm
 from harness.measure.latency import LatencyRecorder
 from harness.measure.layer_pressure import layer_pressure
 from harness.measure.metric_set import MetricSet
@@ -24,6 +25,7 @@ from harness.results import (
     CellMeasurements,
     GeneratorHealth,
     GroupSizeLatency,
+    JoinStormPhase,
     TimePoint,
     TimeSeries,
 )
@@ -31,7 +33,13 @@ from harness.run.plan import GENERATOR_KIND, Cell, CellRun, GeneratorTarget, _ge
 from harness.stack import Stack
 from harness.stack.layers import layer_spec
 
-__all__ = ["run_locust_cell", "stack_roots"]
+__all__ = ["SETTLE_QUIET_S", "SETTLE_TIMEOUT_S", "run_locust_cell", "stack_roots"]
+
+#: A fan-out run's settle barrier (harness.load.settle): seconds without a presence frame that make its rooms joined.
+SETTLE_QUIET_S: Final = 1.0
+#: ... and seconds after spawning when its members send anyway: far beyond the storm of 1,000 members on one core
+#: (docs/scenarios.md has the figures), short enough that a storm that never ends costs two minutes, not the run.
+SETTLE_TIMEOUT_S: Final = 120.0
 
 
 def _health(results: Sequence[tuple[int | None, dict[str, Any]]], metrics: MetricSet) -> GeneratorHealth:
@@ -62,26 +70,52 @@ def _timeseries(results: Sequence[dict[str, Any]]) -> TimeSeries:
     return TimeSeries(interval_s=1.0, points=points)
 
 
-def _merge_runs(
-    runs: Sequence[tuple[int | None, int, GeneratorResult]],
-) -> tuple[MetricSet, DeliveryCounts, ConnectFailures, UnexpectedCloses, dict[str, int], list[GroupSizeLatency]]:
-    metrics = MetricSet()
-    delivery = DeliveryCounts.zero()
-    failures = ConnectFailures()
-    closes = UnexpectedCloses()
-    foreign: dict[str, int] = {}
-    by_size: list[GroupSizeLatency] = []
+@dataclass
+class _MergedRuns:
+    """A cell's generator runs added up, and what each group size's run measured on its own."""
+
+    metrics: MetricSet = field(default_factory=MetricSet)
+    delivery: DeliveryCounts = field(default_factory=DeliveryCounts.zero)
+    failures: ConnectFailures = field(default_factory=ConnectFailures)
+    closes: UnexpectedCloses = field(default_factory=UnexpectedCloses)
+    foreign: dict[str, int] = field(default_factory=dict)
+    by_size: list[GroupSizeLatency] = field(default_factory=list)
+    storms: list[JoinStormPhase] = field(default_factory=list)
+
+
+def _merge_runs(runs: Sequence[tuple[int | None, int, GeneratorResult]]) -> _MergedRuns:
+    merged = _MergedRuns()
     for size, users, run in runs:
         part = MetricSet.from_dict(run.result["metrics"])
-        metrics.merge(part)
-        delivery = delivery + DeliveryCounts.from_dict(run.result["delivery"])
-        failures.merge(ConnectFailures.from_dict(run.result["connect_failures"]))
-        closes.merge(UnexpectedCloses.from_dict(run.result["unexpected_closes"]))
+        merged.metrics.merge(part)
+        merged.delivery = merged.delivery + DeliveryCounts.from_dict(run.result["delivery"])
+        failures = ConnectFailures.from_dict(run.result["connect_failures"])
+        closes = UnexpectedCloses.from_dict(run.result["unexpected_closes"])
+        merged.failures.merge(failures)
+        merged.closes.merge(closes)
         for reason, count in run.result["foreign_messages"].items():
-            foreign[reason] = foreign.get(reason, 0) + int(count)
-        if size is not None and "fanout" in part:
-            by_size.append(GroupSizeLatency(group_size=size, groups=users // size, recorder=part.recorder("fanout")))
-    return metrics, delivery, failures, closes, foreign, by_size
+            merged.foreign[reason] = merged.foreign.get(reason, 0) + int(count)
+        if size is None:
+            continue
+        if "fanout" in part:
+            merged.by_size.append(GroupSizeLatency(size, users // size, part.recorder("fanout")))
+        connect = part.recorder("connect") if "connect" in part else LatencyRecorder()
+        storm = JoinStorm.from_dict(run.result["join_storm"])
+        merged.storms.append(
+            JoinStormPhase(
+                group_size=size,
+                groups=users // size,
+                connected=connect.count,
+                connect=connect.summary(),
+                presence_received=storm.joins,
+                presence_after_release=storm.joins_after_release,
+                # A member that failed to connect, or was closed on, announced or heard less than the room's share.
+                all_joined=failures.total == 0 and closes.total == 0,
+                duration_s=None if storm.duration_ns is None else storm.duration_ns / 1e9,
+                settled=bool(storm.settled),
+            )
+        )
+    return merged
 
 
 @dataclass(frozen=True)
@@ -125,7 +159,10 @@ def _with_progress(
 def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
     """Start the cell's stack (unless ``load.url`` is given), run the generator once per generator run, measure."""
     plan = _generator_runs(run.scenario)
-    show = _progress(run, total_s=len(plan) * (run.scenario.warmup_s + run.scenario.duration_s + run.scenario.grace_s))
+    scenario = run.scenario
+    # A fan-out run's spawning (and the join storm it sets off, which the line cannot know) comes on top.
+    spawn_s = sum(users / scenario.load.spawn_rate for size, users, _, _ in plan if size is not None)
+    show = _progress(run, total_s=spawn_s + len(plan) * (scenario.warmup_s + scenario.duration_s + scenario.grace_s))
     show("starting")
     stack: Stack | None = None
     sampler: ResourceSampler | None = None
@@ -189,6 +226,9 @@ def _generator_run(
     """One run of the Locust generator (a fan-out cell has one per group size), showing its live figures."""
     scenario = run.scenario
     arrival, shape_args, shape_env = _shape(scenario, rate / (scenario.load.rate or 1.0))
+    # A fan-out run sends once its rooms are joined (the join storm is measured apart, harness.load.settle); that is
+    # one send window for every user too, so capacity trials (aligned) of a fan-out scenario settle as well.
+    warmup_from = "settle" if size is not None else "start" if load.aligned else "connect"
     phase = "measuring" if size is None else f"measuring group size {size}"
     locust_dir = run.directory / (f"locust-size-{size}" if size is not None else "locust")
     return _with_progress(
@@ -206,8 +246,10 @@ def _generator_run(
         credentials=creds,
         run_id=f"{load.run_id}-{run.index}-{n}",
         out_dir=locust_dir,
-        warmup_s=scenario.warmup_s + (users / scenario.load.spawn_rate if load.aligned else 0.0),
-        warmup_from="start" if load.aligned else "connect",
+        warmup_s=scenario.warmup_s + (users / scenario.load.spawn_rate if warmup_from == "start" else 0.0),
+        warmup_from=warmup_from,
+        settle_quiet_s=SETTLE_QUIET_S,
+        settle_timeout_s=SETTLE_TIMEOUT_S,
         grace_s=scenario.grace_s,
         room_size=room_size,
         payload_bytes=scenario.load.payload_bytes,
@@ -226,7 +268,8 @@ def _measurements(
     planned_runs: int,
 ) -> CellMeasurements:
     scenario, cell = run.scenario, run.cell
-    metrics, delivery, failures, closes, foreign, by_size = _merge_runs(runs)
+    merged = _merge_runs(runs)
+    metrics = merged.metrics
     return CellMeasurements(
         server=cell.server,
         layer=cell.layer,
@@ -234,9 +277,9 @@ def _measurements(
         scenario=scenario.name,
         duration_s=scenario.duration_s * planned_runs,
         metrics=metrics,
-        delivery=delivery,
-        connect_failures=failures,
-        unexpected_closes=closes,
+        delivery=merged.delivery,
+        connect_failures=merged.failures,
+        unexpected_closes=merged.closes,
         generator=_health([(size, result.result) for size, _, result in runs], metrics),
         server_processes=sampler.processes() if sampler is not None else (),
         parameters={
@@ -250,9 +293,10 @@ def _measurements(
             "generator_processes": load.processes,
             "target": load.url or url,
         },
-        foreign_messages=foreign,
+        foreign_messages=merged.foreign,
         timeseries=_timeseries([result.result for _, _, result in runs]),
-        fanout_by_group_size=tuple(by_size),
+        fanout_by_group_size=tuple(merged.by_size),
+        join_storm_by_group_size=tuple(merged.storms),
         layer_pressure=_pressure(stack, cell) if stack is not None else None,
         redis_samples=tuple(sampler.redis_samples) if sampler is not None else (),
     )

@@ -78,7 +78,8 @@ class GeneratorTarget:
     processes: int
     run_id: str
     #: Every user sends over the same window, from the scenario's warm-up after the last user was spawned (the
-    #: capacity search's trials); otherwise each user's warm-up counts from its own connect.
+    #: capacity search's trials); otherwise each user's warm-up counts from its own connect. A fan-out scenario's
+    #: runs always count it from the settle barrier's release instead, which is one window for every user too.
     aligned: bool = False
 
 

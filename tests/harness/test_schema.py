@@ -25,7 +25,7 @@ from harness.measure.fingerprint import Fingerprint, collect_fingerprint
 from harness.measure.latency import LatencyRecorder, LatencySummary
 from harness.measure.metric_set import MetricSet
 from harness.measure.resources import ProcessSample, RedisSample
-from harness.results import TimePoint
+from harness.results import JoinStormPhase, TimePoint
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "harness" / "results" / "schema" / "result-v2.json"
 
@@ -129,6 +129,26 @@ def test_schema_matches_code_field_names(schema):
     assert set(samples["properties"]) == {f.name for f in dataclasses.fields(ProcessSample)}
     redis = defs["server_resources"]["properties"]["redis"]["items"]
     assert set(redis["properties"]) == {f.name for f in dataclasses.fields(RedisSample)}
+    storm = defs["join_storm"]
+    assert set(storm["properties"]) == set(_join_storm().to_dict()) == set(storm["required"])
+    assert set(storm["properties"]["connect"]["properties"]) == summary_fields
+
+
+def _join_storm() -> JoinStormPhase:
+    connect = LatencyRecorder()
+    for v in (900, 1_200, 40_000):
+        connect.record_us(v)
+    return JoinStormPhase(
+        group_size=10,
+        groups=2,
+        connected=19,
+        connect=connect.summary(),
+        presence_received=104,
+        presence_after_release=0,
+        all_joined=False,
+        duration_s=1.25,
+        settled=True,
+    )
 
 
 def check_keys(schema, node, instance, path="$"):
@@ -206,6 +226,7 @@ def sample_result():
                 }
             ]
         },
+        "join_storm_by_group_size": [_join_storm().to_dict()],
         "slo_verdicts": [
             {
                 "metric": "round_trip",
@@ -233,6 +254,13 @@ def test_sample_result_has_exactly_the_declared_keys(schema):
     metric = result["cells"][0]["metrics"]["round_trip"]
     assert metric["out_of_range"] == 1 and metric["unit"] == "us"
     assert LatencyRecorder.decode(metric["histogram"]).count == metric["count"] == 2
+
+
+def test_a_join_storm_carries_the_range_of_frames_a_whole_room_delivers(schema):
+    (storm,) = sample_result()["cells"][0]["join_storm_by_group_size"]
+    assert (storm["members"], storm["presence_expected_min"], storm["presence_expected_max"]) == (20, 110, 200)
+    assert storm["all_joined"] is False
+    assert storm["connect"]["count"] == 3 and storm["connect"]["unit"] == "us"
 
 
 def test_key_check_catches_a_misspelt_field(schema):
@@ -266,6 +294,7 @@ def _typed_dicts():
         "server_resources/properties/redis/items": model.RedisSampleDoc,
         "timeseries/properties/points/items": model.TimePointDoc,
         "cell/properties/layer_pressure": model.LayerPressureDoc,
+        "join_storm/properties/connect": model.LatencySummaryDoc,
     }
     top = {
         "cell": model.CellDoc,
@@ -277,6 +306,7 @@ def _typed_dicts():
         "slo_verdict": model.SloVerdictDoc,
         "timeseries": model.TimeSeriesDoc,
         "group_size_metric": model.GroupSizeMetricDoc,
+        "join_storm": model.JoinStormDoc,
         "fingerprint": model.FingerprintDoc,
     }
     return {**top, **sub}

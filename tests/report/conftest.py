@@ -21,6 +21,7 @@ from harness.results import (
     CellMeasurements,
     GeneratorHealth,
     GroupSizeLatency,
+    JoinStormPhase,
     TimePoint,
     TimeSeries,
     build_result,
@@ -101,6 +102,7 @@ def make_cell() -> Callable[..., CellMeasurements]:
         generator_bound: bool = False,
         lost: int = 0,
         group_sizes: tuple[int, ...] = (),
+        join_storms: tuple[JoinStormPhase, ...] = (),
         samples: int = 3_000,
     ) -> CellMeasurements:
         r = random.Random(seed)
@@ -189,6 +191,7 @@ def make_cell() -> Callable[..., CellMeasurements]:
             server_processes=(ServerProcess(server, 2000 + seed, samples_),),
             timeseries=TimeSeries(1.0, tuple(points)),
             fanout_by_group_size=tuple(groups),
+            join_storm_by_group_size=join_storms,
         )
 
     return make

@@ -7,7 +7,10 @@ from xml.etree import ElementTree
 
 import pytest
 
+from harness.measure.latency import LatencyRecorder
 from harness.report import render_report
+from harness.report.text import summary_table
+from harness.results import JoinStormPhase
 from tests.report.conftest import as_version_1
 
 
@@ -143,3 +146,60 @@ def test_foreign_messages_are_explained_in_the_report_and_the_summary(make_resul
     assert "15,000 received messages were not the harness&#x27;s envelopes (missing_key 15,000)" in page
     assert "every key it was sent with" in page
     assert "!! daphne+inmemory x1: 15,000 received messages were not the harness's envelopes" in summary_table(doc)
+
+
+def _storm(size: int, *, received: int, late: int = 0, connected: int | None = None, settled: bool = True):
+    connect = LatencyRecorder()
+    for us in (2_000, 3_000, 250_000):
+        connect.record_us(us)
+    members = size if connected is None else connected
+    return JoinStormPhase(
+        group_size=size,
+        groups=1,
+        connected=members,
+        connect=connect.summary(),
+        presence_received=received,
+        presence_after_release=late,
+        all_joined=members == size,
+        duration_s=size / 10,
+        settled=settled,
+    )
+
+
+def test_the_join_storm_is_its_own_table_next_to_the_fanout_by_group_size(make_result):
+    storms = (_storm(10, received=55), _storm(100, received=4_000, late=40, connected=99, settled=False))
+    doc = make_result(1, group_sizes=(10, 100), join_storms=storms)
+    page = render_report(doc)
+    assert page.index('id="fanout"') < page.index("<h2>Join storm by group size</h2>") < page.index('id="join-storm"')
+    table = page[page.index('id="join-storm"') :].split("</table>")[0]
+    assert "55 of 55–100" in table and "4,000 of ≤10,000" in table, "a failed member leaves only the upper bound"
+    assert "99 of 100" in table and '<td class="fail">NO</td>' in table and '<td class="pass">yes</td>' in table
+    assert "the join storm of group size 100 did not settle before the barrier&#x27;s time-out" in page
+    assert "(40 join presence frames were read in the fan-out window)" in page
+
+    text = summary_table(doc)
+    rows = {line.split()[2]: line for line in text.splitlines() if line.startswith("daphne+inmemory x1 ")}
+    assert "55 of 55–100" in rows["10"] and rows["10"].rstrip().endswith("250 ms") and " yes " in rows["10"]
+    assert "4,000 of ≤10,000" in rows["100"] and " NO " in rows["100"] and "99/100" in rows["100"]
+    assert "!! daphne+inmemory x1: the join storm of group size 100 did not settle" in text
+
+
+def test_join_traffic_in_a_settled_window_is_a_warning_too(make_result):
+    doc = make_result(1, group_sizes=(10,), join_storms=(_storm(10, received=55, late=3),))
+    assert "3 join presence frames of group size 10 arrived after its members were let send" in render_report(doc)
+    assert "!! daphne+inmemory x1: 3 join presence frames" in summary_table(doc)
+
+
+def test_join_frames_outside_the_range_of_a_whole_room_are_named(make_result):
+    doc = make_result(1, group_sizes=(10, 20), join_storms=(_storm(10, received=40), _storm(20, received=401)))
+    page, text = render_report(doc), summary_table(doc)
+    for out in (page, text):
+        assert "group size 10: 15 join presence frames were lost (40 received, at least 55 sent" in out
+        assert "group size 20: 401 join presence frames received, more than the 400" in out
+    whole = make_result(1, join_storms=(_storm(10, received=100),))
+    assert "join presence frames were lost" not in render_report(whole) and "twice" not in summary_table(whole)
+
+
+def test_no_join_storm_section_without_a_fanout_run(make_result):
+    doc = make_result(1)
+    assert "Join storm" not in render_report(doc) and "join storm" not in summary_table(doc)

@@ -61,7 +61,7 @@ def test_generic_scenarios_are_echo_and_broadcast():
 
 
 def test_fanout_and_timeclock_specifics():
-    assert load_named("fanout").load.group_sizes == (1, 10, 100, 1000)
+    assert load_named("fanout").load.group_sizes == (1, 10, 100, 200)
     tc = load_named("timeclock-shift-change").timeclock
     assert tc is not None and tc.readers > 0 and tc.burst_s > 0
 

@@ -130,6 +130,34 @@ def test_a_shaped_fanout_scales_every_stage_by_group_size() -> None:
     assert args == ("--harness-shape", "ramp", "--harness-steps", f"{10 / size:g}:5,{20 / size:g}:5")
 
 
+def test_fanout_measures_each_join_storm_apart_from_the_fanout_after_it(tmp_path: Path) -> None:
+    base = load_named("fanout")
+    scenario = dataclasses.replace(
+        base,
+        duration_s=2,
+        warmup_s=0,
+        grace_s=1,
+        matrix=Matrix(("uvicorn",), ("inmemory",), (1,)),
+        load=dataclasses.replace(base.load, users=26, spawn_rate=20, rate=4.0, group_sizes=(1, 5, 20)),
+    )
+    outcome = run_scenario(scenario, out_dir=tmp_path / "run", argv=["harness", "run"], stream=io.StringIO())
+    (cell,) = outcome.document["cells"]
+    storms = cell["join_storm_by_group_size"]
+    assert [s["group_size"] for s in storms] == [1, 5, 20]
+    for storm in storms:
+        size = storm["group_size"]
+        # The reference app announces every join to the whole room: N(N+1)/2 frames when the joins come one after
+        # the other, up to N² when they overlap; every one of them read.
+        assert (storm["presence_expected_min"], storm["presence_expected_max"]) == (size * (size + 1) // 2, size**2)
+        assert storm["presence_expected_min"] <= storm["presence_received"] <= storm["presence_expected_max"], storm
+        assert storm["all_joined"] and storm["settled"] and storm["presence_after_release"] == 0
+        assert storm["connected"] == size and storm["connect"]["count"] == size
+    sizes = {g["group_size"]: g["metric"]["count"] for g in cell["fanout_by_group_size"]}
+    assert sorted(sizes) == [5, 20] and all(count > 0 for count in sizes.values())
+    assert cell["delivery"]["lost"] == 0 and cell["foreign_messages"] == {}
+    assert outcome.exit_code == 0, [v["sentence"] for v in cell["slo_verdicts"]]
+
+
 def test_layer_pressure_and_redis_samples_reach_the_result(tmp_path: Path) -> None:
     scenario = dataclasses.replace(
         load_named("smoke"), duration_s=2, warmup_s=1, grace_s=1, matrix=Matrix(("uvicorn",), ("redis",), (1,))
