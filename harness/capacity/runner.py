@@ -65,8 +65,8 @@ class CapacityRun:
 def scenario_at(scenario: Scenario, dimension: Dimension, load: float, *, duration_s: float) -> Scenario:
     """The scenario of one trial: ``load`` in ``dimension``, a constant shape for ``duration_s``, and a warm-up that
     opens every connection at the scenario's spawn rate and lets its joins settle before the first send (the trial
-    runs with :attr:`GeneratorTarget.aligned`: the warm-up counts from the last spawn, and every user then sends over
-    the same window).
+    runs with :attr:`GeneratorTarget.aligned`: the warm-up counts from the settle barrier's release, once every
+    connection is open and no join has been read for a second, and every user then sends over the same window).
 
     A timeclock scenario's burst becomes the window: each reader keeps the scenario's badge rate (``inserts /
     burst_s``), and the window is stretched or shrunk to the nearest whole number of events per reader, so the

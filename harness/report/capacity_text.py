@@ -78,20 +78,21 @@ def scaling_table(scaling: Mapping[str, Any]) -> str:
 
 
 def plan_table(answer: Mapping[str, Any]) -> str:
-    """One row per part of a plan: what was grown, how much held and where it failed, and the CPU the servers and
-    the generator used at the load found (100 % = one core)."""
-    header = f"{'part':<8} {'holds':>9} {'fails at':>9} {'unit':<12} {'srv cpu':>7} {'gen cpu':>7}  failed  /  load"
+    """One row per part of a plan: how the search ended, how much held and where it failed, and the CPU the servers
+    and the generator used at the load found (100 % = one core)."""
+    header = (
+        f"{'part':<8} {'outcome':<16} {'holds':>9} {'fails at':>9} {'unit':<12} {'srv cpu':>7} {'gen cpu':>7}  "
+        "failed  /  load"
+    )
     lines = [f"plan {answer['plan']}", header, "-" * len(header)]
     for row in answer["parts"]:
         holds = "–" if row["last_pass"] is None else f"{row['last_pass']:,.0f}"
-        if row["outcome"] == "holds_at_maximum":
-            holds = f"≥{holds}"
         fails = "–" if row["first_fail"] is None else f"{row['first_fail']:,.0f}"
         cpu = "–" if row["server_cpu_percent"] is None else f"{row['server_cpu_percent']:.0f}%"
         gen = "–" if row["generator_cpu_percent"] is None else f"{row['generator_cpu_percent']:.0f}%"
         failed = ", ".join(row["first_fail_checks"]) or "–"
         lines.append(
-            f"{row['part']:<8} {holds:>9} {fails:>9} {row['unit']:<12} {cpu:>7} {gen:>7}  {failed}  /  "
-            f"{row['what']}, {row['how']}"
+            f"{row['part']:<8} {row['outcome'].replace('_', ' '):<16} {holds:>9} {fails:>9} {row['unit']:<12} "
+            f"{cpu:>7} {gen:>7}  {failed}  /  {row['what']}, {row['how']}"
         )
     return "\n".join(lines)

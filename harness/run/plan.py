@@ -77,9 +77,10 @@ class GeneratorTarget:
     credentials: Path | None
     processes: int
     run_id: str
-    #: Every user sends over the same window, from the scenario's warm-up after the last user was spawned (the
-    #: capacity search's trials); otherwise each user's warm-up counts from its own connect. A fan-out scenario's
-    #: runs always count it from the settle barrier's release instead, which is one window for every user too.
+    #: Every user sends over the same window, from the scenario's warm-up after the settle barrier's release (all
+    #: connected, joins quiet; harness.load.settle), or after the last user was spawned for kinds that cannot wait
+    #: there (the capacity search's trials); otherwise each user's warm-up counts from its own connect. A fan-out
+    #: scenario's runs always count it from the settle barrier.
     aligned: bool = False
 
 

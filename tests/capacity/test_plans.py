@@ -55,8 +55,8 @@ def test_the_answer_says_each_capacity_where_it_failed_and_the_generators_share(
         "core at the readers found and 88 % of a core at the sockets found"
     )
     table = plan_table(answer).splitlines()
-    assert table[3].split()[:4] == ["readers", "62", "70", "readers"]
-    assert table[4].split()[:4] == ["sockets", "≥20,000", "–", "connections"]
+    assert table[3].split()[:5] == ["readers", "found", "62", "70", "readers"]
+    assert table[4].split()[:7] == ["sockets", "holds", "at", "maximum", "20,000", "–", "connections"]
     doc = build_capacity_document(
         searches=[readers, sockets],
         fingerprint=collect_fingerprint(seed=1, argv=["harness", "capacity"]),
