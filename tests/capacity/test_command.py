@@ -152,11 +152,11 @@ def test_a_readers_search_plays_the_shift_change_on_a_fresh_stack_per_trial(tmp_
     code, search = _small_search(
         tmp_path,
         *("--scenario", "timeclock-shift-change", "--dimension", "readers", "--slo", "p99<2s", "--slo", "loss<=0"),
-        *("--start", "2", "--max", "4", "--trial-s", "3"),
+        *("--start", "3", "--max", "3", "--trial-s", "3"),
     )
     assert code == 0 and search["outcome"] == "holds_at_maximum", search["sentence"]
-    assert [t["load"] for t in search["trials"]] == [2, 4, 4]
-    assert search["restarts"] == 3 and search["bracket"]["unit"] == "readers"
+    assert [(t["load"], t["phase"]) for t in search["trials"]] == [(3, "growth"), (3, "confirmation")]
+    assert search["restarts"] == 2 and search["bracket"]["unit"] == "readers"
     for trial in search["trials"]:
         figures = trial["figures"]
         # 2 badge events per reader in 3 s (the scenario's 40 per 60 s), each punch on its kiosk.
@@ -173,4 +173,4 @@ def test_a_readers_search_plays_the_shift_change_on_a_fresh_stack_per_trial(tmp_
         }
     # Each trial's own stack, database and EKS processes.
     stacks = sorted(tmp_path.glob("trials/*/*/stack/db.sqlite3"))
-    assert len(stacks) == 3
+    assert len(stacks) == 2
