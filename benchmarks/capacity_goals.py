@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from harness.capacity.plans import figures_at_capacity
+
 PARTS: Final = ("terminals", "sockets", "rooms", "largest-room", "usl")
 ROOM_SIZES: Final = (10, 100, 1000)
 
@@ -47,12 +49,6 @@ def _capacity(argv: list[str], out: Path) -> tuple[dict[str, Any] | None, int, f
     return (json.loads(path.read_text()) if path.exists() else None), code, wall
 
 
-def _at_capacity(search: dict[str, Any]) -> dict[str, Any] | None:
-    last = search["bracket"]["last_pass"]
-    passed = [t for t in search["trials"] if t["load"] == last and t["pass"]]
-    return passed[-1]["figures"] if passed else None
-
-
 def _n(value: float | None, digits: int = 0) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
@@ -63,7 +59,7 @@ def _scaled(value: float | None, by: float) -> float | None:
 
 def _search_row(label: str, search: dict[str, Any], wall: float) -> str:
     """One search as a table row; the figures are those of the last passing trial at the load found."""
-    f = _at_capacity(search) or {}
+    f = figures_at_capacity(search) or {}
     bracket = search["bracket"]
     failed = ", ".join(c["name"] for c in search["first_fail_checks"]) or "–"
     return (

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["PLANS", "CapacityPlan", "PlanPart", "plan_answer", "plan_named"]
+__all__ = ["PLANS", "CapacityPlan", "PlanPart", "figures_at_capacity", "plan_answer", "plan_named"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,7 @@ def plan_named(name: str) -> CapacityPlan:
         raise ValueError(f"--plan {name!r}: unknown; expected one of {', '.join(PLANS)}") from None
 
 
-def _at_capacity(search: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def figures_at_capacity(search: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The figures of the last passing trial at the load found (the confirmation's, when it passed)."""
     last = search["bracket"]["last_pass"]
     passed = [t for t in search["trials"] if t["load"] == last and t["pass"]]
@@ -95,7 +95,7 @@ def plan_answer(plan: CapacityPlan, searches: Sequence[Mapping[str, Any]]) -> di
     """The ``plan_answer`` object of capacity.json: the sentence, and one row per part."""
     rows = []
     for part, search in zip(plan.parts, searches, strict=True):
-        figures = _at_capacity(search)
+        figures = figures_at_capacity(search)
         rows.append(
             {
                 "part": part.name,
