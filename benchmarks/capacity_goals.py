@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from harness.capacity.plans import figures_at_capacity
+from harness.results.format import busiest_text
 
 PARTS: Final = ("terminals", "sockets", "rooms", "largest-room", "usl")
 ROOM_SIZES: Final = (10, 100, 1000)
@@ -67,13 +68,14 @@ def _search_row(label: str, search: dict[str, Any], wall: float) -> str:
         f"{_n(bracket['first_fail'])} {bracket['unit']} | {failed} | {_n(f.get('deliveries_per_s'))} | "
         f"{_n(_scaled(f.get('p99_us'), 1000), 1)} | {_n(f.get('server_cpu_percent'))} | {_n(f.get('server_fds'))} | "
         f"{_n(_scaled(f.get('server_rss_bytes'), 2**20))} | {_n(f.get('generator_cpu_total_percent'))} | "
-        f"{wall / 60:.1f} |"
+        f"{busiest_text(next(iter(f.get('server_processes') or ()), None))} | {wall / 60:.1f} |"
     )
 
 
 SEARCH_HEADER: Final = (
     "| search | outcome | holds | fails at | failed at first failure | deliveries/s | p99 ms | server CPU % | "
-    "server fds | server MB | generator CPU % | wall min |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "server fds | server MB | generator CPU % | busiest server process | wall min |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -104,8 +106,11 @@ def _one_search(label: str, argv: list[str], out: Path) -> str:
 
 
 def _terminals(args: argparse.Namespace, out: Path) -> Iterator[str]:
-    yield "| stack | readers | fails at | sockets | fails at | generator CPU % (readers / sockets) | wall min |"
-    yield "|---|---|---|---|---|---|---|"
+    yield (
+        "| stack | readers | fails at | sockets | fails at | generator CPU % (readers / sockets) | "
+        "busiest server process (readers / sockets) | wall min |"
+    )
+    yield "|---|---|---|---|---|---|---|---|"
     for server in args.servers:
         for layer in args.layers:
             for workers in args.workers:
@@ -113,14 +118,16 @@ def _terminals(args: argparse.Namespace, out: Path) -> Iterator[str]:
                 argv = ["--plan", "terminals", "--server", server, "--layer", layer, "--workers", str(workers)]
                 doc, code, wall = _capacity(argv, out / f"{server}-{layer}-{workers}")
                 if doc is None or doc.get("plan_answer") is None:
-                    yield f"| {label} | the plan wrote no answer (exit {code}; see its capacity.log) | | | | | |"
+                    yield f"| {label} | the plan wrote no answer (exit {code}; see its capacity.log) | | | | | | |"
                     continue
                 parts = {row["part"]: row for row in doc["plan_answer"]["parts"]}
                 r, s = parts["readers"], parts["sockets"]
                 yield (
                     f"| {label} | {_n(r['last_pass'])} | {_n(r['first_fail'])} ({', '.join(r['first_fail_checks'])}) | "
                     f"{_n(s['last_pass'])} | {_n(s['first_fail'])} ({', '.join(s['first_fail_checks'])}) | "
-                    f"{_n(r['generator_cpu_percent'])} / {_n(s['generator_cpu_percent'])} | {wall / 60:.1f} |"
+                    f"{_n(r['generator_cpu_percent'])} / {_n(s['generator_cpu_percent'])} | "
+                    f"{busiest_text(r.get('busiest_process'))} / {busiest_text(s.get('busiest_process'))} | "
+                    f"{wall / 60:.1f} |"
                 )
                 print(doc["plan_answer"]["sentence"], flush=True)
 
@@ -129,8 +136,12 @@ def _sockets(args: argparse.Namespace, out: Path) -> Iterator[str]:
     yield SEARCH_HEADER
     for server in args.servers:
         argv = ["--scenario", "idle-sockets", "--dimension", "connections", "--server", server]
-        argv += ["--layer", "inmemory", "--workers", "1", "--start", "2500", "--processes", "2"]
-        yield _one_search(f"{server}+inmemory, idle sockets", argv, out / server)
+        argv += ["--layer", "inmemory", "--workers", "1", "--start", str(args.sockets_start), "--processes", "2"]
+        how = "idle sockets"
+        if args.spawn_rate is not None:
+            argv += ["--spawn-rate", f"{args.spawn_rate:g}"]
+            how += f", opened at {args.spawn_rate:g}/s"
+        yield _one_search(f"{server}+inmemory, {how}", argv, out / server)
 
 
 def _rooms(args: argparse.Namespace, out: Path) -> Iterator[str]:
@@ -190,6 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--workers", type=lambda t: [int(n) for n in t.split(",")], default=[1, 2], help="Worker counts (terminals)."
+    )
+    parser.add_argument(
+        "--spawn-rate",
+        type=float,
+        default=None,
+        help="Sockets opened per second in the sockets part (default: the idle-sockets scenario's 250). Slower "
+        "than the server accepts them, a search measures the sockets held rather than the rate they can be opened.",
+    )
+    parser.add_argument(
+        "--sockets-start", type=int, default=2500, help="The first load of the sockets part (default: 2500)."
     )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,16 @@ from harness.scenario import LatencySlo, Scenario, Slo
 from harness.scenario.slo_text import DEFAULT_LATENCY_METRIC, slo_text
 from harness.stack import Stack
 
-__all__ = ["SEND_RATE_RATIO", "SETTLE_S", "Check", "TrialFigures", "TrialResult", "judge", "run_capacity_trial"]
+__all__ = [
+    "SEND_RATE_RATIO",
+    "SETTLE_S",
+    "Check",
+    "ProcessCpu",
+    "TrialFigures",
+    "TrialResult",
+    "judge",
+    "run_capacity_trial",
+]
 
 #: The achieved send rate must be at least this share of the offered one.
 SEND_RATE_RATIO: Final = 0.99
@@ -57,6 +66,22 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True)
+class ProcessCpu:
+    """One sampled server-side process's mean CPU over the send window (100 = one core).
+
+    The servers' CPU added up hides which process is the bottleneck: a Python process cannot use more than one
+    core, so a trial whose busiest process sits near 100 % is limited by that process, whatever the sum says.
+    """
+
+    name: str
+    pid: int
+    cpu_percent: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "pid": self.pid, "cpu_percent": self.cpu_percent}
+
+
+@dataclass(frozen=True, slots=True)
 class TrialFigures:
     """What a trial measured; a figure the trial could not measure is None, never 0.
 
@@ -64,7 +89,8 @@ class TrialFigures:
     ``achieved_per_s`` the sends over the time they took; ``server_cpu_percent`` the mean, over the send window, of
     the server processes' CPU added up (100 = one core); ``server_rss_bytes`` their peak added-up RSS;
     ``generator_cpu_percent`` the busiest generator process's mean CPU, ``generator_cpu_total_percent`` all of
-    them added up (the generator's share of the machine).
+    them added up (the generator's share of the machine); ``server_processes`` every sampled server-side process
+    (ASGI servers, their children, the timeclock worker, Redis) with its own mean CPU, busiest first.
     """
 
     metric: str
@@ -88,9 +114,12 @@ class TrialFigures:
     generator_cpu_total_percent: float | None
     generator_bound: bool
     steal_percent: float | None
+    server_processes: tuple[ProcessCpu, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        doc = {name: getattr(self, name) for name in self.__slots__}
+        doc["server_processes"] = [p.to_dict() for p in self.server_processes]
+        return doc
 
 
 @dataclass(frozen=True)
@@ -185,28 +214,40 @@ def _window(cell: CellDoc) -> tuple[int, int] | None:
     return (min(seconds), max(seconds)) if seconds else None
 
 
+@dataclass(frozen=True, slots=True)
+class _ServerFigures:
+    cpu_percent: float | None
+    rss_bytes: int | None
+    fds: int | None
+    processes: tuple[ProcessCpu, ...]
+
+
 def _server_figures(
     processes: tuple[ServerProcess, ...], sampler_t0: float, window: tuple[int, int] | None
-) -> tuple[float | None, int | None, int | None]:
-    """Mean added-up CPU over the send window, peak added-up RSS and fds, from the sampler's samples."""
+) -> _ServerFigures:
+    """Mean added-up CPU over the send window, peak added-up RSS and fds, and each process's mean CPU over the
+    window, from the sampler's samples."""
+
+    def inside(t_s: float) -> bool:
+        # A sample covers the interval before it: keep those that end inside the send window.
+        return window is not None and window[0] + 1 <= sampler_t0 + t_s <= window[1] + 1
+
     by_time: dict[float, list[tuple[float, int, int]]] = {}
     for process in processes:
         for sample in process.samples:
             by_time.setdefault(sample.t_s, []).append((sample.cpu_percent, sample.rss_bytes, sample.num_fds))
     if not by_time:
-        return None, None, None
+        return _ServerFigures(None, None, None, ())
     rss = max(sum(s[1] for s in rows) for rows in by_time.values())
     fds = max(sum(s[2] for s in rows) for rows in by_time.values())
-    cpu = None
-    if window is not None:
-        inside = [
-            sum(s[0] for s in rows)
-            for t, rows in by_time.items()
-            # A sample covers the interval before it: keep those that end inside the send window.
-            if window[0] + 1 <= sampler_t0 + t <= window[1] + 1
-        ]
-        cpu = sum(inside) / len(inside) if inside else None
-    return cpu, rss, fds
+    sums = [sum(s[0] for s in rows) for t, rows in by_time.items() if inside(t)]
+    each = []
+    for process in processes:
+        cpu = [sample.cpu_percent for sample in process.samples if inside(sample.t_s)]
+        if cpu:
+            each.append(ProcessCpu(process.name, process.pid, sum(cpu) / len(cpu)))
+    each.sort(key=lambda p: -p.cpu_percent)
+    return _ServerFigures(sum(sums) / len(sums) if sums else None, rss, fds, tuple(each))
 
 
 def run_capacity_trial(
@@ -263,7 +304,7 @@ def run_capacity_trial(
     machine_after = machine_cpu()
     doc = build_cell(measurements, slos)
     window = _window(doc)
-    cpu, rss, fds = _server_figures(sampler.processes() if sampler else (), sampler_t0, window)
+    server = _server_figures(sampler.processes() if sampler else (), sampler_t0, window)
     metric = judged_metric(slos)
     latency = doc["metrics"].get(metric)
     sent = sum(int(p["sent"]) for p in doc.get("timeseries", {}).get("points", []))
@@ -292,15 +333,16 @@ def run_capacity_trial(
         loss_ratio=int(delivery["lost"]) / expected if expected else None,
         connect_failures=measurements.connect_failures.total,
         unexpected_closes=sum(int(n) for n in doc["unexpected_closes"].values()),
-        server_cpu_percent=cpu,
-        server_rss_bytes=rss,
-        server_fds=fds,
+        server_cpu_percent=server.cpu_percent,
+        server_rss_bytes=server.rss_bytes,
+        server_fds=server.fds,
         generator_cpu_percent=max((float(p["cpu_percent"]["mean"]) for p in health["processes"]), default=None),
         generator_cpu_total_percent=sum(float(p["cpu_percent"]["mean"]) for p in health["processes"])
         if health["processes"]
         else None,
         generator_bound=bool(health["generator_bound"]),
         steal_percent=steal,
+        server_processes=server.processes,
     )
     checks = judge(doc, slos, figures, scenario.duration_s)
     # The time in flight is the service time: a timeclock punch's is its insert -> kiosk time.

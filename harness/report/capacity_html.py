@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.report.charts import Axis, Series, fmt_number, line_chart, palette_color
 from harness.report.html import fingerprint_table, page, table
-from harness.results.format import format_ms
+from harness.results.format import busiest_text, format_ms
 from harness.scenario import LatencySlo, LossSlo
 from harness.scenario.slo_text import SloTextError, parse_slo_text
 
@@ -132,6 +132,7 @@ def _trials_table(search: Mapping[str, Any]) -> str:
             shown(f["server_cpu_percent"], "{:.0f} %"),
             shown(rss, "{:,.0f}"),
             shown(f["generator_cpu_percent"], "{:.0f} %"),
+            busiest_text(next(iter(f.get("server_processes") or ()), None)),
         ]
         cells = [
             f"<td>{_e(t['phase'])}</td>"
@@ -161,6 +162,7 @@ def _trials_table(search: Mapping[str, Any]) -> str:
         "server CPU",
         "server MB",
         "generator CPU",
+        "busiest server process",
         "failed predicates",
         "notes",
     )
@@ -240,6 +242,7 @@ def _plan_section(answer: Mapping[str, Any]) -> str:
                 ", ".join(row["first_fail_checks"]) or "–",
                 "–" if row["server_cpu_percent"] is None else f"{row['server_cpu_percent']:.0f} %",
                 "–" if row["generator_cpu_percent"] is None else f"{row['generator_cpu_percent']:.0f} %",
+                busiest_text(row.get("busiest_process")),
             )
         )
         + "</tr>"
@@ -247,13 +250,24 @@ def _plan_section(answer: Mapping[str, Any]) -> str:
     )
     head = "".join(
         f"<th>{h}</th>"
-        for h in ("part", "load", "outcome", "holds", "fails at", "failed", "server CPU", "generator CPU")
+        for h in (
+            "part",
+            "load",
+            "outcome",
+            "holds",
+            "fails at",
+            "failed",
+            "server CPU",
+            "generator CPU",
+            "busiest server process",
+        )
     )
     return (
         f"<h2>Plan {_e(answer['plan'])}</h2><p><strong>{_e(answer['sentence'])}</strong></p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
         "<p>CPU at the last passing trial of the load found, 100 % = one core; the servers and the generator share "
-        "this machine's cores.</p>"
+        "this machine's cores. A Python process uses at most one core: a busiest process near 100 % is the "
+        "bottleneck whatever the sum.</p>"
     )
 
 

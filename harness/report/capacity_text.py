@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.results.format import format_ms
+from harness.results.format import busiest_text, format_ms
 
 __all__ = ["plan_table", "scaling_table", "step_table"]
 
@@ -32,7 +32,7 @@ def step_table(search: Mapping[str, Any]) -> str:
     header = (
         f"{'load (' + dimension['unit'] + ')':>18} {'phase':<12} {'#':>2} {'verdict':<7} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'max ms':>8} {'loss':>7} {'offered/s':>10} {'achieved/s':>10} {'deliv/s':>9} {'srv cpu':>7} "
-        f"{'srv MB':>7} {'gen cpu':>7}  failed"
+        f"{'srv MB':>7} {'gen cpu':>7}  {'busiest server process':<26} failed"
     )
     lines = [f"latency: {metric} (µs HDR over each trial's send window)", header, "-" * len(header)]
     for trial in search["trials"]:
@@ -42,11 +42,12 @@ def step_table(search: Mapping[str, Any]) -> str:
         rss = "–" if f["server_rss_bytes"] is None else f"{f['server_rss_bytes'] / 2**20:,.0f}"
         gen = "–" if f["generator_cpu_percent"] is None else f"{f['generator_cpu_percent']:.0f}%"
         failed = ", ".join(c["name"] for c in trial["checks"] if not c["pass"])
+        busiest = busiest_text(next(iter(f.get("server_processes") or ()), None))
         lines.append(
             f"{_load(trial['load'], dimension['integer']):>18} {trial['phase']:<12} {trial['trial']:>2} "
             f"{'pass' if trial['pass'] else 'FAIL':<7} {_ms(f['p50_us']):>8} {_ms(f['p99_us']):>8} "
             f"{_ms(f['max_us']):>8} {loss:>7} {_rate(f['offered_per_s']):>10} {_rate(f['achieved_per_s']):>10} "
-            f"{_rate(f['deliveries_per_s']):>9} {cpu:>7} {rss:>7} {gen:>7}  {failed}"
+            f"{_rate(f['deliveries_per_s']):>9} {cpu:>7} {rss:>7} {gen:>7}  {busiest:<26} {failed}"
         )
     return "\n".join(lines)
 
@@ -78,11 +79,11 @@ def scaling_table(scaling: Mapping[str, Any]) -> str:
 
 
 def plan_table(answer: Mapping[str, Any]) -> str:
-    """One row per part of a plan: how the search ended, how much held and where it failed, and the CPU the servers
-    and the generator used at the load found (100 % = one core)."""
+    """One row per part of a plan: how the search ended, how much held and where it failed, the CPU the servers
+    and the generator used at the load found (100 % = one core), and the busiest server-side process then."""
     header = (
         f"{'part':<8} {'outcome':<16} {'holds':>9} {'fails at':>9} {'unit':<12} {'srv cpu':>7} {'gen cpu':>7}  "
-        "failed  /  load"
+        f"{'busiest server process':<26} failed  /  load"
     )
     lines = [f"plan {answer['plan']}", header, "-" * len(header)]
     for row in answer["parts"]:
@@ -91,8 +92,9 @@ def plan_table(answer: Mapping[str, Any]) -> str:
         cpu = "–" if row["server_cpu_percent"] is None else f"{row['server_cpu_percent']:.0f}%"
         gen = "–" if row["generator_cpu_percent"] is None else f"{row['generator_cpu_percent']:.0f}%"
         failed = ", ".join(row["first_fail_checks"]) or "–"
+        busiest = busiest_text(row.get("busiest_process"))
         lines.append(
             f"{row['part']:<8} {row['outcome'].replace('_', ' '):<16} {holds:>9} {fails:>9} {row['unit']:<12} "
-            f"{cpu:>7} {gen:>7}  {failed}  /  {row['what']}, {row['how']}"
+            f"{cpu:>7} {gen:>7}  {busiest:<26} {failed}  /  {row['what']}, {row['how']}"
         )
     return "\n".join(lines)

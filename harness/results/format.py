@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["cell_label", "foreign_sentence", "format_ms", "join_storm_sentence", "presence_text"]
+__all__ = ["busiest_text", "cell_label", "foreign_sentence", "format_ms", "join_storm_sentence", "presence_text"]
 
 
 def format_ms(value_us: float) -> str:
@@ -18,6 +18,14 @@ def format_ms(value_us: float) -> str:
     if ms >= 1:
         return f"{ms:.2f}"
     return f"{ms:.3f}"
+
+
+def busiest_text(process: Mapping[str, Any] | None) -> str:
+    """The busiest server-side process of a capacity trial as ``timeclock-worker 92 %`` (100 % = one core), or
+    ``–`` when the trial sampled none (a --target, or a file written before processes were recorded)."""
+    if not process:
+        return "–"
+    return f"{process['name']} {process['cpu_percent']:.0f} %"
 
 
 def cell_label(cell: Mapping[str, Any]) -> str:

@@ -22,7 +22,7 @@ from harness.capacity.document import (
 from harness.capacity.little import little_check
 from harness.capacity.runner import CapacityRun
 from harness.capacity.search import Search, SearchPlan
-from harness.capacity.trial import Check, TrialFigures, TrialResult
+from harness.capacity.trial import Check, ProcessCpu, TrialFigures, TrialResult
 from harness.measure.fingerprint import collect_fingerprint
 from harness.report.capacity_text import step_table
 from harness.scenario import load_named
@@ -55,6 +55,10 @@ def figures(load: float) -> TrialFigures:
         generator_cpu_total_percent=12.0,
         generator_bound=False,
         steal_percent=0.5,
+        server_processes=(
+            ProcessCpu("uvicorn-0", 4101, min(100.0, load / CAPACITY * 90)),
+            ProcessCpu("redis-server", 4102, 5.0),
+        ),
     )
 
 

@@ -26,7 +26,14 @@ def _search(unit: str, scenario: str, bracket: tuple[float | None, float | None]
         trial["load"] = 0.0
     if bracket[0] is not None:
         search["trials"][-1].update(load=bracket[0], **{"pass": True})
-        search["trials"][-1]["figures"].update(server_cpu_percent=140.0, generator_cpu_total_percent=35.0)
+        search["trials"][-1]["figures"].update(
+            server_cpu_percent=140.0,
+            generator_cpu_total_percent=35.0,
+            server_processes=[
+                {"name": "uvicorn-0", "pid": 11, "cpu_percent": 90.0},
+                {"name": "uvicorn-1", "pid": 12, "cpu_percent": 50.0},
+            ],
+        )
     return search
 
 
@@ -49,6 +56,7 @@ def test_the_answer_says_each_capacity_where_it_failed_and_the_generators_share(
     assert [row["part"] for row in answer["parts"]] == ["readers", "sockets"]
     assert answer["parts"][0]["first_fail_checks"] == ["slo p99<=50ms"]
     assert answer["parts"][0]["generator_cpu_percent"] == 35.0
+    assert answer["parts"][0]["busiest_process"] == {"name": "uvicorn-0", "cpu_percent": 90.0}
     assert answer["sentence"] == (
         "uvicorn+redis, 2 workers holds 62 EKS readers (fails at 70: slo p99<=50ms) and at least 20,000 kiosk/chat "
         "sockets (the search's maximum) at p99<=50ms, loss<=0; the generator, on the same 2 cores, used 35 % of a "
@@ -56,6 +64,7 @@ def test_the_answer_says_each_capacity_where_it_failed_and_the_generators_share(
     )
     table = plan_table(answer).splitlines()
     assert table[3].split()[:5] == ["readers", "found", "62", "70", "readers"]
+    assert "uvicorn-0 90 %" in table[3]
     assert table[4].split()[:7] == ["sockets", "holds", "at", "maximum", "20,000", "–", "connections"]
     doc = build_capacity_document(
         searches=[readers, sockets],
@@ -65,6 +74,7 @@ def test_the_answer_says_each_capacity_where_it_failed_and_the_generators_share(
     )
     page = render_capacity_report(doc)
     assert "<h2>Plan terminals</h2>" in page and "at least 20,000 kiosk/chat sockets" in page
+    assert "<td>uvicorn-0 90 %</td>" in page
     doc["plan_answer"]["parts"][0]["outcome"] = "roughly"
     with pytest.raises(CapacityDocumentError, match="'roughly' is not one of"):
         build_capacity_document(
@@ -81,6 +91,7 @@ def test_a_part_that_found_nothing_says_so_and_claims_no_cpu_figure() -> None:
     sockets = _search("connections", "idle-sockets", (400, 800), "unconfirmed")
     answer = plan_answer(plan, [readers, sockets])
     assert answer["parts"][0]["generator_cpu_percent"] is None
+    assert answer["parts"][0]["busiest_process"] is None
     assert (
         "holds no EKS readers (fails already at 1, the search's minimum) and an unconfirmed number of kiosk/chat "
         "sockets (last bracket [400, 800])"
