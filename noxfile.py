@@ -74,6 +74,13 @@ def capacity_goals(session: nox.Session) -> None:
     session.run("python", "benchmarks/capacity_goals.py", *(session.posargs or ["--part", "sockets"]))
 
 
+@nox.session(name="layer-cost")
+def layer_cost(session: nox.Session) -> None:
+    """CPU per delivery of Channels' in-memory layer against the sockets a process holds (docs/capacity.md)."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/inmemory_layer_cost.py", *session.posargs)
+
+
 @nox.session(name="gate-validation")
 def gate_validation(session: nox.Session) -> None:
     """The gate's measured false-alarm and detection rates on the reference app (docs/ci.md; about 80 minutes)."""

@@ -113,7 +113,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "the harness started is restarted before every trial instead.",
     )
     p.add_argument(
-        "--processes", type=int, default=0, help="Locust worker processes (0: one local runner; N: master + N)."
+        "--processes",
+        type=int,
+        default=None,
+        help="Locust worker processes (0: one local runner; N: master + N). Default: 0, and a plan part's own "
+        "(the terminals plan's sockets part runs 2: one process fell behind its schedule before the servers did).",
     )
     p.add_argument("--out", type=Path, help="Output directory (default: reports/<timestamp>-capacity-<scenario>/).")
 
@@ -152,7 +156,7 @@ def _check_numbers(args: argparse.Namespace) -> str | None:
         return f"--confirm-factor {args.confirm_factor:g}: expected >= 1"
     if args.confirmations < 1:
         return f"--confirmations {args.confirmations}: expected >= 1"
-    if args.processes < 0:
+    if args.processes is not None and args.processes < 0:
         return "--processes must be >= 0"
     return None
 
@@ -167,6 +171,7 @@ class _Job:
     slos: tuple[Any, ...]
     cells: list[Any]
     trial_s: float
+    processes: int
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -223,7 +228,7 @@ def _run_plan(args: argparse.Namespace) -> int:
     )
     jobs = []
     for part in plan.parts:
-        job = _prepare(args, part.scenario, part.dimension, slo_texts)
+        job = _prepare(args, part.scenario, part.dimension, slo_texts, processes=part.processes)
         if isinstance(job, str):
             return _usage(f"plan {plan.name}, part {part.name}: {job}")
         jobs.append((job, part))
@@ -231,9 +236,15 @@ def _run_plan(args: argparse.Namespace) -> int:
 
 
 def _prepare(
-    args: argparse.Namespace, scenario_ref: str, dimension_name: str, slo_texts: tuple[str, ...]
+    args: argparse.Namespace,
+    scenario_ref: str,
+    dimension_name: str,
+    slo_texts: tuple[str, ...],
+    *,
+    processes: int = 0,
 ) -> _Job | str:
-    """The checked search of ``dimension_name`` in ``scenario_ref``, or what is wrong with it (a usage error)."""
+    """The checked search of ``dimension_name`` in ``scenario_ref``, or what is wrong with it (a usage error);
+    ``processes``: the Locust worker processes when ``--processes`` is not given."""
     from harness.capacity.dimensions import dimension_for
     from harness.capacity.search import SearchPlan
     from harness.run.plan import Cell
@@ -318,7 +329,8 @@ def _prepare(
                 stack_config(largest, cell).check()
         except StackError as exc:
             return str(exc)
-    return _Job(scenario, dimension, plan, slos, cells, trial_s)
+    generators = processes if args.processes is None else args.processes
+    return _Job(scenario, dimension, plan, slos, cells, trial_s, generators)
 
 
 def _worker_counts(text: str) -> list[int]:
@@ -448,7 +460,7 @@ def _search(args: argparse.Namespace, job: _Job, cell: Any, out: Path) -> dict[s
             trial_s=job.trial_s,
             confirm_factor=args.confirm_factor,
             out_dir=out,
-            processes=args.processes,
+            processes=job.processes,
             settle_s=args.settle_s,
             stream=sys.stderr,
         )
@@ -469,6 +481,7 @@ def _search(args: argparse.Namespace, job: _Job, cell: Any, out: Path) -> dict[s
         confirm_factor=args.confirm_factor,
         settle_s=args.settle_s,
         restarted=args.target is None,
+        generator_processes=job.processes,
     )
 
 

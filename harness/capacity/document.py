@@ -86,8 +86,10 @@ def search_document(
     confirm_factor: float,
     settle_s: float,
     restarted: bool,
+    generator_processes: int = 0,
 ) -> dict[str, Any]:
-    """The ``$defs/search`` object of one finished search."""
+    """The ``$defs/search`` object of one finished search; ``generator_processes``: Locust worker processes (0:
+    one local runner)."""
     search = run.search
     if search.outcome is None:
         raise CapacityDocumentError("the search has not ended: a document needs its outcome")
@@ -129,6 +131,7 @@ def search_document(
             "send_rate_ratio": SEND_RATE_RATIO,
             "settle_before_send_s": SETTLE_S,
             "restart_before_trial": restarted,
+            "generator_processes": generator_processes,
             "settle_after_failure_s": None if restarted else settle_s,
         },
         "outcome": search.outcome.value,

@@ -72,6 +72,23 @@ def test_bad_arguments_are_usage_errors_that_say_what_was_expected(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("flags", "expected"), [([], [0, 2]), (["--processes", "1"], [1, 1])])
+def test_a_plan_part_runs_its_own_generator_processes_unless_processes_is_given(
+    monkeypatch: pytest.MonkeyPatch, flags: list[str], expected: list[int]
+) -> None:
+    import harness.capacity.command as command
+
+    ran: list[int] = []
+
+    def searches(args: Any, jobs: list[tuple[Any, Any]], *, plan: Any = None) -> int:
+        ran.extend(job.processes for job, _part in jobs)
+        return 0
+
+    monkeypatch.setattr(command, "_searches", searches)
+    assert main(["capacity", "--plan", "terminals", "--layer", "redis", *flags]) == 0
+    assert ran == expected  # readers (the emulator drives them), then sockets
+
+
 def test_the_search_finds_a_known_capacity_within_ten_per_cent(serve: Serve, tmp_path: Path) -> None:
     # An echo that serves 200 messages per second, one at a time, in wall time (harness.testing.known_capacity).
     url = serve("known_capacity", env={"HARNESS_CAPACITY_MSGS": "200", "HARNESS_CAPACITY_MODE": "wall"}) + "/"
@@ -110,6 +127,7 @@ def test_the_search_finds_a_known_capacity_within_ten_per_cent(serve: Serve, tmp
     confirmation = search["trials"][-1]
     assert confirmation["phase"] == "confirmation" and confirmation["duration_s"] == 3.0
     assert confirmation["figures"]["server_cpu_percent"] is None  # a target: its processes are not ours
+    assert confirmation["figures"]["server_processes"] == []
 
 
 def _small_search(tmp_path: Path, *argv: str) -> tuple[int, dict[str, Any]]:
@@ -128,10 +146,14 @@ def test_the_reference_app_stack_is_restarted_before_every_trial_and_its_resourc
     assert code == 0 and search["outcome"] == "holds_at_maximum", search["sentence"]
     assert [t["load"] for t in search["trials"]] == [20, 40, 40]
     assert search["restarts"] == 3 and search["plan"]["restart_before_trial"]
+    assert search["plan"]["generator_processes"] == 0
     for trial in search["trials"]:
         figures = trial["figures"]
         assert figures["server_cpu_percent"] is not None and figures["server_cpu_percent"] > 0
         assert figures["server_rss_bytes"] > 10 * 2**20 and figures["lost"] == 0
+        processes = figures["server_processes"]
+        assert processes[0]["name"].startswith("uvicorn-0") and processes[0]["cpu_percent"] > 0
+        assert [p["cpu_percent"] for p in processes] == sorted((p["cpu_percent"] for p in processes), reverse=True)
         assert figures["deliveries_per_s"] == pytest.approx(2 * figures["offered_per_s"], rel=0.1)  # rooms of 2
     restarts = (tmp_path / "stack" / "uvicorn.log").read_text().count("Application startup complete")
     assert restarts >= 4  # the first start and one per trial
