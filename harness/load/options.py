@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from harness.load.schedule import Schedule, build_schedule, parse_stages
 from harness.load.settle import DEFAULT_QUIET_S, DEFAULT_TIMEOUT_S
-from harness.measure.aggregation import GENERATOR_CPU_LIMIT_PERCENT, HealthThresholds
+from harness.measure.aggregation import GENERATOR_CPU_LIMIT_PERCENT, GENERATOR_LAG_LIMIT_MS, HealthThresholds
 from harness.measure.live import LIVE_WINDOW_S
 
 __all__ = [
@@ -275,7 +275,7 @@ def add_arguments(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
         default=GENERATOR_CPU_LIMIT_PERCENT,
         help="generator_bound above this mean CPU percent of one core",
     )
-    add("lag-limit-ms", type=float, default=5.0, help="generator_bound above this send-lag p99")
+    add("lag-limit-ms", type=float, default=GENERATOR_LAG_LIMIT_MS, help="generator_bound above this send-lag p99")
     add("burn-us", type=int, default=0, help="test only: burn this much CPU per sent message")
     add("final-timeout", type=float, default=15.0, help="seconds the master waits for workers' final reports")
     add("seed", type=int, default=1, help="seed of Poisson schedules")

@@ -43,6 +43,7 @@ from harness.measure.metric_set import MetricSet
 
 __all__ = [
     "GENERATOR_CPU_LIMIT_PERCENT",
+    "GENERATOR_LAG_LIMIT_MS",
     "LIKE",
     "RESULT_VERSION",
     "SNAPSHOT_KEY",
@@ -59,6 +60,8 @@ __all__ = [
 #: Mean CPU of one generator process (percent of one core; a gevent process cannot use more) above which its
 #: figures may measure the generator rather than the server.
 GENERATOR_CPU_LIMIT_PERCENT: Final = 85.0
+#: Send-lag p99 of one generator process (ms) above which it could not keep its schedule.
+GENERATOR_LAG_LIMIT_MS: Final = 5.0
 #: A recorder of the harness's one HDR configuration: the bucket layout every tally of a second uses.
 LIKE: Final = LatencyRecorder()
 #: Key of our snapshot inside Locust's worker report dict.
@@ -89,7 +92,7 @@ class HealthThresholds:
     """
 
     cpu_percent: float = GENERATOR_CPU_LIMIT_PERCENT
-    send_lag_p99_ms: float = 5.0
+    send_lag_p99_ms: float = GENERATOR_LAG_LIMIT_MS
 
     def to_dict(self) -> dict[str, float]:
         return {"cpu_percent": self.cpu_percent, "send_lag_p99_ms": self.send_lag_p99_ms}

@@ -259,7 +259,12 @@ def _generator_run(
         grace_s=scenario.grace_s,
         room_size=room_size,
         payload_bytes=scenario.load.payload_bytes,
-        extra_args=("--harness-seed", str(scenario.seed), *shape_args),
+        extra_args=(
+            "--harness-seed",
+            str(scenario.seed),
+            *shape_args,
+            *(() if load.lag_limit_ms is None else ("--harness-lag-limit-ms", f"{load.lag_limit_ms:g}")),
+        ),
         extra_env=shape_env,
     )
 

@@ -82,6 +82,8 @@ class GeneratorTarget:
     #: there (the capacity search's trials); otherwise each user's warm-up counts from its own connect. A fan-out
     #: scenario's runs always count it from the settle barrier.
     aligned: bool = False
+    #: The generator counts as saturated above this send-lag p99 (ms); None keeps its default (docs/generator.md).
+    lag_limit_ms: float | None = None
 
 
 def plan_cells(scenario: Scenario, target: str | None) -> list[Cell]:

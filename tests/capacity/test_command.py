@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from harness.capacity.document import read_capacity_document
@@ -147,6 +148,12 @@ def test_the_reference_app_stack_is_restarted_before_every_trial_and_its_resourc
     assert [t["load"] for t in search["trials"]] == [20, 40, 40]
     assert search["restarts"] == 3 and search["plan"]["restart_before_trial"]
     assert search["plan"]["generator_processes"] == 0
+    # The generator's lag limit follows the objectives: a tenth of p99<500ms.
+    (health,) = {
+        orjson.loads(path.read_bytes())["generator_health"]["thresholds"]["send_lag_p99_ms"]
+        for path in tmp_path.glob("trials/*/*/locust/generator.json")
+    }
+    assert health == 50.0
     for trial in search["trials"]:
         figures = trial["figures"]
         assert figures["server_cpu_percent"] is not None and figures["server_cpu_percent"] > 0

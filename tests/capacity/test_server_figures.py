@@ -1,4 +1,4 @@
-"""A trial's server figures: the sum over the send window, and each process's own CPU, busiest first."""
+"""A trial's server figures (the sum over the send window, each process's own CPU) and its generator's lag limit."""
 
 from __future__ import annotations
 
@@ -31,3 +31,16 @@ def test_without_a_window_or_samples_nothing_is_claimed() -> None:
     assert _server_figures((server,), 1000.0, None).cpu_percent is None
     empty = _server_figures((), 1000.0, (1003, 1006))
     assert (empty.cpu_percent, empty.rss_bytes, empty.processes) == (None, None, ())
+
+
+def test_the_generators_lag_limit_is_a_tenth_of_the_tightest_latency_objective_and_at_least_its_own() -> None:
+    from harness.capacity.trial import lag_limit_ms
+    from harness.scenario.slo_text import parse_slo_text
+
+    def limit(*texts: str) -> float:
+        return lag_limit_ms(tuple(parse_slo_text(t) for t in texts))
+
+    assert limit("p99<250ms", "loss<=0") == 25.0
+    assert limit("p99<250ms", "fanout.p99<100ms") == 10.0
+    assert limit("p99<20ms") == 5.0  # never below the generator's own limit
+    assert limit("loss<=0") == 5.0
