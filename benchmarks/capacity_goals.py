@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from harness.capacity.plans import figures_at_capacity
-from harness.results.format import busiest_text
+from harness.results.format import busiest_process, busiest_text
 
 PARTS: Final = ("terminals", "sockets", "rooms", "largest-room", "usl")
 ROOM_SIZES: Final = (10, 100, 1000)
@@ -68,7 +68,7 @@ def _search_row(label: str, search: dict[str, Any], wall: float) -> str:
         f"{_n(bracket['first_fail'])} {bracket['unit']} | {failed} | {_n(f.get('deliveries_per_s'))} | "
         f"{_n(_scaled(f.get('p99_us'), 1000), 1)} | {_n(f.get('server_cpu_percent'))} | {_n(f.get('server_fds'))} | "
         f"{_n(_scaled(f.get('server_rss_bytes'), 2**20))} | {_n(f.get('generator_cpu_total_percent'))} | "
-        f"{busiest_text(next(iter(f.get('server_processes') or ()), None))} | {wall / 60:.1f} |"
+        f"{busiest_text(busiest_process(f))} | {wall / 60:.1f} |"
     )
 
 

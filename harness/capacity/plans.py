@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from harness.results.format import busiest_process
+
 __all__ = ["PLANS", "CapacityPlan", "PlanPart", "figures_at_capacity", "plan_answer", "plan_named"]
 
 
@@ -92,16 +94,6 @@ def figures_at_capacity(search: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return passed[-1]["figures"] if passed else None
 
 
-def _busiest(figures: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The busiest server-side process at the load found: its name and mean CPU over the window (None when the
-    trial sampled none, or was written before processes were recorded)."""
-    processes = (figures or {}).get("server_processes") or []
-    if not processes:
-        return None
-    top = processes[0]
-    return {"name": top["name"], "cpu_percent": top["cpu_percent"]}
-
-
 def _amount(value: float | None) -> str:
     return "–" if value is None else f"{value:,.0f}"
 
@@ -125,7 +117,7 @@ def plan_answer(plan: CapacityPlan, searches: Sequence[Mapping[str, Any]]) -> di
                 "first_fail_checks": [c["name"] for c in search["first_fail_checks"]],
                 "server_cpu_percent": None if figures is None else figures["server_cpu_percent"],
                 "generator_cpu_percent": None if figures is None else figures["generator_cpu_total_percent"],
-                "busiest_process": _busiest(figures),
+                "busiest_process": busiest_process(figures),
             }
         )
     where = searches[0]["where"]

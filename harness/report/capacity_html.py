@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.report.charts import Axis, Series, fmt_number, line_chart, palette_color
 from harness.report.html import fingerprint_table, page, table
-from harness.results.format import busiest_text, format_ms
+from harness.results.format import busiest_process, busiest_text, format_ms
 from harness.scenario import LatencySlo, LossSlo
 from harness.scenario.slo_text import SloTextError, parse_slo_text
 
@@ -132,7 +132,7 @@ def _trials_table(search: Mapping[str, Any]) -> str:
             shown(f["server_cpu_percent"], "{:.0f} %"),
             shown(rss, "{:,.0f}"),
             shown(f["generator_cpu_percent"], "{:.0f} %"),
-            busiest_text(next(iter(f.get("server_processes") or ()), None)),
+            busiest_text(busiest_process(f)),
         ]
         cells = [
             f"<td>{_e(t['phase'])}</td>"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.results.format import busiest_text, format_ms
+from harness.results.format import busiest_process, busiest_text, format_ms
 
 __all__ = ["plan_table", "scaling_table", "step_table"]
 
@@ -42,7 +42,7 @@ def step_table(search: Mapping[str, Any]) -> str:
         rss = "–" if f["server_rss_bytes"] is None else f"{f['server_rss_bytes'] / 2**20:,.0f}"
         gen = "–" if f["generator_cpu_percent"] is None else f"{f['generator_cpu_percent']:.0f}%"
         failed = ", ".join(c["name"] for c in trial["checks"] if not c["pass"])
-        busiest = busiest_text(next(iter(f.get("server_processes") or ()), None))
+        busiest = busiest_text(busiest_process(f))
         lines.append(
             f"{_load(trial['load'], dimension['integer']):>18} {trial['phase']:<12} {trial['trial']:>2} "
             f"{'pass' if trial['pass'] else 'FAIL':<7} {_ms(f['p50_us']):>8} {_ms(f['p99_us']):>8} "

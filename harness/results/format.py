@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["busiest_text", "cell_label", "foreign_sentence", "format_ms", "join_storm_sentence", "presence_text"]
+__all__ = [
+    "busiest_process",
+    "busiest_text",
+    "cell_label",
+    "foreign_sentence",
+    "format_ms",
+    "join_storm_sentence",
+    "presence_text",
+]
 
 
 def format_ms(value_us: float) -> str:
@@ -18,6 +26,15 @@ def format_ms(value_us: float) -> str:
     if ms >= 1:
         return f"{ms:.2f}"
     return f"{ms:.3f}"
+
+
+def busiest_process(figures: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A capacity trial's busiest server-side process (``figures.server_processes`` is busiest first) as
+    ``{name, cpu_percent}``; None when the trial sampled none or was written before processes were recorded."""
+    processes = (figures or {}).get("server_processes") or []
+    if not processes:
+        return None
+    return {"name": processes[0]["name"], "cpu_percent": processes[0]["cpu_percent"]}
 
 
 def busiest_text(process: Mapping[str, Any] | None) -> str:
