@@ -5,13 +5,15 @@ Each part runs real searches on stacks the harness starts and prints one table; 
 each takes minutes to an hour, so pick):
 
 - ``terminals``: the terminals plan (EKS readers and kiosk/chat sockets) for every ``--servers`` × ``--layers`` ×
-  ``--workers`` stack (default daphne, uvicorn × redis, redis-pubsub × 1, 2: 8 plans);
+  ``--workers`` stack (default daphne, uvicorn × redis, redis-pubsub × 1, 2: 8 plans); ``--plan-parts readers``
+  runs only that part's search on each stack (the same scenario, dimension and objectives as the plan's);
 - ``sockets``: the most idle sockets (one message a minute each, rooms of 10) one server process holds on the
   in-memory layer, per server;
 - ``rooms``: chat messages per second, and the deliveries per second they make, at the SLO for rooms of 10, 100
   and 1,000 members (uvicorn, in-memory);
 - ``largest-room``: the largest chat room at the SLO with 10 messages a second into the room (uvicorn, in-memory);
-- ``usl``: the chat rate capacity over 1–6 uvicorn workers on Redis, with the Universal Scalability Law fitted.
+- ``usl``: the chat rate capacity over ``--usl-workers`` (1–8) uvicorn workers on Redis, with the Universal
+  Scalability Law fitted.
 
 Every figure printed comes from a capacity.json the run wrote: nothing here is estimated. The servers and the
 generator share this machine's cores; each row gives the generator's CPU at the load found.
@@ -30,7 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from harness.capacity.plans import figures_at_capacity
+from harness.capacity.plans import PLANS, figures_at_capacity
 from harness.results.format import busiest_process, busiest_text
 
 PARTS: Final = ("terminals", "sockets", "rooms", "largest-room", "usl")
@@ -105,31 +107,58 @@ def _one_search(label: str, argv: list[str], out: Path) -> str:
     return _search_row(label, doc["searches"][0], wall)
 
 
+def _stacks(args: argparse.Namespace) -> Iterator[tuple[str, list[str], str]]:
+    """Each ``--servers`` × ``--layers`` × ``--workers`` stack: its label, its flags and its directory name."""
+    for server in args.servers:
+        for layer in args.layers:
+            for workers in args.workers:
+                label = f"{server}+{layer}, {workers} worker{'s' if workers > 1 else ''}"
+                yield (
+                    label,
+                    ["--server", server, "--layer", layer, "--workers", str(workers)],
+                    f"{server}-{layer}-{workers}",
+                )
+
+
+def _terminal_parts(args: argparse.Namespace, out: Path) -> Iterator[str]:
+    """The terminals plan's chosen parts as plain searches, one row per stack and part."""
+    plan = PLANS["terminals"]
+    yield SEARCH_HEADER
+    for label, flags, name in _stacks(args):
+        for part in plan.parts:
+            if part.name not in args.plan_parts:
+                continue
+            argv = ["--scenario", part.scenario, "--dimension", part.dimension, *flags]
+            argv += [f"--slo={slo}" for slo in plan.default_slos]
+            if part.processes:
+                argv += ["--processes", str(part.processes)]
+            yield _one_search(f"{label}: {part.name}", argv, out / name / part.name)
+
+
 def _terminals(args: argparse.Namespace, out: Path) -> Iterator[str]:
+    if set(args.plan_parts) != {part.name for part in PLANS["terminals"].parts}:
+        yield from _terminal_parts(args, out)
+        return
     yield (
         "| stack | readers | fails at | sockets | fails at | generator CPU % (readers / sockets) | "
         "busiest server process (readers / sockets) | wall min |"
     )
     yield "|---|---|---|---|---|---|---|---|"
-    for server in args.servers:
-        for layer in args.layers:
-            for workers in args.workers:
-                label = f"{server}+{layer}, {workers} worker{'s' if workers > 1 else ''}"
-                argv = ["--plan", "terminals", "--server", server, "--layer", layer, "--workers", str(workers)]
-                doc, code, wall = _capacity(argv, out / f"{server}-{layer}-{workers}")
-                if doc is None or doc.get("plan_answer") is None:
-                    yield f"| {label} | the plan wrote no answer (exit {code}; see its capacity.log) | | | | | | |"
-                    continue
-                parts = {row["part"]: row for row in doc["plan_answer"]["parts"]}
-                r, s = parts["readers"], parts["sockets"]
-                yield (
-                    f"| {label} | {_n(r['last_pass'])} | {_n(r['first_fail'])} ({', '.join(r['first_fail_checks'])}) | "
-                    f"{_n(s['last_pass'])} | {_n(s['first_fail'])} ({', '.join(s['first_fail_checks'])}) | "
-                    f"{_n(r['generator_cpu_percent'])} / {_n(s['generator_cpu_percent'])} | "
-                    f"{busiest_text(r.get('busiest_process'))} / {busiest_text(s.get('busiest_process'))} | "
-                    f"{wall / 60:.1f} |"
-                )
-                print(doc["plan_answer"]["sentence"], flush=True)
+    for label, flags, name in _stacks(args):
+        doc, code, wall = _capacity(["--plan", "terminals", *flags], out / name)
+        if doc is None or doc.get("plan_answer") is None:
+            yield f"| {label} | the plan wrote no answer (exit {code}; see its capacity.log) | | | | | | |"
+            continue
+        parts = {row["part"]: row for row in doc["plan_answer"]["parts"]}
+        r, s = parts["readers"], parts["sockets"]
+        yield (
+            f"| {label} | {_n(r['last_pass'])} | {_n(r['first_fail'])} ({', '.join(r['first_fail_checks'])}) | "
+            f"{_n(s['last_pass'])} | {_n(s['first_fail'])} ({', '.join(s['first_fail_checks'])}) | "
+            f"{_n(r['generator_cpu_percent'])} / {_n(s['generator_cpu_percent'])} | "
+            f"{busiest_text(r.get('busiest_process'))} / {busiest_text(s.get('busiest_process'))} | "
+            f"{wall / 60:.1f} |"
+        )
+        print(doc["plan_answer"]["sentence"], flush=True)
 
 
 def _sockets(args: argparse.Namespace, out: Path) -> Iterator[str]:
@@ -166,7 +195,7 @@ def _largest_room(args: argparse.Namespace, out: Path) -> Iterator[str]:
 
 def _usl(args: argparse.Namespace, out: Path) -> Iterator[str]:
     argv = ["--scenario", "chat-rooms", "--dimension", "rate", "--server", "uvicorn", "--layer", "redis"]
-    doc, code, wall = _capacity([*argv, "--workers", "1,2,3,4,5,6"], out)
+    doc, code, wall = _capacity([*argv, "--workers", ",".join(map(str, args.usl_workers))], out)
     if doc is None:
         yield f"no answer (exit {code}; see {out / 'capacity.log'})"
         return
@@ -208,6 +237,19 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=lambda t: [int(n) for n in t.split(",")], default=[1, 2], help="Worker counts (terminals)."
     )
     parser.add_argument(
+        "--plan-parts",
+        type=lambda t: t.split(","),
+        default=[part.name for part in PLANS["terminals"].parts],
+        help="The terminals plan's parts to run (default: readers,sockets, as the plan); a subset runs each as its "
+        "own search.",
+    )
+    parser.add_argument(
+        "--usl-workers",
+        type=lambda t: [int(n) for n in t.split(",")],
+        default=list(range(1, 9)),
+        help="Worker counts of the usl part (default: 1-8; the fit needs 6 points after the excluded ones).",
+    )
+    parser.add_argument(
         "--spawn-rate",
         type=float,
         default=None,
@@ -218,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         "--sockets-start", type=int, default=2500, help="The first load of the sockets part (default: 2500)."
     )
     args = parser.parse_args(argv)
+    known = {part.name for part in PLANS["terminals"].parts}
+    if not args.plan_parts or not set(args.plan_parts) <= known:
+        parser.error(f"--plan-parts {','.join(args.plan_parts)!r}: expected some of {', '.join(sorted(known))}")
     args.out.mkdir(parents=True, exist_ok=True)
     report = args.out / "capacity-goals.md"
     for part in args.part:
