@@ -15,6 +15,7 @@ from harness.capacity.command import add_parser as capacity_parser
 from harness.capacity.command import run_command as capacity_command
 from harness.gate.command import add_parser as gate_parser
 from harness.gate.command import run_command as gate_command
+from harness.scenario.overrides import add_override_options
 from harness.stack import Stack, StackConfig, StackError
 from harness.stack.layers import LAYERS
 from harness.stack.processes import ProcessError
@@ -184,6 +185,7 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument("--server", action="append", help="Only these servers of the matrix (repeatable).")
     p.add_argument("--layer", action="append", help="Only these layers of the matrix (repeatable).")
+    add_override_options(p)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -193,9 +195,12 @@ def _run(args: argparse.Namespace) -> int:
     from harness.report.text import summary_table
     from harness.run import UnsupportedScenario, run_scenario
     from harness.scenario import Matrix, ScenarioError, load_any
+    from harness.scenario.overrides import overrides_of
 
     try:
-        scenario = load_any(args.scenario)
+        scenario = load_any(args.scenario, overrides_of(args))
+        if scenario.overrides:
+            print(f"scenario {scenario.name} ({scenario.source}) with {', '.join(scenario.overrides)}")
         if args.server or args.layer:
             m = scenario.matrix
             unknown = [s for s in args.server or () if s not in m.servers] + [

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from harness.scenario.overrides import add_override_options
+
 __all__ = ["EXIT_FAILS_AT_MINIMUM", "EXIT_UNCONFIRMED", "PLAN_STACK", "add_parser", "run_command"]
 
 #: Exit codes beyond 0 (an answer: found, or holds at the maximum), 1 (the search itself failed) and 2 (usage).
@@ -120,6 +122,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "(the terminals plan's sockets part runs 2: one process fell behind its schedule before the servers did).",
     )
     p.add_argument("--out", type=Path, help="Output directory (default: reports/<timestamp>-capacity-<scenario>/).")
+    add_override_options(p, shorthands=False)
 
 
 def _usage(message: str) -> int:
@@ -198,6 +201,7 @@ def _run_plan(args: argparse.Namespace) -> int:
             ("--scenario", args.scenario),
             ("--dimension", args.dimension),
             ("--target", args.target),
+            ("--set", args.override_set or None),
             ("--credentials", args.credentials),
             ("--start", args.start),
             ("--min", args.minimum),
@@ -249,10 +253,11 @@ def _prepare(
     from harness.capacity.search import SearchPlan
     from harness.run.plan import Cell
     from harness.scenario import LatencySlo, ScenarioError, load_any
+    from harness.scenario.overrides import overrides_of
     from harness.scenario.slo_text import SloTextError, parse_slo_text
 
     try:
-        scenario = load_any(scenario_ref)
+        scenario = load_any(scenario_ref, overrides_of(args))
         dimension = dimension_for(dimension_name, scenario)
         slos = tuple(parse_slo_text(text) for text in slo_texts) or scenario.slos
     except (ScenarioError, SloTextError, ValueError) as exc:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.scenario.overrides import add_override_options
+
 __all__ = ["add_parser", "run_command"]
 
 
@@ -113,6 +115,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="Pairs that may be run again after a rejected trial before the gate gives up (default: 6).",
     )
     p.add_argument("--out", type=Path, help="Gate directory (default: reports/<timestamp>-gate-<scenario>/).")
+    add_override_options(p, shorthands=False)
 
 
 def _usage(message: str) -> int:
@@ -157,8 +160,9 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _scenario(args: argparse.Namespace) -> Any:
     from harness.scenario import load_any
+    from harness.scenario.overrides import overrides_of
 
-    scenario = load_any(args.scenario)
+    scenario = load_any(args.scenario, overrides_of(args))
     if args.trial_s is not None:
         scenario = dataclasses.replace(scenario, gate=dataclasses.replace(scenario.gate, trial_s=args.trial_s))
     return scenario

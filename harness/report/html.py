@@ -520,12 +520,21 @@ def render_report(result: Mapping[str, Any]) -> str:
     warnings = _warnings(cells, labels)
     warn_html = "".join(f'<div class="warn">{_e(w)}</div>' for w in warnings) or '<p class="empty">None.</p>'
     config = json.dumps(result.get("config", {}), indent=2, sort_keys=True, ensure_ascii=False)
+    scenario = result.get("config", {}).get("scenario", {})
+    overrides = scenario.get("overrides") if isinstance(scenario, Mapping) else None
+    # A figure read without knowing the file was changed on the command line would be misread as the file's.
+    changed = (
+        f'<p class="meta">scenario file changed on the command line: {_e(", ".join(map(str, overrides)))}</p>'
+        if overrides
+        else ""
+    )
     body = [
         f"<h1>{_e(title)}: load test report</h1>",
         f'<p class="meta">run {_e(result.get("run_id", "?"))} · written {_e(result.get("created", "?"))} · '
         f"{_e(fp.get('hostname', '?'))} · {_e(fp.get('cpu_model', '?'))} · {_e(commit)}{_e(dirty)} · "
         f"{len(cells)} cell{'' if len(cells) == 1 else 's'} · "
         f"result.json schema v{_e(result.get('schema_version'))}</p>",
+        changed,
         _banner(cells, labels),
         _overall(cells),
         "<h2>Warnings</h2>",

@@ -16,13 +16,14 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal, cast, get_args
 
 from harness.measure.latency import KNOWN_METRICS
 from harness.scenario.checker import ScenarioError, _Checker, _opt, _show
 from harness.scenario.gate import GateTable, parse_gate
+from harness.scenario.overrides import Override, apply_overrides
 from harness.stack.layers import LAYERS
 from harness.stack.servers import SERVERS
 
@@ -228,6 +229,8 @@ class Scenario:
         timeclock: the shift-change burst, for kind ``timeclock`` only.
         gate: how ``harness gate`` runs and judges it (its defaults when the file has no ``[gate]`` table).
         source: the file the scenario was read from, or None.
+        overrides: the command-line overrides applied to the file, as ``KEY=VALUE`` in order
+            (harness.scenario.overrides).
     """
 
     name: str
@@ -244,6 +247,7 @@ class Scenario:
     timeclock: Timeclock | None = None
     gate: GateTable = field(default_factory=GateTable)
     source: str | None = None
+    overrides: tuple[str, ...] = ()
 
     @property
     def total_s(self) -> float:
@@ -479,12 +483,15 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate one scenario file.
+def load_scenario(path: str | Path, overrides: Sequence[Override] = ()) -> Scenario:
+    """Read and validate one scenario file, then the same with ``overrides`` applied, if any.
+
+    The file is validated on its own first, so that a mistake in it is reported as the file's, and one that only
+    an override makes is reported with the overrides named.
 
     Raises:
-        ScenarioError: if the file cannot be read, is not TOML, or is not a valid scenario; the message names the
-            file, the key and the expected form.
+        ScenarioError: if the file cannot be read, is not TOML, or is not a valid scenario, alone or with the
+            overrides; the message names the file (and the overrides), the key and the expected form.
     """
     p = Path(path)
     where = _display(p)
@@ -496,7 +503,12 @@ def load_scenario(path: str | Path) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{where}: not valid TOML: {exc}") from exc
-    return parse_scenario(data, where=where, source=where)
+    scenario = parse_scenario(data, where=where, source=where)
+    if not overrides:
+        return scenario
+    with_overrides = f"{where} with {', '.join(o.given for o in overrides)}"
+    changed = parse_scenario(apply_overrides(data, overrides), where=with_overrides, source=where)
+    return replace(changed, overrides=tuple(o.text for o in overrides))
 
 
 def available_scenarios(directory: Path = SCENARIO_DIR) -> list[str]:
@@ -504,8 +516,8 @@ def available_scenarios(directory: Path = SCENARIO_DIR) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.toml"))
 
 
-def load_named(name: str, directory: Path = SCENARIO_DIR) -> Scenario:
-    """Load ``<directory>/<name>.toml``; the scenario's own ``name`` must match the file name.
+def load_named(name: str, directory: Path = SCENARIO_DIR, overrides: Sequence[Override] = ()) -> Scenario:
+    """Load ``<directory>/<name>.toml`` (with ``overrides``); the file's own ``name`` must match the file name.
 
     Raises:
         ScenarioError: if there is no such scenario (the message lists the available ones) or the file is invalid.
@@ -521,15 +533,17 @@ def load_named(name: str, directory: Path = SCENARIO_DIR) -> Scenario:
         raise ScenarioError(
             f"{_display(path)}: name: expected {_show(name)} (the file name), got {_show(scenario.name)}"
         )
-    return scenario
+    return load_scenario(path, overrides) if overrides else scenario
 
 
-def load_any(name_or_path: str) -> Scenario:
+def load_any(name_or_path: str, overrides: Sequence[Override] = ()) -> Scenario:
     """A scenario given on a command line: a path to a ``.toml`` file (or any existing file), else a name from
-    ``scenarios/``.
+    ``scenarios/``; with the command line's ``overrides`` applied.
 
     Raises:
         ScenarioError: as :func:`load_scenario` and :func:`load_named`.
     """
     path = Path(name_or_path)
-    return load_scenario(path) if path.suffix == ".toml" or path.exists() else load_named(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        return load_scenario(path, overrides)
+    return load_named(name_or_path, overrides=overrides)

@@ -54,6 +54,11 @@ from tests.locust.conftest import Serve
         (["--plan", "nope"], "--plan 'nope': unknown; expected one of terminals"),
         (["--plan", "terminals", "--dimension", "rate"], "--dimension not with --plan"),
         (["--plan", "terminals", "--max", "9"], "--max not with --plan"),
+        (["--plan", "terminals", "--set", "load.users=3"], "--set not with --plan"),
+        (
+            ["--scenario", "capacity-echo", "--dimension", "rate", "--target", "ws://x/", "--set", "load.rate=fast"],
+            "scenarios/capacity-echo.toml with --set load.rate=fast: [load].rate: expected a number > 0",
+        ),
         (["--plan", "terminals", "--workers", "1,2"], "a plan runs on one stack; give one worker count"),
         (["--plan", "terminals", "--layer", "inmemory"], "part readers: --layer inmemory lives inside one server"),
         (

@@ -193,6 +193,10 @@ def test_usage_errors_exit_2_with_a_message(capsys: pytest.CaptureFixture[str], 
     args = ["gate", "--scenario", "gate-echo", "--baseline-target", "ws://a", "--candidate-target", "ws://b"]
     assert main([*args, "--baseline-pid", "1"]) == 2
     assert "both or neither" in capsys.readouterr().err
+    assert main([*args, "--set", "gate.p50=ten"]) == 2
+    assert "scenarios/gate-echo.toml with --set gate.p50=ten: [gate].p50: expected a number > 0" in (
+        capsys.readouterr().err
+    )
 
 
 def test_only_one_fixed_rate_scenarios_can_be_gated() -> None:
