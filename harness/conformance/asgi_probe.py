@@ -3,7 +3,8 @@
 Each WebSocket path makes the app do one thing the ASGI 2.5 www spec talks about, so a check can watch what the
 server does with it from the client side. What only the app can see (an exception raised by ``send``, the
 ``websocket.disconnect`` event after the client left) is recorded under a client-chosen ``token`` and read back
-over plain HTTP at ``GET /observations/<token>``; the app therefore also answers HTTP.
+over plain HTTP at ``GET /observations/<token>``; the app therefore also answers HTTP, and names itself at
+``GET /harness-probe`` (:data:`IDENTITY`), so that ``harness conform --target`` can tell whether it is there.
 
 Run it with any ASGI server, e.g. ``python -m uvicorn harness.conformance.asgi_probe:app --ws wsproto`` or
 ``python -m daphne harness.conformance.asgi_probe:app``.
@@ -19,7 +20,20 @@ from urllib.parse import parse_qs
 
 from harness.conformance.echo_app import Message, Receive, Send, echo, lifespan
 
-__all__ = ["ACCEPT_HEADERS", "DENIAL_BODY_PARTS", "DENIAL_HEADERS", "DENIAL_STATUS", "app", "describe_scope"]
+__all__ = [
+    "ACCEPT_HEADERS",
+    "DENIAL_BODY_PARTS",
+    "DENIAL_HEADERS",
+    "DENIAL_STATUS",
+    "IDENTITY",
+    "IDENTITY_PATH",
+    "app",
+    "describe_scope",
+]
+
+#: Where the probe names itself, and what it answers there (JSON).
+IDENTITY_PATH = "/harness-probe"
+IDENTITY: dict[str, Any] = {"app": "harness.conformance.asgi_probe", "version": 1}
 
 #: Extra headers ``/accept-headers`` passes in ``websocket.accept`` (order matters: the spec says it must be kept).
 ACCEPT_HEADERS: list[tuple[bytes, bytes]] = [(b"x-probe-one", b"1"), (b"x-probe-two", b"2")]
@@ -134,6 +148,8 @@ async def _http(scope: MutableMapping[str, Any], receive: Receive, send: Send) -
     if path.startswith("/observations/"):
         token = path.removeprefix("/observations/")
         status, body = 200, json.dumps(_observations.get(token, [])).encode()
+    elif path == IDENTITY_PATH:
+        status, body = 200, json.dumps(IDENTITY).encode()
     await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": body})
 

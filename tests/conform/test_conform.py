@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,10 @@ import pytest
 
 from harness.conformance.matrix import ConformConfig, Record
 from harness.conformance.report import differences, render_conformance_report, render_junit
+from harness.stack.network import free_port
+from harness.stack.processes import ManagedProcess
+
+_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.wire
 
@@ -92,3 +97,32 @@ def test_cli_writes_index_report_and_junit(tmp_path: Path) -> None:
     assert ET.parse(out / "junit.xml").getroot().tag == "testsuites"
     assert "Verdicts per group and cell" in (out / "report.html").read_text()
     assert "wire: uvicorn/websockets-sansio x -" in proc.stdout
+
+
+@pytest.mark.wire
+def test_a_correct_server_without_the_probe_app_shows_no_false_failure(tmp_path: Path) -> None:
+    port = free_port()
+    server = ManagedProcess(
+        name="plain-echo",
+        argv=[sys.executable, "-m", "tests.conform.plain_echo_server", str(port)],
+        log_path=tmp_path / "plain-echo.log",
+        cwd=_ROOT,
+    ).start()
+    try:
+        server.wait_listening(port)
+        out = tmp_path / "conf"
+        proc = subprocess.run(
+            [sys.executable, "-m", "harness", "conform", "--target", f"ws://127.0.0.1:{port}/", "--out", str(out)],
+            capture_output=True, text=True, timeout=300, cwd=_ROOT,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "0 unexpected failure(s)" in proc.stdout
+    checks = json.loads((out / "index.json").read_text())["checks"]
+    (asgi,) = [c for c in checks if c["group"] == "asgi"]
+    assert (asgi["id"], asgi["behaviour"]) == ("A0", "N/A")
+    assert "harness.conformance.asgi_probe:app --port 9001" in asgi["notes"][0]
+    # websockets answers a plain HTTP GET with an error status, whichever: not the probe's identity.
+    assert re.search(f"GET http://127.0.0.1:{port}/harness-probe answered [45][0-9][0-9] ", asgi["notes"][0])
+    assert len([c for c in checks if c["group"] == "wire"]) >= 300

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.conformance.asgi_checks import KNOWN_DEVIATIONS, asgi_checks, run_asgi_checks
+from harness.conformance.asgi_checks import KNOWN_DEVIATIONS, asgi_checks, probe_absent, run_asgi_checks
 from harness.conformance.model import CheckResult, Verdict
 from harness.stack.network import free_port
 from tests.conftest import TIMEOUT
@@ -110,6 +110,14 @@ def broken_server() -> Iterator[str]:
     yield from _serve("broken")
 
 
+def test_the_probe_is_found_only_where_it_answers_as_itself(broken_server: str) -> None:
+    # The broken server wraps the probe and answers its identity too; a closed port and an app whose HTTP answer
+    # is not the probe's are "absent", each with what was found.
+    assert probe_absent(broken_server, unit=UNIT) is None
+    closed = f"ws://127.0.0.1:{free_port()}"
+    assert "no answer" in (probe_absent(closed, unit=UNIT) or "")
+
+
 def _not_ok(results: list[CheckResult]) -> dict[str, Verdict]:
     return {r.id: r.behaviour for r in results if r.behaviour != Verdict.OK}
 
@@ -126,6 +134,7 @@ def test_catalogue_shape() -> None:
 
 def test_probe_servers(probe_server: tuple[str, str]) -> None:
     server, url = probe_server
+    assert probe_absent(url, unit=UNIT) is None
     results = run_asgi_checks(url, server=server, unit=UNIT)
     assert len(results) == len(asgi_checks())
     assert all(r.group == "asgi" for r in results)

@@ -13,6 +13,7 @@ A2, ``data.py`` A3, ``close.py`` A4, ``denial.py`` A5; ``asgi_checks()`` is the 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 
@@ -23,6 +24,8 @@ from harness.conformance.asgi_checks.data import DATA
 from harness.conformance.asgi_checks.denial import DENIAL
 from harness.conformance.asgi_checks.deviations import KNOWN_DEVIATIONS
 from harness.conformance.asgi_checks.scope import SCOPE
+from harness.conformance.asgi_client import http_get
+from harness.conformance.asgi_probe import IDENTITY, IDENTITY_PATH
 from harness.conformance.blocking import blocking
 from harness.conformance.handshake import parse_ws_url
 from harness.conformance.model import CheckResult, KnownDeviation, Verdict, apply_deviations, check_catalogue_order
@@ -31,6 +34,8 @@ __all__ = [
     "KNOWN_DEVIATIONS",
     "AsgiCheck",
     "asgi_checks",
+    "probe_absent",
+    "probe_absent_async",
     "run_asgi_checks",
     "run_asgi_checks_async",
 ]
@@ -101,3 +106,28 @@ async def run_asgi_checks_async(
 
 
 run_asgi_checks = blocking(run_asgi_checks_async)
+
+
+async def probe_absent_async(url_base: str, *, unit: float = 1.0) -> str | None:
+    """None when the probe app answers at ``url_base`` (``ws://host:port``), else what was found instead.
+
+    Every check of the group judges the server through the probe's conversation, so against any other app each
+    would fail for a reason that has nothing to do with the server: the group is run only where the probe is.
+    """
+    base = parse_ws_url(url_base)
+    where = f"GET http://{base.host_header}{IDENTITY_PATH}"
+    try:
+        status, body = await http_get(base, IDENTITY_PATH, 2.0 * unit)
+    except (OSError, TimeoutError) as exc:
+        return f"{where}: no answer ({exc!r})"
+    try:
+        answer = json.loads(body) if status == 200 else None
+    except ValueError:
+        answer = None
+    if answer == IDENTITY:
+        return None
+    shown = body[:80].decode("utf-8", "replace")
+    return f"{where} answered {status or 'no HTTP status'} {shown!r}, not the probe's {json.dumps(IDENTITY)}"
+
+
+probe_absent = blocking(probe_absent_async)
