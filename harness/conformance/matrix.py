@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from harness.conformance.app_checks import run_app_checks
 from harness.conformance.app_client import AppTarget
-from harness.conformance.asgi_checks import probe_absent, run_asgi_checks
+from harness.conformance.asgi_checks import probe_absent, probe_absent_result, run_asgi_checks
 from harness.conformance.catalogue import wire_deviations
 from harness.conformance.implementations import IMPLEMENTATIONS, label
 from harness.conformance.layers.model import LayerCheckResult
@@ -165,29 +165,6 @@ def _check_records(results: Sequence[CheckResult], spec: ServerSpec | None, targ
     ]
 
 
-def _probe_absent_record(target: str, absent: str) -> Record:
-    """The ``asgi`` group at a target that does not serve the probe app: one N/A record that says how to run it."""
-    return Record(
-        id="A0",
-        group="asgi",
-        category="probe",
-        source="harness.conformance.asgi_probe:app (docs/conformance-asgi.md)",
-        server=target,
-        ws_impl=NOT_APPLICABLE,
-        layer=NOT_APPLICABLE,
-        behaviour=str(Verdict.NOT_APPLICABLE),
-        behaviour_close=None,
-        remote_close_code=None,
-        duration_s=0.0,
-        notes=[
-            "the ASGI checks judge a server through the probe app's conversation, and it does not answer here: "
-            f"{absent}. To check this server's ASGI behaviour, serve the probe with it (e.g. python -m uvicorn "
-            "harness.conformance.asgi_probe:app --port 9001) and run harness conform --target "
-            "ws://127.0.0.1:9001/ --groups asgi"
-        ],
-    )
-
-
 def _layer_records(layer: str, results: Sequence[LayerCheckResult]) -> list[Record]:
     return [
         Record(
@@ -247,7 +224,7 @@ def run_conformance(config: ConformConfig, out_dir: Path, progress: Progress = p
                 records += _check_records(run_asgi_checks(base, unit=config.unit), None, config.target)
             else:
                 progress(f"asgi: not applicable at {config.target}: the probe app is not there")
-                records.append(_probe_absent_record(config.target, absent))
+                records += _check_records([probe_absent_result(absent)], None, config.target)
         for spec in specs if config.target is None else []:
             progress(f"asgi: {label(spec)}")
             with serving(spec, "harness.conformance.asgi_probe:app", logs) as base:

@@ -28,7 +28,14 @@ from harness.conformance.asgi_client import http_get
 from harness.conformance.asgi_probe import IDENTITY, IDENTITY_PATH
 from harness.conformance.blocking import blocking
 from harness.conformance.handshake import parse_ws_url
-from harness.conformance.model import CheckResult, KnownDeviation, Verdict, apply_deviations, check_catalogue_order
+from harness.conformance.model import (
+    CheckResult,
+    CloseVerdict,
+    KnownDeviation,
+    Verdict,
+    apply_deviations,
+    check_catalogue_order,
+)
 
 __all__ = [
     "KNOWN_DEVIATIONS",
@@ -36,6 +43,7 @@ __all__ = [
     "asgi_checks",
     "probe_absent",
     "probe_absent_async",
+    "probe_absent_result",
     "run_asgi_checks",
     "run_asgi_checks_async",
 ]
@@ -131,3 +139,23 @@ async def probe_absent_async(url_base: str, *, unit: float = 1.0) -> str | None:
 
 
 probe_absent = blocking(probe_absent_async)
+
+
+def probe_absent_result(absent: str) -> CheckResult:
+    """The group where the probe is not (``absent``: what answered instead): one N/A that says how to run it."""
+    return CheckResult(
+        id="A0",
+        group="asgi",
+        category="probe",
+        source="harness.conformance.asgi_probe:app (docs/conformance-asgi.md)",
+        behaviour=Verdict.NOT_APPLICABLE,
+        behaviour_close=CloseVerdict.NOT_APPLICABLE,
+        remote_close_code=None,
+        duration_s=0.0,
+        notes=[
+            "the ASGI checks judge a server through the probe app's conversation, and it does not answer here: "
+            f"{absent}. To check this server's ASGI behaviour, serve the probe with it (e.g. python -m uvicorn "
+            "harness.conformance.asgi_probe:app --port 9001) and run harness conform --target "
+            "ws://127.0.0.1:9001/ --groups asgi"
+        ],
+    )
