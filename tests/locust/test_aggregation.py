@@ -71,6 +71,18 @@ def test_expectations_use_senders_and_members_from_all_processes() -> None:
     assert result["delivery"]["lost"] == 1
 
 
+def test_a_stream_no_membership_explains_is_outside_the_expected_not_owed() -> None:
+    c = Collector(run_id="r", process_id="a", role="local")
+    c.join("ua", "room")
+    for seq in range(4):
+        c.record_send("ua", "room", 0)
+        c.ledger.observe("ua", "ua", seq)
+        c.ledger.observe("ua", "stranger", seq)  # a server that also sends the room's messages to a non-member
+    result = merge_snapshots([c.snapshot(final=True)], run_id="r", mode="local", thresholds=HealthThresholds())
+    delivery = result["delivery"]
+    assert (delivery["expected"], delivery["received"], delivery["outside_expected"], delivery["lost"]) == (4, 8, 4, 0)
+
+
 def test_other_runs_are_rejected() -> None:
     aggregator = Aggregator(run_id="mine")
     other = Collector(run_id="theirs", process_id="w", role="worker")
