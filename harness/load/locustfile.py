@@ -18,6 +18,7 @@ import os
 from harness.load.options import add_arguments
 from harness.load.runtime import listen, on_init
 from harness.load.users import (
+    AppUser,
     BroadcastUser,
     ChatUser,
     ConnectStormUser,
@@ -28,6 +29,7 @@ from harness.load.users import (
 )
 
 __all__ = [
+    "AppUser",
     "BroadcastUser",
     "ChatUser",
     "ConnectStormUser",

@@ -29,7 +29,7 @@ __all__ = [
     "check_warmup_from",
 ]
 
-KINDS: Final = ("echo", "broadcast", "chat", "notifications", "kiosk", "connect-storm")
+KINDS: Final = ("echo", "broadcast", "chat", "notifications", "kiosk", "connect-storm", "app")
 KIND_CLASSES: Final[dict[str, tuple[str, ...]]] = {
     "echo": ("EchoUser",),
     "broadcast": ("BroadcastUser",),
@@ -37,6 +37,7 @@ KIND_CLASSES: Final[dict[str, tuple[str, ...]]] = {
     "notifications": ("NotificationListenerUser", "NotificationPublisherUser"),
     "kiosk": ("KioskUser",),
     "connect-storm": ("ConnectStormUser",),
+    "app": ("AppUser",),
 }
 #: ``ramp`` and ``steps`` are the older spelling of ``--harness-shape`` with constant arrivals, still accepted.
 ARRIVALS: Final = ("constant", "poisson", "ramp", "steps")
@@ -45,7 +46,7 @@ SHAPES: Final = ("constant", "ramp", "steps")
 #: (harness.load.settle).
 WARMUP_FROM: Final = ("connect", "start", "settle")
 #: Kinds whose users may wait at the settle barrier: one socket each, opened before their warm-up.
-SETTLE_KINDS: Final = ("echo", "broadcast", "chat")
+SETTLE_KINDS: Final = ("echo", "broadcast", "chat", "app")
 #: How long a user keeps sending when --harness-send-seconds is 0: until Locust stops it.
 _FOREVER_S: Final = 10 * 24 * 3600.0
 #: Default of --harness-receive-batch-ms (docs/generator.md, "Receiving in batches"; figures in docs/performance.md).
@@ -87,6 +88,7 @@ class HarnessConfig:
     worker_count: int
     receive_batch_ms: float
     live: str
+    app: str
 
     @classmethod
     def from_options(cls, opts: Any) -> HarnessConfig:
@@ -126,6 +128,7 @@ class HarnessConfig:
             worker_count=int(get("worker_count")),
             receive_batch_ms=float(get("receive_batch_ms")),
             live=str(get("live") or ""),
+            app=str(get("app") or ""),
         )
 
     def schedule(self, seed: int) -> Schedule:
@@ -267,6 +270,12 @@ def add_arguments(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
     )
     add("max-inflight", type=int, default=0, help="unanswered own messages per user before sending waits (0: none)")
     add("origin", default="", help="Origin header (default: derived from the target)")
+    add(
+        "app",
+        default="",
+        help="--harness-kind app: the app's protocol as JSON (harness.scenario.app.AppProtocol.to_json): "
+        "path, message template, who receives each message",
+    )
     add("publishers", type=int, default=1, help="notification publisher users")
     add("storm-hold", type=float, default=0.0, help="connect-storm: seconds each socket stays open")
     add(

@@ -7,12 +7,13 @@ alone, and a receiver finds it anywhere in a text frame without knowing the app'
 
     hx1_<run>_<sender>_<seq>_<intended>_<sent>_<check>
 
-``run`` and ``sender`` are the run's and the sender's ids (lower-case letters and digits); ``seq`` (the sender's
-sequence number), ``intended`` and ``sent`` (the scheduled and the actual send time, ``time.monotonic_ns()``) are
-base 36; ``check`` is four base-36 digits of a CRC-32 of everything before it. The check has a fixed length, so a
-token ends where it ends even when the app glues letters after it, and a token damaged on the way (truncated, one
-character changed) is counted as corrupt instead of being taken for another message. A frame may hold several
-tokens (an app that re-broadcasts its whole state); :func:`find_tokens` returns every one, in order.
+``run`` is a key of the run's id (base 36 of its CRC-32: run ids may hold any character), ``sender`` the sender's id
+(lower-case letters and digits); ``seq`` (the sender's sequence number), ``intended`` and ``sent`` (the scheduled
+and the actual send time, ``time.monotonic_ns()``) are base 36; ``check`` is four base-36 digits of a CRC-32 of
+everything before it. The check has a fixed length, so a token ends where it ends even when the app glues letters
+after it, and a token damaged on the way (truncated, one character changed) is counted as corrupt instead of being
+taken for another message. A frame may hold several tokens (an app that re-broadcasts its whole state);
+:func:`find_tokens` returns every one, in order.
 
 Bytes in, values out: no I/O, no clock; the same clock caveat as the envelope's applies to the times.
 """
@@ -26,7 +27,7 @@ from typing import Final
 
 from harness.load.envelope import Envelope
 
-__all__ = ["TOKEN_PREFIX", "TokenScan", "encode_token", "find_tokens"]
+__all__ = ["TOKEN_PREFIX", "TokenScan", "encode_token", "find_tokens", "run_key"]
 
 TOKEN_PREFIX: Final = "hx1_"
 _ID: Final = re.compile(r"^[a-z0-9]{1,64}$")
@@ -34,7 +35,7 @@ _DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
 _CHECK_SPACE: Final = 36**4
 # Base 36 of 2**63 - 1 has 13 digits.
 _TOKEN: Final = re.compile(
-    r"hx1_([a-z0-9]{1,64})_([a-z0-9]{1,64})_([0-9a-z]{1,13})_([0-9a-z]{1,13})_([0-9a-z]{1,13})_([0-9a-z]{4})"
+    r"hx1_([0-9a-z]{1,7})_([a-z0-9]{1,64})_([0-9a-z]{1,13})_([0-9a-z]{1,13})_([0-9a-z]{1,13})_([0-9a-z]{4})"
 )
 _MAX_INT: Final = 2**63 - 1
 
@@ -54,21 +55,29 @@ def _check(body: str) -> str:
     return _base36(value).rjust(4, "0")
 
 
+def run_key(run_id: str) -> str:
+    """What a token carries of ``run_id``: base 36 of its CRC-32."""
+    return _base36(zlib.crc32(run_id.encode("utf-8")))
+
+
 def encode_token(envelope: Envelope) -> str:
     """The token of ``envelope``.
 
     Raises:
-        ValueError: if the run or sender id is not 1-64 letters and digits, or a number is negative or beyond
+        ValueError: if the sender id is not 1-64 lower-case letters and digits, or a number is negative or beyond
             2**63 - 1 (a token carries no sign).
     """
-    for name, value in (("run id", envelope.run_id), ("sender", envelope.sender)):
-        if not _ID.match(value):
-            raise ValueError(f"a token's {name} must be 1-64 lower-case ASCII letters and digits, got {value!r:.80}")
+    if not _ID.match(envelope.sender):
+        raise ValueError(
+            f"a token's sender must be 1-64 lower-case ASCII letters and digits, got {envelope.sender!r:.80}"
+        )
     numbers = (("seq", envelope.seq), ("intended_ns", envelope.intended_ns), ("sent_ns", envelope.sent_ns))
     for name, number in numbers:
         if not 0 <= number <= _MAX_INT:
             raise ValueError(f"a token's {name} must be in 0..2**63-1, got {number}")
-    body = "_".join((TOKEN_PREFIX + envelope.run_id, envelope.sender, *(_base36(number) for _, number in numbers)))
+    body = "_".join(
+        (TOKEN_PREFIX + run_key(envelope.run_id), envelope.sender, *(_base36(number) for _, number in numbers))
+    )
     return f"{body}_{_check(body)}"
 
 
@@ -77,7 +86,8 @@ class TokenScan:
     """What :func:`find_tokens` found in one text.
 
     Attributes:
-        envelopes: every valid token of the run asked for (of any run when none was), in order.
+        envelopes: every valid token of the run asked for, in order, with that run's id; of any run when none was,
+            with the run's key (:func:`run_key`) for its id.
         corrupt: texts that start like a token (``hx1_``) but do not check out: damaged on the way.
         other_run: valid tokens of another run.
     """
@@ -90,6 +100,7 @@ class TokenScan:
 def find_tokens(text: str, *, run_id: str | None = None) -> TokenScan:
     """Every token in ``text``, checked; tokens of a run other than ``run_id`` (when given) are only counted."""
     scan = TokenScan()
+    key = None if run_id is None else run_key(run_id)
     # Only ASCII letters matter to a token, and lower() maps them one to one; the positions below are in `folded`.
     folded = text.lower()
     pos = folded.find(TOKEN_PREFIX)
@@ -103,10 +114,13 @@ def find_tokens(text: str, *, run_id: str | None = None) -> TokenScan:
                 scan.corrupt += 1
             else:
                 covered_until = pos + envelope[1]
-                if run_id is not None and envelope[0].run_id != run_id:
+                if key is not None and envelope[0].run_id != key:
                     scan.other_run += 1
                 else:
-                    scan.envelopes.append(envelope[0])
+                    found = envelope[0]
+                    if run_id is not None:
+                        found.run_id = run_id
+                    scan.envelopes.append(found)
         pos = folded.find(TOKEN_PREFIX, pos + 1)
     return scan
 

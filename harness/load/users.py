@@ -16,6 +16,8 @@ User classes (``--harness-kind`` picks them when none are named on the command l
   (drives ``POST /api/notifications/``, envelope in ``data``).
 * ``kiosk``: :class:`KioskUser` (waits for punches on a terminal socket).
 * ``connect-storm``: :class:`ConnectStormUser` (opens and closes sockets on a schedule).
+* ``app``: :class:`AppUser` (the user's own app: the scenario's message template carries a correlation token,
+  :mod:`harness.load.token`, found in any frame that relays it).
 """
 
 from __future__ import annotations
@@ -45,11 +47,13 @@ from harness.load.hub_receiver import HubReceiver, RepeatReads
 from harness.load.options import HarnessConfig
 from harness.load.runtime import current_runtime
 from harness.load.schedule import Pacer
+from harness.load.token import encode_token, find_tokens
 from harness.load.wsclient import Closed, ConnectFailure, Message, WsConnection, connect
 from harness.measure.accounting import ConnectFailureKind
 from harness.measure.aggregation import (
     Collector,
 )
+from harness.scenario.app import AppProtocol, Template
 
 __all__ = [
     "BroadcastUser",
@@ -287,7 +291,7 @@ class _EnvelopeUser(_HarnessUser):
             self.on_message,
             at_once=self._window is not None,
             repeats=self._repeats,
-            on_repeat=self._on_envelope,
+            on_repeat=self.repeat_handler(),
         )
         self.wait_warmup()
 
@@ -311,7 +315,11 @@ class _EnvelopeUser(_HarnessUser):
 
         self.pace(send_one, seed=self.cfg.seed * 1_000_003 + self.index)
 
-    def on_message(self, message: Message) -> tuple[Envelope, int] | None:
+    def repeat_handler(self) -> Callable[[Any, int], None]:
+        """What accounts a repeat of a read :meth:`on_message` handled, given its token (harness.load.hub_receiver)."""
+        return self._on_envelope
+
+    def on_message(self, message: Message) -> object:
         """Account and time one message; returns its token for repeats of it (None for what is not ours)."""
         cache = self._unwrapped
         data = message.data
@@ -424,6 +432,77 @@ class ChatUser(_EnvelopeUser):
         if not isinstance(client, dict):
             return Foreign("missing_key", "chat message without our client field")
         return decode_envelope(client, run_id=self.cfg.run_id)
+
+
+class AppUser(_EnvelopeUser):
+    """A user of the user's own app (scenario kind ``app``, docs/your-app.md).
+
+    It connects to ``--harness-target`` + the protocol's path, sends the protocol's message with a correlation
+    token in place of ``{token}``, and finds tokens in every frame it receives, whatever the app made of the
+    message. The users are ``u0``, ``u1``, … (the token's sender id; the numbers are unique across generator
+    processes) in rooms ``r0``, ``r1``, … of ``--harness-room-size``.
+    """
+
+    _protocol: ClassVar[AppProtocol | None] = None
+
+    def on_start(self) -> None:
+        super().on_start()
+        protocol = type(self)._protocol
+        if protocol is None:
+            if not self.cfg.app:
+                raise RuntimeError("--harness-kind app needs --harness-app (the app's protocol as JSON)")
+            protocol = type(self)._protocol = AppProtocol.from_json(self.cfg.app)
+        self.protocol = protocol
+        self.uid = f"u{self.index}"
+        self.room = f"r{self.index // self.cfg.room_size}" if self.cfg.room_size > 0 else "r0"
+        names = {"user": self.uid, "room": self.room}
+        self._url = self.cfg.target.rstrip("/") + protocol.path_template().render(names)
+        self._message: Template = protocol.message_template().fill(names)
+        # first_seen: (sender, seq) of every token this receiver has counted; later copies are the app re-sending
+        # its state, not duplicates.
+        self._seen: set[tuple[str, int]] | None = set() if protocol.first_seen else None
+
+    def url(self) -> str:
+        return self._url
+
+    def group(self) -> str:
+        to = self.protocol.fanout_to
+        if to == "room":
+            return f"app-room:{self.room}"
+        return f"app-url:{self._url}" if to == "url" else f"app-sender:{self.uid}"
+
+    def wrap(self, envelope: Envelope) -> bytes:
+        return self._message.render({"token": encode_token(envelope)}).encode()
+
+    def on_message(self, message: Message) -> object:
+        """Account and time every token of this run in one frame; frames without one are counted as other."""
+        data = message.data
+        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+        scan = find_tokens(text, run_id=self.cfg.run_id)
+        ledger = self.collector.ledger
+        for reason, count in (("corrupt_token", scan.corrupt), ("other_run", scan.other_run)):
+            for _ in range(count):
+                ledger.record_foreign(reason)
+        if not scan.envelopes:
+            if not scan.corrupt and not scan.other_run:
+                ledger.record_foreign("no_token")
+            return None
+        tokens = tuple((envelope, len(data)) for envelope in scan.envelopes)
+        self._on_tokens(tokens, message.received_ns)
+        return tokens
+
+    def repeat_handler(self) -> Callable[[Any, int], None]:
+        return self._on_tokens
+
+    def _on_tokens(self, tokens: Any, received: int) -> None:
+        seen = self._seen
+        for token in tokens:
+            if seen is not None:
+                key = (token[0].sender, token[0].seq)
+                if key in seen:
+                    continue
+                seen.add(key)
+            self._on_envelope(token, received)
 
 
 class NotificationListenerUser(_HarnessUser):

@@ -13,6 +13,7 @@ __all__ = [
     "format_ms",
     "join_storm_sentence",
     "presence_text",
+    "receipt_sentences",
 ]
 
 
@@ -51,11 +52,35 @@ def cell_label(cell: Mapping[str, Any]) -> str:
     return f"{cell.get('server', '?')}+{cell.get('layer', '?')}, {workers} worker{'' if workers == 1 else 's'}"
 
 
+def receipt_sentences(cell: Mapping[str, Any]) -> list[str]:
+    """What was received but not counted as an expected delivery, each in a sentence with a remedy."""
+    sentences = [sentence] if (sentence := foreign_sentence(cell)) is not None else []
+    outside = int(cell.get("delivery", {}).get("outside_expected", 0))
+    if outside:
+        if cell.get("parameters", {}).get("kind") == "app":
+            to = cell["parameters"].get("app", {}).get("fanout_to", "?")
+            sentences.append(
+                f"{outside:,} messages reached users the scenario did not expect them at ([app.fanout].to = {to}): "
+                "the app sends each message to more users than that. They are timed with the others but counted "
+                "outside the expected deliveries (owed to no one, so never lost); set to = room (everyone in the "
+                "sender's room) or url (everyone on its URL) to match what the app does"
+            )
+        else:
+            sentences.append(
+                f"{outside:,} deliveries arrived outside what their streams expected (a receiver that is not a "
+                "member of the sender's group, or a sequence number beyond what was sent): the server delivered "
+                "messages where they were not sent"
+            )
+    return sentences
+
+
 def foreign_sentence(cell: Mapping[str, Any]) -> str | None:
     """Why messages were received but not counted, in plain words with a remedy; None when every one was ours."""
     foreign = {reason: int(n) for reason, n in cell.get("foreign_messages", {}).items() if n}
     if not foreign:
         return None
+    if cell.get("parameters", {}).get("kind") == "app":
+        return _token_sentence(cell, foreign)
     total = sum(foreign.values())
     kinds = ", ".join(f"{reason} {n:,}" for reason, n in sorted(foreign.items()))
     return (
@@ -64,6 +89,37 @@ def foreign_sentence(cell: Mapping[str, Any]) -> str | None:
         "fields it knows drops the envelope). The echo and broadcast kinds need each message back with every key "
         "it was sent with: the envelope is the whole message."
     )
+
+
+def _token_sentence(cell: Mapping[str, Any], foreign: Mapping[str, int]) -> str:
+    """The app kind's frames that could not be counted, and what to do when none could."""
+    plain = foreign.get("no_token", 0)
+    received = int(cell.get("delivery", {}).get("received", 0))
+    parts = []
+    if plain and not received:
+        parts.append(
+            f"{plain:,} frames were received and none carried a token of this run, so no message could be "
+            "correlated and every expected delivery counts as lost: the app does not relay the text that holds "
+            "{token}. Put {token} in [app.send] where the app takes the text it sends on (e.g. json = { message = "
+            '"{token}" } for an app that relays message), and look at what its frames contain with one socket by '
+            "hand"
+        )
+    elif plain:
+        parts.append(
+            f"{plain:,} frames carried no token of this run (the app's own frames: welcomes, presence, state), "
+            "counted as other, not as lost"
+        )
+    if foreign.get("corrupt_token"):
+        parts.append(
+            f"{foreign['corrupt_token']:,} tokens arrived damaged (cut or changed by the app), so their messages "
+            "could not be counted: the app shortens or rewrites the text it relays"
+        )
+    if foreign.get("other_run"):
+        parts.append(
+            f"{foreign['other_run']:,} tokens of another run were ignored (an app that keeps and re-sends what "
+            "earlier runs sent)"
+        )
+    return "; ".join(parts) + "."
 
 
 def presence_text(storm: Mapping[str, Any]) -> str:

@@ -6,7 +6,7 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,6 +31,7 @@ from harness.results import (
     TimeSeries,
 )
 from harness.run.plan import GENERATOR_KIND, Cell, CellRun, GeneratorTarget, _generator_runs, _shape, stack_config
+from harness.scenario import Scenario
 from harness.stack import Stack
 from harness.stack.layers import layer_spec
 
@@ -264,9 +265,18 @@ def _generator_run(
             str(scenario.seed),
             *shape_args,
             *(() if load.lag_limit_ms is None else ("--harness-lag-limit-ms", f"{load.lag_limit_ms:g}")),
+            *_app_args(scenario),
         ),
         extra_env=shape_env,
     )
+
+
+def _app_args(scenario: Scenario) -> tuple[str, ...]:
+    """The generator's arguments for a scenario of kind app: its protocol, and the Origin it asks for."""
+    app = scenario.app
+    if app is None:
+        return ()
+    return ("--harness-app", app.to_json(), *(("--harness-origin", app.origin) if app.origin else ()))
 
 
 def _measurements(
@@ -294,11 +304,14 @@ def _measurements(
         generator=_health([(size, result.result) for size, _, result in runs], metrics),
         server_processes=sampler.processes() if sampler is not None else (),
         parameters={
+            "kind": scenario.kind,
+            **({"app": asdict(scenario.app)} if scenario.app is not None else {}),
             "users": scenario.load.users,
             "rate_per_user": scenario.load.rate,
             "arrival": scenario.load.arrival,
             "shape": scenario.load.shape,
-            "payload_bytes": scenario.load.payload_bytes,
+            # An app's message is its [app.send] template, not padded.
+            "payload_bytes": None if scenario.app is not None else scenario.load.payload_bytes,
             "room_size": scenario.load.room_size,
             "group_sizes": list(scenario.load.group_sizes),
             "generator_processes": load.processes,

@@ -96,6 +96,11 @@ def plan_cells(scenario: Scenario, target: str | None) -> list[Cell]:
         if not scenario.generic and scenario.kind not in GENERATOR_KIND:
             raise UnsupportedScenario(f"scenario {scenario.name!r} ({scenario.kind}) cannot run against --target")
         return [Cell("external", "external", 1)]
+    if scenario.app is not None:
+        raise UnsupportedScenario(
+            f"scenario {scenario.name!r} measures your own app: give its base URL with --target ws://host:port "
+            f"([app].path {scenario.app.path!r} is appended to it)"
+        )
     if scenario.generic:
         raise UnsupportedScenario(
             f"scenario {scenario.name!r} is generic (any {scenario.kind} server): give the server with "

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, cast, get_args
 
 from harness.measure.latency import KNOWN_METRICS
+from harness.scenario.app import AppProtocol, parse_app
 from harness.scenario.checker import ScenarioError, _Checker, _opt, _show
 from harness.scenario.gate import GateTable, parse_gate
 from harness.scenario.overrides import Override, apply_overrides
@@ -57,7 +58,7 @@ __all__ = [
     "parse_scenario",
 ]
 
-Kind = Literal["chat", "fanout", "notifications", "timeclock", "connect-storm", "echo", "broadcast"]
+Kind = Literal["chat", "fanout", "notifications", "timeclock", "connect-storm", "echo", "broadcast", "app"]
 Arrival = Literal["constant", "poisson"]
 Shape = Literal["constant", "ramp", "steps"]
 Statistic = Literal["p50", "p90", "p99", "p99_9", "max"]
@@ -66,6 +67,9 @@ KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
 ARRIVALS: Final[tuple[Arrival, ...]] = get_args(Arrival)
 SHAPES: Final[tuple[Shape, ...]] = get_args(Shape)
 STATISTICS: Final[tuple[Statistic, ...]] = get_args(Statistic)
+
+#: Connections opened per second when ``[load].spawn_rate`` is not given.
+DEFAULT_SPAWN_RATE: Final = 50.0
 
 _PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent.parent
 SCENARIO_DIR: Final = _PROJECT_ROOT / "scenarios"
@@ -80,17 +84,18 @@ class KindSpec:
 
     Attributes:
         rate: ``[load].rate`` is ``required``, ``optional`` or ``refused``.
-        room_size: ``[load].room_size`` is required (and refused for other kinds).
+        room_size: ``[load].room_size`` is ``required``, ``optional`` or ``refused``.
         group_sizes: ``[load].group_sizes`` is required (and refused for other kinds).
         cross_connection: messages travel between connections through the channel layer, so an in-process layer
             with several server workers would keep members on different workers apart.
-        generic: may set ``generic = true`` (any server with the plain echo or broadcast behaviour).
+        generic: runs against any server given with ``--target`` and may set ``generic = true`` (echo and
+            broadcast: a plain echo or broadcast server; app: the user's own app, always generic).
         generator: the Locust generator's ``--harness-kind`` that drives it; None when ``harness run`` drives it
             itself (timeclock: EKS readers, gateway and kiosk sockets).
     """
 
     rate: Literal["required", "optional", "refused"]
-    room_size: bool = False
+    room_size: Literal["required", "optional", "refused"] = "refused"
     group_sizes: bool = False
     cross_connection: bool = False
     generic: bool = False
@@ -99,13 +104,14 @@ class KindSpec:
 
 #: The one table of scenario kinds.
 SCENARIO_KINDS: Final[Mapping[Kind, KindSpec]] = {
-    "chat": KindSpec("required", room_size=True, cross_connection=True, generator="chat"),
+    "chat": KindSpec("required", room_size="required", cross_connection=True, generator="chat"),
     "fanout": KindSpec("required", group_sizes=True, cross_connection=True, generator="chat"),
     "notifications": KindSpec("required", cross_connection=True, generator="notifications"),
     "timeclock": KindSpec("refused", cross_connection=True),
     "connect-storm": KindSpec("optional", generator="connect-storm"),
     "echo": KindSpec("required", generic=True, generator="echo"),
     "broadcast": KindSpec("required", cross_connection=True, generic=True, generator="broadcast"),
+    "app": KindSpec("required", room_size="optional", cross_connection=True, generic=True, generator="app"),
 }
 
 
@@ -228,6 +234,7 @@ class Scenario:
         slos: objectives checked per cell.
         timeclock: the shift-change burst, for kind ``timeclock`` only.
         gate: how ``harness gate`` runs and judges it (its defaults when the file has no ``[gate]`` table).
+        app: kind ``app`` only: the user's own app's protocol (``[app]``).
         source: the file the scenario was read from, or None.
         overrides: the command-line overrides applied to the file, as ``KEY=VALUE`` in order
             (harness.scenario.overrides).
@@ -246,6 +253,7 @@ class Scenario:
     slos: tuple[Slo, ...] = ()
     timeclock: Timeclock | None = None
     gate: GateTable = field(default_factory=GateTable)
+    app: AppProtocol | None = None
     source: str | None = None
     overrides: tuple[str, ...] = ()
 
@@ -303,14 +311,17 @@ def _stages(c: _Checker, raw: Any, *, has_rate: bool) -> tuple[Stage, ...]:
 def _load(c: _Checker, raw: Any, kind: Kind) -> Load:
     t = c.table(raw, "[load]")
     spec = SCENARIO_KINDS[kind]
-    required = ["users", "spawn_rate"]
-    optional = ["arrival", "payload_bytes", "shape", "stages"]
+    required = ["users"]
+    # The app kind's message is its [app.send] template, not a padded envelope.
+    optional = ["spawn_rate", "arrival", "shape", "stages", *(() if kind == "app" else ("payload_bytes",))]
     if spec.rate == "required":
         required.append("rate")
     elif spec.rate == "optional":
         optional.append("rate")
-    if spec.room_size:
+    if spec.room_size == "required":
         required.append("room_size")
+    elif spec.room_size == "optional":
+        optional.append("room_size")
     if spec.group_sizes:
         required.append("group_sizes")
     c.keys(t, "[load]", required, optional)
@@ -343,7 +354,9 @@ def _load(c: _Checker, raw: Any, kind: Kind) -> Load:
             )
     return Load(
         users=users,
-        spawn_rate=c.number(t["spawn_rate"], "[load].spawn_rate", minimum=0, inclusive=False),
+        spawn_rate=_opt(
+            t, "spawn_rate", DEFAULT_SPAWN_RATE, lambda v: c.number(v, "[load].spawn_rate", minimum=0, inclusive=False)
+        ),
         arrival=cast(Arrival, _opt(t, "arrival", "constant", lambda v: c.choice(v, "[load].arrival", ARRIVALS))),
         rate=rate,
         payload_bytes=_opt(t, "payload_bytes", 256, lambda v: c.integer(v, "[load].payload_bytes", minimum=64)),
@@ -401,7 +414,7 @@ def _timeclock(c: _Checker, raw: Any) -> Timeclock:
 
 
 _TOP_REQUIRED: Final = ("name", "description", "kind", "duration_s", "seed", "load")
-_TOP_OPTIONAL: Final = ("generic", "warmup_s", "grace_s", "matrix", "slos", "timeclock", "gate")
+_TOP_OPTIONAL: Final = ("generic", "warmup_s", "grace_s", "matrix", "slos", "timeclock", "gate", "app")
 
 
 def parse_scenario(data: Mapping[str, Any], *, where: str = "<scenario>", source: str | None = None) -> Scenario:
@@ -421,7 +434,8 @@ def parse_scenario(data: Mapping[str, Any], *, where: str = "<scenario>", source
     kind = cast(Kind, c.choice(data["kind"], "kind", KINDS))
     generic = _opt(data, "generic", False, lambda v: c.boolean(v, "generic"))
     if generic and not SCENARIO_KINDS[kind].generic:
-        generic_kinds = " and ".join(k for k, spec in SCENARIO_KINDS.items() if spec.generic)
+        *others, last = (k for k, spec in SCENARIO_KINDS.items() if spec.generic)
+        generic_kinds = f"{', '.join(others)} and {last}"
         raise c.fail("generic", f"only kinds {generic_kinds} work against any server; kind is {kind}")
     duration_s = c.number(data["duration_s"], "duration_s", minimum=0, inclusive=False)
     load = _load(c, data["load"], kind)
@@ -439,6 +453,14 @@ def parse_scenario(data: Mapping[str, Any], *, where: str = "<scenario>", source
         timeclock = tc
     elif "timeclock" in data:
         raise c.fail("[timeclock]", f"only for kind timeclock; kind is {kind}")
+    app: AppProtocol | None = None
+    if kind == "app":
+        if "app" not in data:
+            raise c.fail("[app]", "missing; kind app needs path and [app.send] (docs/your-app.md)")
+        app = parse_app(c, data["app"])
+        generic = True
+    elif "app" in data:
+        raise c.fail("[app]", f"only for kind app; kind is {kind}")
     matrix = _matrix(c, data["matrix"]) if "matrix" in data else Matrix()
     if kind == "timeclock":
         local = [layer for layer in matrix.layers if not LAYERS[layer].shared_across_processes]
@@ -470,6 +492,7 @@ def parse_scenario(data: Mapping[str, Any], *, where: str = "<scenario>", source
         slos=_slos(c, data["slos"]) if "slos" in data else (),
         timeclock=timeclock,
         gate=parse_gate(c, data["gate"], KNOWN_METRICS) if "gate" in data else GateTable(),
+        app=app,
         source=source,
     )
 

@@ -9,9 +9,9 @@ import urllib.parse
 import pytest
 
 from harness.load.envelope import Envelope
-from harness.load.token import encode_token, find_tokens
+from harness.load.token import encode_token, find_tokens, run_key
 
-RUN = "a1b2c3d4e5f6"
+RUN = "086a1f3dc509-1-0"
 
 
 def envelope(seq: int = 7, sender: str = "u12") -> Envelope:
@@ -21,9 +21,11 @@ def envelope(seq: int = 7, sender: str = "u12") -> Envelope:
 def test_a_token_is_one_word_of_ascii_letters_digits_and_underscores_and_reads_back() -> None:
     token = encode_token(envelope())
     assert token.isascii() and token.replace("_", "").isalnum() and token.startswith("hx1_")
-    assert find_tokens(token).envelopes == [envelope()]
-    extreme = Envelope("z" * 64, "9" * 64, 2**63 - 1, 0, 2**63 - 1)
-    assert find_tokens(encode_token(extreme)).envelopes == [extreme]
+    assert find_tokens(token, run_id=RUN).envelopes == [envelope()]
+    # Without a run to look for, the run is known by its key only.
+    assert find_tokens(token).envelopes == [Envelope(run_key(RUN), "u12", 7, 1_234_567_890_123, 1_234_567_990_456)]
+    extreme = Envelope("any run id: ü", "9" * 64, 2**63 - 1, 0, 2**63 - 1)
+    assert find_tokens(encode_token(extreme), run_id=extreme.run_id).envelopes == [extreme]
 
 
 @pytest.mark.parametrize(
@@ -47,7 +49,7 @@ def test_the_token_survives_reserialization_escaping_html_case_and_glue(relay) -
 def test_every_token_of_a_state_snapshot_is_found_in_order() -> None:
     tokens = [encode_token(envelope(seq)) for seq in range(5)]
     snapshot = json.dumps({"messages": [{"id": i, "text": t} for i, t in enumerate(tokens)]})
-    assert [e.seq for e in find_tokens(snapshot).envelopes] == [0, 1, 2, 3, 4]
+    assert [e.seq for e in find_tokens(snapshot, run_id=RUN).envelopes] == [0, 1, 2, 3, 4]
     assert [e.seq for e in find_tokens("".join(tokens)).envelopes] == [0, 1, 2, 3, 4]
 
 
@@ -67,17 +69,17 @@ def test_other_runs_are_counted_apart_and_text_without_tokens_is_nothing() -> No
     assert find_tokens('{"type": "presence", "user": "hx1"}') == find_tokens("")
 
 
-def test_a_run_id_ending_in_the_prefix_is_not_a_damaged_token_inside_a_good_one() -> None:
-    tricky = Envelope("abhx1", "u1", 3, 4, 5)
-    scan = find_tokens(encode_token(tricky))
+def test_a_sender_ending_in_the_prefix_is_not_a_damaged_token_inside_a_good_one() -> None:
+    tricky = Envelope(RUN, "abhx1", 3, 4, 5)
+    scan = find_tokens(encode_token(tricky), run_id=RUN)
     assert (scan.envelopes, scan.corrupt) == ([tricky], 0)
 
 
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (Envelope("run-1", "u1", 0, 0, 0), "run id must be 1-64 lower-case ASCII letters and digits"),
-        (Envelope(RUN, "U1", 0, 0, 0), "sender must be"),
+        (Envelope(RUN, "U1", 0, 0, 0), "sender must be 1-64 lower-case ASCII letters and digits"),
+        (Envelope(RUN, "u-1", 0, 0, 0), "sender must be"),
         (Envelope(RUN, "", 0, 0, 0), "sender must be"),
         (Envelope(RUN, "u1", -1, 0, 0), r"seq must be in 0\.\.2\*\*63-1"),
         (Envelope(RUN, "u1", 0, 0, 2**63), r"sent_ns must be in 0\.\.2\*\*63-1"),

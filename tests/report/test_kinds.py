@@ -17,5 +17,6 @@ def test_every_scenario_kind_is_in_the_table_and_driven_by_someone() -> None:
     assert GENERATOR_KIND == {k: s.generator for k, s in SCENARIO_KINDS.items() if s.generator}
 
 
-def test_generic_kinds_are_the_ones_a_plain_server_can_serve() -> None:
-    assert {k for k, s in SCENARIO_KINDS.items() if s.generic} == {"echo", "broadcast"}
+def test_generic_kinds_are_the_ones_any_server_can_serve() -> None:
+    # echo and broadcast: a plain echo or broadcast server; app: the user's own app, described by its file.
+    assert {k for k, s in SCENARIO_KINDS.items() if s.generic} == {"echo", "broadcast", "app"}

@@ -96,7 +96,7 @@ BAD = [
     ),
     pytest.param(
         ("seed = 3", "seed = 3\ndurations = 4"),
-        "(top level): unknown key durations; accepted: description, duration_s, gate, generic, grace_s, kind, load, "
+        "(top level): unknown key durations; accepted: app, description, duration_s, gate, generic, grace_s, kind, load, "
         "matrix, name, seed, slos, timeclock, warmup_s",
         id="unknown-top-key",
     ),
@@ -126,7 +126,7 @@ BAD = [
     ),
     pytest.param(
         ('kind = "chat"', 'kind = "chatroom"'),
-        'kind: expected one of chat, fanout, notifications, timeclock, connect-storm, echo, broadcast, got "chatroom"',
+        'kind: expected one of chat, fanout, notifications, timeclock, connect-storm, echo, broadcast, app, got "chatroom"',
         id="bad-kind",
     ),
     pytest.param(
@@ -151,7 +151,7 @@ BAD = [
     ),
     pytest.param(
         ('kind = "chat"', 'kind = "chat"\ngeneric = true'),
-        "generic: only kinds echo and broadcast work against any server; kind is chat",
+        "generic: only kinds echo, broadcast and app work against any server; kind is chat",
         id="generic-chat",
     ),
     pytest.param(

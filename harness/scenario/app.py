@@ -1,0 +1,291 @@
+"""The ``[app]`` table of a scenario of kind ``app``: a user's own app, where each user connects, what it sends, who
+must receive each message (docs/your-app.md).
+
+:func:`parse_app` builds an :class:`AppProtocol` (and so checks every template before anything runs); the
+generator gets it as JSON (``--harness-app``) and its ``AppUser`` fills the templates. Nothing here does I/O or
+imports locust or gevent.
+
+Templates are text with ``{name}`` placeholders (``{{`` and ``}}`` are literal braces): ``{room}`` (the user's room,
+``r0``, ``r1``, …) and ``{user}`` (``u0``, ``u1``, …) in the path and the message, and ``{token}`` (the correlation
+token, :mod:`harness.load.token`) in the message. A JSON message is a TOML table or array whose strings are
+templates; the harness serializes it once and fills the placeholders per message, escaped for JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, cast, get_args
+
+from harness.scenario.checker import _Checker, _opt
+
+__all__ = [
+    "FANOUT_TO",
+    "MESSAGE_PLACEHOLDERS",
+    "PATH_PLACEHOLDERS",
+    "AppProtocol",
+    "FanoutTo",
+    "Template",
+    "TemplateError",
+    "json_template",
+    "parse_app",
+]
+
+FanoutTo = Literal["room", "url", "sender"]
+FANOUT_TO: Final[tuple[FanoutTo, ...]] = get_args(FanoutTo)
+PATH_PLACEHOLDERS: Final = ("room", "user")
+MESSAGE_PLACEHOLDERS: Final = ("token", "room", "user")
+
+_PLACEHOLDER: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+# Stands for a placeholder inside a JSON message while it is serialized: NUL never comes out of a TOML string
+# unescaped, and JSON writes it as \u0000, which cannot occur in the serialized text otherwise.
+_MARK: Final = "\x00"
+_MARKED: Final = re.compile(r"\\u0000([0-9]+)\\u0000")
+
+
+class TemplateError(ValueError):
+    """A template names a placeholder it may not use, or has a lone brace; or an app protocol is inconsistent.
+
+    Attributes:
+        key: the scenario key at fault (``[app].path``), or "" when the message names it.
+    """
+
+    def __init__(self, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    name: str
+    escape: Callable[[str], str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A text with placeholders, compiled: literal strings and slots, in order."""
+
+    parts: tuple[str | _Slot, ...]
+
+    @classmethod
+    def compile(cls, text: str, allowed: tuple[str, ...]) -> Template:
+        """Compile ``text``; raises :class:`TemplateError` naming the first problem and the allowed names."""
+        parts: list[str | _Slot] = []
+        last = 0
+        for match in _PLACEHOLDER.finditer(text):
+            parts.append(text[last : match.start()])
+            last = match.end()
+            whole, name = match.group(0), match.group(1)
+            if whole in ("{{", "}}"):
+                parts.append(whole[0])
+            elif name is None:
+                raise TemplateError(
+                    f"a lone {whole!r} at character {match.start()} of {text!r}: write {whole * 2} for a literal brace"
+                )
+            elif name not in allowed:
+                raise TemplateError(f"{{{name}}} is not a placeholder here; expected {_names(allowed)}")
+            else:
+                parts.append(_Slot(name))
+        parts.append(text[last:])
+        return cls(_merge(parts))
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.parts if isinstance(p, _Slot))
+
+    def fill(self, values: Mapping[str, str]) -> Template:
+        """The template with the slots named in ``values`` filled (each escaped as its slot says), the others kept."""
+        parts = [
+            (p.escape(values[p.name]) if p.escape else values[p.name])
+            if isinstance(p, _Slot) and p.name in values
+            else p
+            for p in self.parts
+        ]
+        return Template(_merge(parts))
+
+    def render(self, values: Mapping[str, str]) -> str:
+        """The text with every slot filled; raises KeyError for a slot ``values`` does not name."""
+        return "".join(p if isinstance(p, str) else (p.escape or str)(values[p.name]) for p in self.parts)
+
+
+def _merge(parts: list[str | _Slot]) -> tuple[str | _Slot, ...]:
+    merged: list[str | _Slot] = []
+    for part in parts:
+        if isinstance(part, str):
+            if not part:
+                continue
+            if merged and isinstance(merged[-1], str):
+                merged[-1] += part
+                continue
+        merged.append(part)
+    return tuple(merged)
+
+
+def _names(allowed: tuple[str, ...]) -> str:
+    return ", ".join(f"{{{name}}}" for name in allowed)
+
+
+def _json_string_body(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)[1:-1]
+
+
+def json_template(value: Any, where: str = "json") -> Template:
+    """A JSON message template: ``value``'s strings compiled, then the whole serialized once.
+
+    Raises:
+        TemplateError: naming the string's place in ``value`` (``json.message``).
+    """
+    slots: list[_Slot] = []
+
+    def mark(node: Any, at: str) -> Any:
+        if isinstance(node, str):
+            try:
+                template = Template.compile(node, MESSAGE_PLACEHOLDERS)
+            except TemplateError as exc:
+                raise TemplateError(f"{at}: {exc}") from None
+            out = []
+            for part in template.parts:
+                if isinstance(part, str):
+                    out.append(part)
+                else:
+                    out.append(f"{_MARK}{len(slots)}{_MARK}")
+                    slots.append(_Slot(part.name, _json_string_body))
+            return "".join(out)
+        if isinstance(node, Mapping):
+            return {str(k): mark(v, f"{at}.{k}") for k, v in node.items()}
+        if isinstance(node, list):
+            return [mark(v, f"{at}[{i}]") for i, v in enumerate(node)]
+        if isinstance(node, bool | int | float) or node is None:
+            return node
+        raise TemplateError(f"{at}: {type(node).__name__} values cannot be sent as JSON")
+
+    text = json.dumps(mark(value, where), ensure_ascii=False, separators=(",", ":"))
+    parts: list[str | _Slot] = []
+    last = 0
+    for match in _MARKED.finditer(text):
+        parts.append(text[last : match.start()])
+        parts.append(slots[int(match.group(1))])
+        last = match.end()
+    parts.append(text[last:])
+    return Template(_merge(parts))
+
+
+@dataclass(frozen=True, slots=True)
+class AppProtocol:
+    """What the users of an ``app`` scenario do, checked.
+
+    Attributes:
+        path: appended to the target's base URL; placeholders ``{room}`` and ``{user}``.
+        origin: the Origin header of the upgrade, or None for the generator's default (the target's own origin).
+        send_json: the JSON message (a TOML table, array or string), or None.
+        send_text: the text message, or None; exactly one of the two is set.
+        fanout_to: who must receive each message: the sender's ``room``, every user on the same ``url``, or only
+            the ``sender``.
+        first_seen: each receiver counts only the first frame that carries a message's token, so an app that
+            re-sends its whole state does not look like one that duplicates messages.
+    """
+
+    path: str
+    origin: str | None
+    send_json: Any
+    send_text: str | None
+    fanout_to: FanoutTo
+    first_seen: bool
+
+    def __post_init__(self) -> None:
+        if (self.send_json is None) == (self.send_text is None):
+            raise TemplateError("expected exactly one of json (a table) and text (a string)", "[app.send]")
+        if not self.path.startswith("/"):
+            raise TemplateError(
+                f"expected a path starting with '/' (it is appended to --target), got {self.path!r}", "[app].path"
+            )
+        if self.origin is not None and not self.origin.startswith(("http://", "https://")):
+            raise TemplateError(
+                f"expected an origin such as http://127.0.0.1:8000, got {self.origin!r}", "[app].origin"
+            )
+        if self.fanout_to not in FANOUT_TO:
+            raise TemplateError(f"expected one of {', '.join(FANOUT_TO)}, got {self.fanout_to!r}", "[app.fanout].to")
+        path = self.path_template()
+        if self.fanout_to == "room" and "room" not in path.names:
+            raise TemplateError(
+                f"room needs {{room}} in [app].path ({self.path!r}): that is how each user joins its room (users "
+                'are split into rooms r0, r1, … of load.room_size); use to = "url" when every user connects to '
+                "the same path",
+                "[app.fanout].to",
+            )
+        if "token" not in self.message_template().names:
+            raise TemplateError(
+                'no {token}: put it where the app relays text (e.g. json = { message = "{token}" }); receivers '
+                "find each message by it",
+                "[app.send]",
+            )
+
+    def path_template(self) -> Template:
+        try:
+            return Template.compile(self.path, PATH_PLACEHOLDERS)
+        except TemplateError as exc:
+            raise TemplateError(str(exc), "[app].path") from None
+
+    def message_template(self) -> Template:
+        """The message with ``{token}``, ``{room}`` and ``{user}`` to fill (a JSON message already serialized)."""
+        if self.send_text is None:
+            try:
+                return json_template(self.send_json)
+            except TemplateError as exc:
+                raise TemplateError(str(exc), "[app.send]") from None
+        try:
+            return Template.compile(self.send_text, MESSAGE_PLACEHOLDERS)
+        except TemplateError as exc:
+            raise TemplateError(str(exc), "[app.send].text") from None
+
+    def to_json(self) -> str:
+        """The protocol as one JSON text (``--harness-app``)."""
+        return json.dumps(
+            {
+                "path": self.path,
+                "origin": self.origin,
+                "send_json": self.send_json,
+                "send_text": self.send_text,
+                "fanout_to": self.fanout_to,
+                "first_seen": self.first_seen,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> AppProtocol:
+        data = json.loads(text)
+        return cls(
+            path=str(data["path"]),
+            origin=data["origin"],
+            send_json=data["send_json"],
+            send_text=data["send_text"],
+            fanout_to=cast(FanoutTo, data["fanout_to"]),
+            first_seen=bool(data["first_seen"]),
+        )
+
+
+def parse_app(c: _Checker, raw: Any) -> AppProtocol:
+    """Validate ``[app]``: the keys and types here, what the values must agree on in :class:`AppProtocol`; every
+    problem names its key (``[app.send]: json.message: {x} is not a placeholder here; …``)."""
+    t = c.table(raw, "[app]")
+    c.keys(t, "[app]", ("path", "send", "fanout"), ("origin",))
+    send = c.table(t["send"], "[app.send]")
+    c.keys(send, "[app.send]", (), ("json", "text"))
+    if "json" in send and not isinstance(send["json"], Mapping | list | str):
+        raise c.expected("[app.send].json", "a table, an array or a string", send["json"])
+    fanout = c.table(t["fanout"], "[app.fanout]")
+    c.keys(fanout, "[app.fanout]", ("to",), ("first_seen",))
+    try:
+        return AppProtocol(
+            path=c.string(t["path"], "[app].path"),
+            origin=_opt(t, "origin", None, lambda v: c.string(v, "[app].origin")),
+            send_json=send.get("json"),
+            send_text=_opt(send, "text", None, lambda v: c.string(v, "[app.send].text")),
+            fanout_to=cast(FanoutTo, c.choice(fanout["to"], "[app.fanout].to", FANOUT_TO)),
+            first_seen=_opt(fanout, "first_seen", False, lambda v: c.boolean(v, "[app.fanout].first_seen")),
+        )
+    except TemplateError as exc:
+        raise c.fail(exc.key or "[app]", str(exc)) from None

@@ -1,0 +1,91 @@
+"""An ordinary Django Channels app the harness did not write, for the tests of the ``app`` scenario kind.
+
+Two consumers of the shapes users run (docs/your-app.md):
+
+* ``/ws/chat/<room>/``: a room chat that relays only the ``message`` field it is sent: every member gets
+  ``{"type": "chat", "user": …, "message": …, "at": …}``, re-serialized, unknown fields dropped; a ``welcome``
+  frame on connect.
+* ``/ws/board/<room>/``: an app that re-broadcasts its whole state: after each message every member gets the
+  room's last 20 messages as one HTML list, so each message arrives many times.
+
+Serve it with ``python -m uvicorn tests.app_kind.relay_chat:application``; in-memory channel layer, one process.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+import django
+from django.conf import settings
+
+if not settings.configured:
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="relay-chat-tests",
+        ALLOWED_HOSTS=["*"],
+        INSTALLED_APPS=["channels"],
+        CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
+    )
+    django.setup()
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path  # noqa: E402
+
+__all__ = ["application"]
+
+_boards: dict[str, list[str]] = {}
+
+
+class RelayChat(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    async def connect(self) -> None:
+        self.room = self.scope["url_route"]["kwargs"]["room"]
+        await self.channel_layer.group_add(f"chat-{self.room}", self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "welcome", "room": self.room})
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(f"chat-{self.room}", self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        message = str(content.get("message", ""))[:2000]
+        await self.channel_layer.group_send(
+            f"chat-{self.room}", {"type": "chat.message", "user": self.channel_name[-6:], "message": message}
+        )
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "chat", "user": event["user"], "message": event["message"], "at": time.time()})
+
+
+class Board(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    async def connect(self) -> None:
+        self.room = self.scope["url_route"]["kwargs"]["room"]
+        await self.channel_layer.group_add(f"board-{self.room}", self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(f"board-{self.room}", self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        board = _boards.setdefault(self.room, [])
+        board.append(str(content.get("text", "")))
+        del board[:-20]
+        items = "".join(f"<li>{html.escape(text)}</li>" for text in board)
+        await self.channel_layer.group_send(f"board-{self.room}", {"type": "board.state", "html": f"<ul>{items}</ul>"})
+
+    async def board_state(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "state", "html": event["html"]})
+
+
+application = ProtocolTypeRouter(
+    {
+        "websocket": URLRouter(
+            [
+                path("ws/chat/<str:room>/", RelayChat.as_asgi()),
+                path("ws/board/<str:room>/", Board.as_asgi()),
+            ]
+        )
+    }
+)

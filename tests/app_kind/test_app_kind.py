@@ -1,0 +1,184 @@
+"""The ``app`` scenario kind: a user's own protocol described in a file, measured against an app we did not write."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli import main
+from harness.results.format import receipt_sentences
+from harness.scenario import ScenarioError, load_scenario, parse_scenario
+from harness.scenario.app import MESSAGE_PLACEHOLDERS, AppProtocol, Template, TemplateError, json_template
+from harness.stack.network import free_port
+from harness.stack.processes import ManagedProcess
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+CHAT = """\
+name = "my-chat"
+description = "A room chat that relays only its message field."
+kind = "app"
+duration_s = 3
+warmup_s = 1
+grace_s = 1
+seed = 1
+[load]
+users = 12
+room_size = 4
+arrival = "poisson"
+rate = 2
+spawn_rate = 20
+[app]
+path = "/ws/chat/{room}/"
+[app.send]
+json = { message = "{token}" }
+[app.fanout]
+to = "room"
+"""
+
+
+def _doc(**changes: Any) -> dict[str, Any]:
+    import tomllib
+
+    doc = tomllib.loads(CHAT)
+    for dotted, value in changes.items():
+        *parents, key = dotted.split("__")
+        node = doc
+        for parent in parents:
+            node = node[parent]
+        if value is None:
+            del node[key]
+        else:
+            node[key] = value
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"app": None}, "[app]: missing; kind app needs path and [app.send]"),
+        ({"app__send": {"json": {"message": "hello"}}}, "[app.send]: no {token}"),
+        ({"app__send": {"json": {"message": "{token} {seq}"}}}, "json.message: {seq} is not a placeholder here"),
+        ({"app__send": {"text": "{token}", "json": {"m": "{token}"}}}, "expected exactly one of json"),
+        ({"app__send": {"text": '{"message": "{token}"}'}}, "[app.send].text: a lone '{' at character 0"),
+        ({"app__path": "ws/chat/{room}/"}, "[app].path: expected a path starting with '/'"),
+        ({"app__path": "/ws/{token}/"}, "[app].path: {token} is not a placeholder here; expected {room}, {user}"),
+        ({"app__path": "/ws/lobby/"}, "[app.fanout].to: room needs {room} in [app].path"),
+        ({"app__fanout": {"to": "everyone"}}, "[app.fanout].to: expected one of room, url, sender"),
+        ({"app__origin": "127.0.0.1"}, "[app].origin: expected an origin such as http://127.0.0.1:8000"),
+        ({"load__payload_bytes": 128}, "[load]: unknown key payload_bytes"),
+        ({"app__extra": 1}, "[app]: unknown key extra"),
+    ],
+)
+def test_a_bad_app_table_names_its_key_and_what_was_expected(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(_doc(**changes), where="x.toml")
+    assert message in str(caught.value)
+
+
+def test_the_app_table_is_refused_elsewhere_and_room_size_and_spawn_rate_are_optional() -> None:
+    echo = {"name": "e", "description": "e", "kind": "echo", "duration_s": 1, "seed": 1}
+    echo |= {"load": {"users": 1, "rate": 1}, "app": _doc()["app"]}
+    with pytest.raises(ScenarioError, match=r"\[app\]: only for kind app; kind is echo"):
+        parse_scenario(echo)
+    doc = _doc(load__room_size=None, load__spawn_rate=None, app__path="/ws/lobby/", app__fanout={"to": "url"})
+    scenario = parse_scenario(doc)
+    assert scenario.generic and scenario.load.room_size is None and scenario.load.spawn_rate == 50
+    assert scenario.app == AppProtocol("/ws/lobby/", None, {"message": "{token}"}, None, "url", False)
+
+
+def test_a_json_message_is_serialized_once_and_its_values_escaped_for_json() -> None:
+    template = json_template({"message": "said {token}", "who": "{user}", "n": 3, "tags": ["{{literal}}", "{room}"]})
+    filled = template.fill({"user": 'u"1', "room": "r0"})
+    text = filled.render({"token": "hx1_abc"})
+    assert json.loads(text) == {"message": "said hx1_abc", "who": 'u"1', "n": 3, "tags": ["{literal}", "r0"]}
+    assert filled.names == {"token"}
+    with pytest.raises(TemplateError, match=r"json.tags\[0\]: \{x\} is not a placeholder"):
+        json_template({"tags": ["{x}"]})
+    assert Template.compile("a {{b}} {token}", MESSAGE_PLACEHOLDERS).render({"token": "T"}) == "a {b} T"
+
+
+@pytest.fixture(scope="module")
+def relay_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    server = ManagedProcess(
+        name="relay-chat",
+        argv=[sys.executable, "-m", "uvicorn", "tests.app_kind.relay_chat:application", "--port", str(port)],
+        log_path=tmp_path_factory.mktemp("relay") / "relay.log",
+        cwd=_ROOT,
+    ).start()
+    try:
+        server.wait_listening(port)
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def _run(tmp_path: Path, target: str, text: str, capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, Any], str]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "app.toml"
+    path.write_text(text)
+    load_scenario(path)
+    code = main(["run", "--scenario", str(path), "--target", target, "--out", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (cell,) = json.loads((tmp_path / "run" / "result.json").read_text())["cells"]
+    return cell, out
+
+
+@pytest.mark.wire
+def test_a_room_chat_that_relays_only_its_message_field_is_counted_and_timed_per_recipient(
+    tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cell, out = _run(tmp_path, relay_app, CHAT, capsys)
+    sends = cell["metrics"]["round_trip"]["count"]
+    delivery = cell["delivery"]
+    # Every message reaches the 4 members of its room, the sender included; nothing is lost or unexpected.
+    assert sends > 20 and delivery["expected"] == delivery["received"] == 4 * sends
+    assert (delivery["lost"], delivery["duplicated"], delivery["outside_expected"]) == (0, 0, 0)
+    assert cell["metrics"]["fanout"]["count"] == 3 * sends
+    assert cell["metrics"]["response_time"]["count"] == 4 * sends
+    # The welcome frames are the app's own: counted as other, not lost.
+    assert cell["foreign_messages"] == {"no_token": 12}
+    assert "12 frames carried no token of this run" in out
+
+
+@pytest.mark.wire
+def test_a_token_the_app_does_not_relay_is_named_as_the_reason_nothing_was_counted(
+    tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The chat relays only `message`: a token in `text` never comes back.
+    cell, out = _run(tmp_path, relay_app, CHAT.replace("json = { message", "json = { text"), capsys)
+    assert cell["delivery"]["received"] == 0 and cell["delivery"]["lost"] == cell["delivery"]["expected"] > 0
+    assert "none carried a token of this run" in out and "Put {token} in [app.send]" in out
+
+
+@pytest.mark.wire
+def test_a_fanout_narrower_than_the_app_s_is_reported_not_hidden(
+    tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cell, out = _run(tmp_path, relay_app, CHAT.replace('to = "room"', 'to = "sender"'), capsys)
+    sends = cell["metrics"]["round_trip"]["count"]
+    assert cell["delivery"]["expected"] == sends and cell["delivery"]["outside_expected"] == 3 * sends
+    assert f"{3 * sends:,} messages reached users the scenario did not expect them at" in out
+    assert any("[app.fanout].to = sender" in s for s in receipt_sentences(cell))
+
+
+@pytest.mark.wire
+def test_an_app_that_resends_its_whole_state_needs_first_seen(
+    tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    board = CHAT.replace("/ws/chat/{room}/", "/ws/board/{room}/").replace("json = { message", "json = { text")
+    board = board.replace("room_size = 4", "room_size = 3")
+    first_seen, _ = _run(tmp_path / "a", relay_app, board + "first_seen = true\n", capsys)
+    repeated, _ = _run(tmp_path / "b", relay_app, board, capsys)
+    for cell in (first_seen, repeated):
+        assert cell["delivery"]["lost"] == 0 and cell["delivery"]["expected"] > 0
+    assert first_seen["delivery"]["duplicated"] == 0
+    # Each state holds up to the room's last 20 messages, so without first_seen each comes back many times.
+    assert repeated["delivery"]["duplicated"] > repeated["delivery"]["expected"]
