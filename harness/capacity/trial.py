@@ -28,6 +28,7 @@ from harness.measure.cpu import machine_cpu
 from harness.measure.resources import ResourceSampler, ServerProcess
 from harness.report.progress import ProgressLine
 from harness.results import build_cell
+from harness.results.format import user_error_sentence
 from harness.results.model import CellDoc
 from harness.run.cell import run_locust_cell, stack_roots
 from harness.run.plan import Cell, CellRun, GeneratorTarget, stack_config
@@ -202,11 +203,14 @@ def judge(cell: CellDoc, slos: tuple[Slo, ...], figures: TrialFigures, duration_
             )
         )
     reasons = [str(r) for r in cell["generator_health"]["generator_bound_reasons"]]
+    crashed = user_error_sentence(cell)
     checks.append(
         Check(
             "generator",
-            not figures.generator_bound,
-            "the generator kept up"
+            not figures.generator_bound and crashed is None,
+            crashed
+            if crashed is not None
+            else "the generator kept up"
             if not figures.generator_bound
             else "the generator was saturated: " + "; ".join(reasons),
         )

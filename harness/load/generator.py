@@ -9,6 +9,7 @@ standard library with gevent; the caller's process stays untouched.
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import subprocess
@@ -79,6 +80,19 @@ class GeneratorResult:
     @property
     def generator_bound(self) -> bool:
         return bool(self.result["generator_health"]["generator_bound"])
+
+    def user_errors(self) -> tuple[tuple[int, str], ...]:
+        """(count, message) of every exception Locust's users raised (its ``_exceptions.csv``), most frequent
+        first: a user that raised stopped sending and receiving, so what it would have measured is missing."""
+        path = Path(f"{self.csv_prefix}_exceptions.csv")
+        try:
+            with path.open(newline="") as f:
+                rows = [(int(row["Count"]), row["Message"]) for row in csv.DictReader(f)]
+        except FileNotFoundError:
+            return ()
+        except (KeyError, ValueError, csv.Error) as exc:
+            return ((1, f"{path} could not be read ({exc}); see locust.log"),)
+        return tuple(sorted(rows, key=lambda r: -r[0]))
 
 
 def run_generator(

@@ -26,7 +26,14 @@ from harness.report.charts import (
     percentile_label,
     spectrum_points,
 )
-from harness.results.format import cell_label, format_ms, join_storm_sentence, presence_text, receipt_sentences
+from harness.results.format import (
+    cell_label,
+    format_ms,
+    join_storm_sentence,
+    presence_text,
+    receipt_sentences,
+    user_error_sentence,
+)
 
 __all__ = ["PAGE_CSS", "fingerprint_table", "render_report", "table"]
 
@@ -131,6 +138,8 @@ def _warnings(cells: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> list
                 f"{label}: this layer drops messages at capacity without logging them, so layer back-pressure could "
                 "not be observed; rely on the delivery counts."
             )
+        if (crashed := user_error_sentence(cell)) is not None:
+            out.append(f"{label}: {crashed}")
         out.extend(f"{label}: {sentence}" for sentence in receipt_sentences(cell))
         for storm in cell.get("join_storm_by_group_size", []):
             sentence = join_storm_sentence(storm)

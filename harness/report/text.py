@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.results.format import format_ms, join_storm_sentence, presence_text, receipt_sentences
+from harness.results.format import format_ms, join_storm_sentence, presence_text, receipt_sentences, user_error_sentence
 from harness.results.slo import breach_sentences
 
 __all__ = ["summary_table"]
@@ -32,6 +32,8 @@ def summary_table(document: Mapping[str, Any]) -> str:
         if cell["generator_health"]["generator_bound"]:
             reasons = "; ".join(cell["generator_health"]["generator_bound_reasons"])
             lines.append(f"!! GENERATOR-BOUND {label}: {reasons}")
+        if (crashed := user_error_sentence(cell)) is not None:
+            lines.append(f"!! {label}: {crashed}")
         lines.extend(f"!! {label}: {sentence}" for sentence in receipt_sentences(cell))
     lines += _group_size_lines(document)
     breaches = breach_sentences(document)

@@ -106,6 +106,9 @@ class GeneratorHealth:
     send_lag: LatencySummary
     generator_bound: bool
     reasons: tuple[str, ...] = ()
+    #: (count, message) of the exceptions the generator's users raised; such a user stopped, so the cell is
+    #: incomplete and the run exits 1 (harness.results.slo.exit_code).
+    user_errors: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +252,7 @@ def build_cell(cell: CellMeasurements, slos: Sequence[Slo] = ()) -> CellDoc:
             "send_lag": cast(LatencySummaryDoc, health.send_lag.to_dict()),
             "generator_bound": health.generator_bound,
             "generator_bound_reasons": list(health.reasons),
+            "user_errors": [{"count": n, "message": m} for n, m in health.user_errors],
         },
         "server_resources": {
             "processes": [

@@ -14,6 +14,7 @@ __all__ = [
     "join_storm_sentence",
     "presence_text",
     "receipt_sentences",
+    "user_error_sentence",
 ]
 
 
@@ -50,6 +51,20 @@ def cell_label(cell: Mapping[str, Any]) -> str:
     """Name a cell for people: ``daphne+redis, 2 workers``."""
     workers = int(cell.get("workers", 1))
     return f"{cell.get('server', '?')}+{cell.get('layer', '?')}, {workers} worker{'' if workers == 1 else 's'}"
+
+
+def user_error_sentence(cell: Mapping[str, Any]) -> str | None:
+    """The exceptions the generator's users raised, in a sentence; None when there were none."""
+    errors = cell.get("generator_health", {}).get("user_errors") or []
+    if not errors:
+        return None
+    total = sum(int(e["count"]) for e in errors)
+    first = str(errors[0]["message"])
+    return (
+        f"the generator's users raised {total:,} exceptions and stopped (most frequent: {first[:300]}), so what they "
+        "would have sent and received is missing and this cell's figures and verdicts are incomplete; the "
+        "tracebacks are in the cell's locust_exceptions.csv and locust.log"
+    )
 
 
 def receipt_sentences(cell: Mapping[str, Any]) -> list[str]:

@@ -101,12 +101,18 @@ class HealthThresholdsDoc(TypedDict):
     send_lag_p99_ms: float
 
 
+class UserErrorDoc(TypedDict):
+    count: int
+    message: str
+
+
 class GeneratorHealthDoc(TypedDict):
     processes: list[ProcessHealthDoc]
     thresholds: HealthThresholdsDoc
     send_lag: LatencySummaryDoc
     generator_bound: bool
     generator_bound_reasons: list[str]
+    user_errors: NotRequired[list[UserErrorDoc]]
 
 
 class ProcessSampleDoc(TypedDict):

@@ -44,22 +44,30 @@ SETTLE_QUIET_S: Final = 1.0
 SETTLE_TIMEOUT_S: Final = 120.0
 
 
-def _health(results: Sequence[tuple[int | None, dict[str, Any]]], metrics: MetricSet) -> GeneratorHealth:
-    """Generator health over every generator run of a cell: bound if any run was, with each run's reasons."""
+def _health(runs: Sequence[tuple[int | None, GeneratorResult]], metrics: MetricSet) -> GeneratorHealth:
+    """Generator health over every generator run of a cell: bound if any run was, with each run's reasons, and the
+    exceptions its users raised."""
     processes: list[ProcessHealth] = []
     reasons: list[str] = []
+    errors: list[tuple[int, str]] = []
     bound = False
     thresholds = HealthThresholds()
-    for size, result in results:
-        health = result["generator_health"]
+    for size, run in runs:
+        health = run.result["generator_health"]
         thresholds = HealthThresholds.from_dict(health["thresholds"])
         processes += [ProcessHealth.from_dict(p) for p in health["processes"]]
         bound = bound or bool(health["generator_bound"])
         prefix = "" if size is None else f"group size {size}: "
         reasons += [prefix + str(r) for r in health["generator_bound_reasons"]]
+        errors += [(n, prefix + message) for n, message in run.user_errors()]
     lag = metrics.recorder("send_lag").summary() if "send_lag" in metrics else LatencyRecorder().summary()
     return GeneratorHealth(
-        processes=tuple(processes), thresholds=thresholds, send_lag=lag, generator_bound=bound, reasons=tuple(reasons)
+        processes=tuple(processes),
+        thresholds=thresholds,
+        send_lag=lag,
+        generator_bound=bound,
+        reasons=tuple(reasons),
+        user_errors=tuple(errors),
     )
 
 
@@ -301,7 +309,7 @@ def _measurements(
         delivery=merged.delivery,
         connect_failures=merged.failures,
         unexpected_closes=merged.closes,
-        generator=_health([(size, result.result) for size, _, result in runs], metrics),
+        generator=_health([(size, result) for size, _, result in runs], metrics),
         server_processes=sampler.processes() if sampler is not None else (),
         parameters={
             "kind": scenario.kind,

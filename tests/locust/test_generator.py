@@ -11,6 +11,8 @@ import pytest
 from harness.load.generator import LIVE_FILE, GeneratorResult, run_generator
 from harness.load.user_numbers import user_index
 from harness.measure.metric_set import MetricSet
+from harness.results.format import user_error_sentence
+from harness.results.slo import EXIT_CRASH, EXIT_OK, exit_code
 from tests.locust.conftest import Serve
 
 
@@ -253,3 +255,29 @@ def test_warmup_from_start_must_cover_the_spawning(tmp_path: Path) -> None:
             warmup_s=1.0,
             warmup_from="start",
         )
+
+
+def test_users_that_raise_are_counted_and_make_the_run_exit_1(serve: Serve, tmp_path: Path) -> None:
+    # An app user without its protocol raises in on_start: every user stops before it sends anything, which must
+    # not read as a quiet, loss-free run.
+    url = serve("echo")
+    run = run_generator(
+        f"{url}/echo", "app", users=3, spawn_rate=50, duration_s=1.0, rate_per_user=5, out_dir=tmp_path / "out"
+    )
+    errors = run.user_errors()
+    assert sum(n for n, _ in errors) == 3
+    assert "--harness-kind app needs --harness-app" in errors[0][1]
+    cell = {"generator_health": {"user_errors": [{"count": n, "message": m} for n, m in errors]}, "slo_verdicts": []}
+    assert exit_code({"cells": [cell]}) == EXIT_CRASH
+    sentence = user_error_sentence(cell) or ""
+    assert sentence.startswith("the generator's users raised 3 exceptions and stopped (most frequent: ")
+    assert user_error_sentence({"generator_health": {"user_errors": []}}) is None
+    assert exit_code({"cells": [{"generator_health": {}, "slo_verdicts": []}]}) == EXIT_OK
+
+
+def test_an_unreadable_exceptions_file_is_an_error_not_silence(tmp_path: Path) -> None:
+    (tmp_path / "locust_exceptions.csv").write_text("Nonsense\n1\n")
+    run = GeneratorResult({}, tmp_path / "g.json", tmp_path / "locust", tmp_path / "l.log", 0, (), 1)
+    ((count, message),) = run.user_errors()
+    assert count == 1 and "could not be read" in message
+    assert GeneratorResult({}, tmp_path / "g.json", tmp_path / "none", tmp_path / "l.log", 0, (), 1).user_errors() == ()
