@@ -50,12 +50,11 @@ from harness.load.schedule import Pacer
 from harness.load.token import encode_token, find_tokens
 from harness.load.wsclient import Closed, ConnectFailure, Message, WsConnection, connect
 from harness.measure.accounting import ConnectFailureKind
-from harness.measure.aggregation import (
-    Collector,
-)
+from harness.measure.aggregation import OTHERS_PREFIX, Collector
 from harness.scenario.app import AppProtocol, Template
 
 __all__ = [
+    "AppUser",
     "BroadcastUser",
     "ChatUser",
     "ConnectStormUser",
@@ -467,9 +466,10 @@ class AppUser(_EnvelopeUser):
 
     def group(self) -> str:
         to = self.protocol.fanout_to
-        if to == "room":
-            return f"app-room:{self.room}"
-        return f"app-url:{self._url}" if to == "url" else f"app-sender:{self.uid}"
+        if to == "sender":
+            return f"app-sender:{self.uid}"
+        group = f"app-room:{self.room}" if to == "room" else f"app-url:{self._url}"
+        return group if self.protocol.include_sender else OTHERS_PREFIX + group
 
     def wrap(self, envelope: Envelope) -> bytes:
         return self._message.render({"token": encode_token(envelope)}).encode()

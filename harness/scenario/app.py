@@ -185,6 +185,8 @@ class AppProtocol:
             the ``sender``.
         first_seen: each receiver counts only the first frame that carries a message's token, so an app that
             re-sends its whole state does not look like one that duplicates messages.
+        include_sender: with ``room`` and ``url``, the sender receives its own message too (most chat apps send
+            to the whole group); False for an app that sends to everyone but the sender.
     """
 
     path: str
@@ -193,6 +195,7 @@ class AppProtocol:
     send_text: str | None
     fanout_to: FanoutTo
     first_seen: bool
+    include_sender: bool = True
 
     def __post_init__(self) -> None:
         if (self.send_json is None) == (self.send_text is None):
@@ -207,6 +210,11 @@ class AppProtocol:
             )
         if self.fanout_to not in FANOUT_TO:
             raise TemplateError(f"expected one of {', '.join(FANOUT_TO)}, got {self.fanout_to!r}", "[app.fanout].to")
+        if self.fanout_to == "sender" and not self.include_sender:
+            raise TemplateError(
+                'to = "sender" with include_sender = false would expect no one to receive a message',
+                "[app.fanout].include_sender",
+            )
         path = self.path_template()
         if self.fanout_to == "room" and "room" not in path.names:
             raise TemplateError(
@@ -250,6 +258,7 @@ class AppProtocol:
                 "send_text": self.send_text,
                 "fanout_to": self.fanout_to,
                 "first_seen": self.first_seen,
+                "include_sender": self.include_sender,
             },
             ensure_ascii=False,
         )
@@ -264,6 +273,7 @@ class AppProtocol:
             send_text=data["send_text"],
             fanout_to=cast(FanoutTo, data["fanout_to"]),
             first_seen=bool(data["first_seen"]),
+            include_sender=bool(data["include_sender"]),
         )
 
 
@@ -277,7 +287,7 @@ def parse_app(c: _Checker, raw: Any) -> AppProtocol:
     if "json" in send and not isinstance(send["json"], Mapping | list | str):
         raise c.expected("[app.send].json", "a table, an array or a string", send["json"])
     fanout = c.table(t["fanout"], "[app.fanout]")
-    c.keys(fanout, "[app.fanout]", ("to",), ("first_seen",))
+    c.keys(fanout, "[app.fanout]", ("to",), ("first_seen", "include_sender"))
     try:
         return AppProtocol(
             path=c.string(t["path"], "[app].path"),
@@ -286,6 +296,7 @@ def parse_app(c: _Checker, raw: Any) -> AppProtocol:
             send_text=_opt(send, "text", None, lambda v: c.string(v, "[app.send].text")),
             fanout_to=cast(FanoutTo, c.choice(fanout["to"], "[app.fanout].to", FANOUT_TO)),
             first_seen=_opt(fanout, "first_seen", False, lambda v: c.boolean(v, "[app.fanout].first_seen")),
+            include_sender=_opt(fanout, "include_sender", True, lambda v: c.boolean(v, "[app.fanout].include_sender")),
         )
     except TemplateError as exc:
         raise c.fail(exc.key or "[app]", str(exc)) from None

@@ -7,6 +7,7 @@ Two consumers of the shapes users run (docs/your-app.md):
   frame on connect.
 * ``/ws/board/<room>/``: an app that re-broadcasts its whole state: after each message every member gets the
   room's last 20 messages as one HTML list, so each message arrives many times.
+* ``/ws/others/<room>/``: the room chat, except that the sender gets no copy of its own message.
 
 Serve it with ``python -m uvicorn tests.app_kind.relay_chat:application``; in-memory channel layer, one process.
 """
@@ -59,6 +60,14 @@ class RelayChat(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.send_json({"type": "chat", "user": event["user"], "message": event["message"], "at": time.time()})
 
 
+class OthersChat(RelayChat):
+    """Sends each message to every member but its sender."""
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        if event["user"] != self.channel_name[-6:]:
+            await super().chat_message(event)
+
+
 class Board(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
         self.room = self.scope["url_route"]["kwargs"]["room"]
@@ -85,6 +94,7 @@ application = ProtocolTypeRouter(
             [
                 path("ws/chat/<str:room>/", RelayChat.as_asgi()),
                 path("ws/board/<str:room>/", Board.as_asgi()),
+                path("ws/others/<str:room>/", OthersChat.as_asgi()),
             ]
         )
     }

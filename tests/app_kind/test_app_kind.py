@@ -182,3 +182,18 @@ def test_an_app_that_resends_its_whole_state_needs_first_seen(
     assert first_seen["delivery"]["duplicated"] == 0
     # Each state holds up to the room's last 20 messages, so without first_seen each comes back many times.
     assert repeated["delivery"]["duplicated"] > repeated["delivery"]["expected"]
+
+
+@pytest.mark.wire
+def test_an_app_that_skips_the_sender_needs_include_sender_false(
+    tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    others = CHAT.replace("/ws/chat/{room}/", "/ws/others/{room}/")
+    skipped, _ = _run(tmp_path / "a", relay_app, others + "include_sender = false\n", capsys)
+    sends = skipped["metrics"]["fanout"]["count"] // 3
+    assert skipped["delivery"]["expected"] == skipped["delivery"]["received"] == 3 * sends > 0
+    assert skipped["delivery"]["lost"] == 0 and "round_trip" not in skipped["metrics"]
+    # With the default, every sender's own copy is owed and never comes.
+    owed, _ = _run(tmp_path / "b", relay_app, others, capsys)
+    sent = owed["metrics"]["fanout"]["count"] // 3
+    assert owed["delivery"]["lost"] == sent and owed["delivery"]["expected"] == 4 * sent

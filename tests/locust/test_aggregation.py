@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from harness.measure.aggregation import (
+    OTHERS_PREFIX,
     Aggregator,
     Collector,
     HealthThresholds,
@@ -81,6 +82,19 @@ def test_a_stream_no_membership_explains_is_outside_the_expected_not_owed() -> N
     result = merge_snapshots([c.snapshot(final=True)], run_id="r", mode="local", thresholds=HealthThresholds())
     delivery = result["delivery"]
     assert (delivery["expected"], delivery["received"], delivery["outside_expected"], delivery["lost"]) == (4, 8, 4, 0)
+
+
+def test_a_group_for_the_others_expects_no_copy_at_its_sender() -> None:
+    c = Collector(run_id="r", process_id="a", role="local")
+    for member in ("ua", "ub"):
+        c.join(member, OTHERS_PREFIX + "room")
+    for seq in range(3):
+        c.record_send("ua", OTHERS_PREFIX + "room", 0)
+        c.ledger.observe("ua", "ub", seq)
+    c.ledger.observe("ua", "ua", 0)  # a copy the app was not meant to send back
+    result = merge_snapshots([c.snapshot(final=True)], run_id="r", mode="local", thresholds=HealthThresholds())
+    delivery = result["delivery"]
+    assert (delivery["expected"], delivery["lost"], delivery["outside_expected"]) == (3, 0, 1)
 
 
 def test_other_runs_are_rejected() -> None:

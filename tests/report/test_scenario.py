@@ -96,8 +96,8 @@ BAD = [
     ),
     pytest.param(
         ("seed = 3", "seed = 3\ndurations = 4"),
-        "(top level): unknown key durations; accepted: app, description, duration_s, gate, generic, grace_s, kind, load, "
-        "matrix, name, seed, slos, timeclock, warmup_s",
+        "(top level): unknown key durations; accepted: app, description, duration_s, gate, generic, grace_s, kind, "
+        "load, matrix, name, seed, slos, timeclock, warmup_s",
         id="unknown-top-key",
     ),
     pytest.param(("seed = 3\n", ""), "seed: missing; this key is required", id="missing-top-key"),
@@ -126,7 +126,8 @@ BAD = [
     ),
     pytest.param(
         ('kind = "chat"', 'kind = "chatroom"'),
-        'kind: expected one of chat, fanout, notifications, timeclock, connect-storm, echo, broadcast, app, got "chatroom"',
+        "kind: expected one of chat, fanout, notifications, timeclock, connect-storm, echo, broadcast, app, "
+        'got "chatroom"',
         id="bad-kind",
     ),
     pytest.param(
