@@ -15,6 +15,8 @@ from harness.capacity.command import add_parser as capacity_parser
 from harness.capacity.command import run_command as capacity_command
 from harness.gate.command import add_parser as gate_parser
 from harness.gate.command import run_command as gate_command
+from harness.init.command import add_parser as init_parser
+from harness.init.command import run_command as init_command
 from harness.scenario.overrides import add_override_options
 from harness.stack import Stack, StackConfig, StackError
 from harness.stack.layers import LAYERS
@@ -328,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     _conform_parser(sub)
     gate_parser(sub)
     capacity_parser(sub)
+    init_parser(sub)
     return parser
 
 
@@ -343,6 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return gate_command(args)
     if args.command == "capacity":
         return capacity_command(args)
+    if args.command == "init":
+        return init_command(args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

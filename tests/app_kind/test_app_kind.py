@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +12,6 @@ from harness.cli import main
 from harness.results.format import receipt_sentences
 from harness.scenario import ScenarioError, load_scenario, parse_scenario
 from harness.scenario.app import MESSAGE_PLACEHOLDERS, AppProtocol, Template, TemplateError, json_template
-from harness.stack.network import free_port
-from harness.stack.processes import ManagedProcess
-
-_ROOT = Path(__file__).resolve().parents[2]
 
 CHAT = """\
 name = "my-chat"
@@ -101,22 +95,6 @@ def test_a_json_message_is_serialized_once_and_its_values_escaped_for_json() -> 
     with pytest.raises(TemplateError, match=r"json.tags\[0\]: \{x\} is not a placeholder"):
         json_template({"tags": ["{x}"]})
     assert Template.compile("a {{b}} {token}", MESSAGE_PLACEHOLDERS).render({"token": "T"}) == "a {b} T"
-
-
-@pytest.fixture(scope="module")
-def relay_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    server = ManagedProcess(
-        name="relay-chat",
-        argv=[sys.executable, "-m", "uvicorn", "tests.app_kind.relay_chat:application", "--port", str(port)],
-        log_path=tmp_path_factory.mktemp("relay") / "relay.log",
-        cwd=_ROOT,
-    ).start()
-    try:
-        server.wait_listening(port)
-        yield f"ws://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def _run(tmp_path: Path, target: str, text: str, capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, Any], str]:
