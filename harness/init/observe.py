@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 
 from harness.load.envelope import Envelope
 from harness.load.token import encode_token
-from harness.scenario.app import Template
+from harness.scenario.app import Template, per_send_values
 
 __all__ = ["Frame", "Observation", "SocketLog", "observe"]
 
@@ -112,7 +113,8 @@ async def observe(
                 user = f"u{index}"
                 now = time.monotonic_ns()
                 token = encode_token(Envelope(run_id, user, seq, now, now))
-                text = message.fill({"user": user, "room": "r0"}).render({"token": token})
+                values = {"user": user, "room": "r0", "token": token, **per_send_values(seq)}
+                text = message.fill(message.environment(os.environ)).render(values)
                 observation.sent.append(Sent(name, user, seq, token, text))
                 await ws.send(text)
                 await asyncio.sleep(gap_s)

@@ -51,7 +51,7 @@ from harness.load.token import encode_token, find_tokens
 from harness.load.wsclient import Closed, ConnectFailure, Message, WsConnection, connect
 from harness.measure.accounting import ConnectFailureKind
 from harness.measure.aggregation import OTHERS_PREFIX, Collector
-from harness.scenario.app import AppProtocol, Template
+from harness.scenario.app import AppProtocol, Template, per_send_values
 
 __all__ = [
     "AppUser",
@@ -454,9 +454,12 @@ class AppUser(_EnvelopeUser):
         self.protocol = protocol
         self.uid = f"u{self.index}"
         self.room = f"r{self.index // self.cfg.room_size}" if self.cfg.room_size > 0 else "r0"
+        path, message = protocol.path_template(), protocol.message_template()
         names = {"user": self.uid, "room": self.room}
-        self._url = self.cfg.target.rstrip("/") + protocol.path_template().render(names)
-        self._message: Template = protocol.message_template().fill(names)
+        names |= path.environment(os.environ) | message.environment(os.environ)
+        self._url = self.cfg.target.rstrip("/") + path.render(names)
+        self._message: Template = message.fill(names)
+        self._per_send = {name for name in ("seq", "sent_at", "uuid") if name in message.names}
         # first_seen: (sender, seq) of every token this receiver has counted; later copies are the app re-sending
         # its state, not duplicates.
         self._seen: set[tuple[str, int]] | None = set() if protocol.first_seen else None
@@ -472,7 +475,10 @@ class AppUser(_EnvelopeUser):
         return group if self.protocol.include_sender else OTHERS_PREFIX + group
 
     def wrap(self, envelope: Envelope) -> bytes:
-        return self._message.render({"token": encode_token(envelope)}).encode()
+        values = {"token": encode_token(envelope)}
+        if self._per_send:
+            values |= per_send_values(envelope.seq)
+        return self._message.render(values).encode()
 
     def on_message(self, message: Message) -> object:
         """Account and time every token of this run in one frame; frames without one are counted as other."""

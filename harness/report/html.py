@@ -28,11 +28,9 @@ from harness.report.charts import (
 )
 from harness.results.format import (
     cell_label,
+    cell_warnings,
     format_ms,
-    join_storm_sentence,
     presence_text,
-    receipt_sentences,
-    user_error_sentence,
 )
 
 __all__ = ["PAGE_CSS", "fingerprint_table", "render_report", "table"]
@@ -94,62 +92,7 @@ def _health_text(health: Mapping[str, Any]) -> str:
 
 
 def _warnings(cells: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    for cell, label in zip(cells, labels, strict=True):
-        metrics: list[tuple[str, Mapping[str, Any]]] = sorted(cell.get("metrics", {}).items())
-        metrics += [
-            (f"fanout (group size {g['group_size']})", g["metric"]) for g in cell.get("fanout_by_group_size", [])
-        ]
-        for name, m in metrics:
-            if m.get("out_of_range"):
-                out.append(
-                    f"{label}, {name}: {m['out_of_range']:,} samples were above the histogram range "
-                    f"({format_ms(float(m['highest_trackable_us']))} ms; "
-                    f"largest {format_ms(float(m['max_out_of_range']))} ms) and are not in the percentiles, "
-                    "so high percentiles are underestimates. "
-                    "Raise highest_trackable_us, or find what stalled for that long."
-                )
-            if m.get("negative"):
-                out.append(
-                    f"{label}, {name}: {m['negative']:,} negative durations were recorded as 0: the two timestamps "
-                    "came from clocks that cannot be compared. Keep senders and receivers on one host."
-                )
-        delivery = cell.get("delivery", {})
-        if delivery and not delivery.get("exact", True):
-            out.append(
-                f"{label}: delivery counts are approximate: a stream had too many gaps to track exactly, so lost and "
-                "duplicated are bounds. Look for the cause of the gaps first."
-            )
-        closes = cell.get("unexpected_closes", {})
-        if closes.get("1006"):
-            out.append(
-                f"{label}: {closes['1006']:,} connections dropped without a close frame (1006); "
-                "check the server log for crashes or timeouts."
-            )
-        pressure = cell.get("layer_pressure", {})
-        if pressure.get("group_send_over_capacity") or pressure.get("channel_full"):
-            out.append(
-                f"{label}: the channel layer was at capacity: group_send skipped "
-                f"{pressure['group_send_over_capacity']:,} deliveries and {pressure['channel_full']:,} sends raised "
-                "ChannelFull (from the server logs). Consumers fell behind; raise capacity or lower the load."
-            )
-        elif pressure and not pressure.get("observable", True):
-            out.append(
-                f"{label}: this layer drops messages at capacity without logging them, so layer back-pressure could "
-                "not be observed; rely on the delivery counts."
-            )
-        if (crashed := user_error_sentence(cell)) is not None:
-            out.append(f"{label}: {crashed}")
-        out.extend(f"{label}: {sentence}" for sentence in receipt_sentences(cell))
-        for storm in cell.get("join_storm_by_group_size", []):
-            sentence = join_storm_sentence(storm)
-            if sentence is not None:
-                out.append(f"{label}: {sentence}")
-        failures = {k: v for k, v in cell.get("connect_failures", {}).items() if v}
-        if failures:
-            kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(failures.items()))
-            out.append(f"{label}: connection attempts failed ({kinds}); check the server log and the connect rate.")
-    return out
+    return [w for cell, label in zip(cells, labels, strict=True) for w in cell_warnings(cell, label)]
 
 
 # -- sections ---------------------------------------------------------------------------------------------------

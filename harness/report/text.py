@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.results.format import format_ms, join_storm_sentence, presence_text, receipt_sentences, user_error_sentence
+from harness.results.format import cell_warnings, format_ms, presence_text
 from harness.results.slo import breach_sentences
 
 __all__ = ["summary_table"]
@@ -32,9 +32,7 @@ def summary_table(document: Mapping[str, Any]) -> str:
         if cell["generator_health"]["generator_bound"]:
             reasons = "; ".join(cell["generator_health"]["generator_bound_reasons"])
             lines.append(f"!! GENERATOR-BOUND {label}: {reasons}")
-        if (crashed := user_error_sentence(cell)) is not None:
-            lines.append(f"!! {label}: {crashed}")
-        lines.extend(f"!! {label}: {sentence}" for sentence in receipt_sentences(cell))
+        lines.extend(f"!! {warning}" for warning in cell_warnings(cell, label))
     lines += _group_size_lines(document)
     breaches = breach_sentences(document)
     lines.extend(f"SLO breach: {sentence}" for sentence in breaches)
@@ -75,8 +73,4 @@ def _group_size_lines(document: Mapping[str, Any]) -> list[str]:
             lines.append(f"{left} | {right}".rstrip())
         if 1 in fanout.keys() | storms.keys() and 1 not in fanout:
             lines.append(f"{label}: a group of 1 has no fan-out; its one delivery, the sender's own, is in round_trip")
-        for storm in storms.values():
-            sentence = join_storm_sentence(storm)
-            if sentence is not None:
-                lines.append(f"!! {label}: {sentence}")
     return lines

@@ -9,6 +9,7 @@ __all__ = [
     "busiest_process",
     "busiest_text",
     "cell_label",
+    "cell_warnings",
     "foreign_sentence",
     "format_ms",
     "join_storm_sentence",
@@ -51,6 +52,65 @@ def cell_label(cell: Mapping[str, Any]) -> str:
     """Name a cell for people: ``daphne+redis, 2 workers``."""
     workers = int(cell.get("workers", 1))
     return f"{cell.get('server', '?')}+{cell.get('layer', '?')}, {workers} worker{'' if workers == 1 else 's'}"
+
+
+def cell_warnings(cell: Mapping[str, Any], label: str) -> list[str]:
+    """Everything about one cell a reader must know before trusting its figures, each a sentence starting with
+    ``label``: samples beyond the histogram or from mixed clocks, approximate accounting, dropped connections, a
+    full channel layer, users that raised, messages not counted, join storms, failed connects."""
+    out: list[str] = []
+    metrics: list[tuple[str, Mapping[str, Any]]] = sorted(cell.get("metrics", {}).items())
+    metrics += [(f"fanout (group size {g['group_size']})", g["metric"]) for g in cell.get("fanout_by_group_size", [])]
+    for name, m in metrics:
+        if m.get("out_of_range"):
+            out.append(
+                f"{label}, {name}: {m['out_of_range']:,} samples were above the histogram range "
+                f"({format_ms(float(m['highest_trackable_us']))} ms; "
+                f"largest {format_ms(float(m['max_out_of_range']))} ms) and are not in the percentiles, "
+                "so high percentiles are underestimates. "
+                "Raise highest_trackable_us, or find what stalled for that long."
+            )
+        if m.get("negative"):
+            out.append(
+                f"{label}, {name}: {m['negative']:,} negative durations were recorded as 0: the two timestamps "
+                "came from clocks that cannot be compared. Keep senders and receivers on one host."
+            )
+    delivery = cell.get("delivery", {})
+    if delivery and not delivery.get("exact", True):
+        out.append(
+            f"{label}: delivery counts are approximate: a stream had too many gaps to track exactly, so lost and "
+            "duplicated are bounds. Look for the cause of the gaps first."
+        )
+    closes = cell.get("unexpected_closes", {})
+    if closes.get("1006"):
+        out.append(
+            f"{label}: {closes['1006']:,} connections dropped without a close frame (1006); "
+            "check the server log for crashes or timeouts."
+        )
+    pressure = cell.get("layer_pressure", {})
+    if pressure.get("group_send_over_capacity") or pressure.get("channel_full"):
+        out.append(
+            f"{label}: the channel layer was at capacity: group_send skipped "
+            f"{pressure['group_send_over_capacity']:,} deliveries and {pressure['channel_full']:,} sends raised "
+            "ChannelFull (from the server logs). Consumers fell behind; raise capacity or lower the load."
+        )
+    elif pressure and not pressure.get("observable", True):
+        out.append(
+            f"{label}: this layer drops messages at capacity without logging them, so layer back-pressure could "
+            "not be observed; rely on the delivery counts."
+        )
+    if (crashed := user_error_sentence(cell)) is not None:
+        out.append(f"{label}: {crashed}")
+    out.extend(f"{label}: {sentence}" for sentence in receipt_sentences(cell))
+    for storm in cell.get("join_storm_by_group_size", []):
+        sentence = join_storm_sentence(storm)
+        if sentence is not None:
+            out.append(f"{label}: {sentence}")
+    failures = {k: v for k, v in cell.get("connect_failures", {}).items() if v}
+    if failures:
+        kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(failures.items()))
+        out.append(f"{label}: connection attempts failed ({kinds}); check the server log and the connect rate.")
+    return out
 
 
 def user_error_sentence(cell: Mapping[str, Any]) -> str | None:

@@ -6,15 +6,21 @@ generator gets it as JSON (``--harness-app``) and its ``AppUser`` fills the temp
 imports locust or gevent.
 
 Templates are text with ``{name}`` placeholders (``{{`` and ``}}`` are literal braces): ``{room}`` (the user's room,
-``r0``, ``r1``, …) and ``{user}`` (``u0``, ``u1``, …) in the path and the message, and ``{token}`` (the correlation
-token, :mod:`harness.load.token`) in the message. A JSON message is a TOML table or array whose strings are
-templates; the harness serializes it once and fills the placeholders per message, escaped for JSON.
+``r0``, ``r1``, …), ``{user}`` (``u0``, ``u1``, …) and ``{env.NAME}`` (an environment variable of the harness, read
+where the users run, so a secret never goes into a result file) in the path and the message; and in the message
+``{token}`` (the correlation token, :mod:`harness.load.token`), ``{seq}`` (the sender's message number, 0, 1, …),
+``{sent_at}`` (the send time, ISO 8601 UTC with milliseconds) and ``{uuid}`` (a random UUID per message). A JSON
+message is a TOML table or array whose strings are templates; the harness serializes it once and fills the
+placeholders per message, escaped for JSON.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast, get_args
@@ -30,13 +36,16 @@ __all__ = [
     "Template",
     "TemplateError",
     "json_template",
+    "per_send_values",
     "parse_app",
 ]
 
 FanoutTo = Literal["room", "url", "sender"]
 FANOUT_TO: Final[tuple[FanoutTo, ...]] = get_args(FanoutTo)
-PATH_PLACEHOLDERS: Final = ("room", "user")
-MESSAGE_PLACEHOLDERS: Final = ("token", "room", "user")
+#: ``env.NAME`` stands for every ``env.`` followed by an environment variable's name.
+PATH_PLACEHOLDERS: Final = ("room", "user", "env.NAME")
+MESSAGE_PLACEHOLDERS: Final = ("token", "room", "user", "seq", "sent_at", "uuid", "env.NAME")
+_ENV_NAME: Final = re.compile(r"^env\.[A-Za-z_][A-Za-z0-9_]*$")
 
 _PLACEHOLDER: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 # Stands for a placeholder inside a JSON message while it is serialized: NUL never comes out of a TOML string
@@ -84,7 +93,7 @@ class Template:
                 raise TemplateError(
                     f"a lone {whole!r} at character {match.start()} of {text!r}: write {whole * 2} for a literal brace"
                 )
-            elif name not in allowed:
+            elif not (name in allowed or ("env.NAME" in allowed and _ENV_NAME.match(name))):
                 raise TemplateError(f"{{{name}}} is not a placeholder here; expected {_names(allowed)}")
             else:
                 parts.append(_Slot(name))
@@ -94,6 +103,18 @@ class Template:
     @property
     def names(self) -> frozenset[str]:
         return frozenset(p.name for p in self.parts if isinstance(p, _Slot))
+
+    def environment(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The values of this template's ``{env.NAME}`` slots in ``env``.
+
+        Raises:
+            TemplateError: naming a variable that is not set.
+        """
+        wanted = sorted(name for name in self.names if name.startswith("env."))
+        missing = [name[4:] for name in wanted if name[4:] not in env]
+        if missing:
+            raise TemplateError(f"the environment variable {missing[0]} ({{env.{missing[0]}}}) is not set")
+        return {name: env[name[4:]] for name in wanted}
 
     def fill(self, values: Mapping[str, str]) -> Template:
         """The template with the slots named in ``values`` filled (each escaped as its slot says), the others kept."""
@@ -108,6 +129,12 @@ class Template:
     def render(self, values: Mapping[str, str]) -> str:
         """The text with every slot filled; raises KeyError for a slot ``values`` does not name."""
         return "".join(p if isinstance(p, str) else (p.escape or str)(values[p.name]) for p in self.parts)
+
+
+def per_send_values(seq: int) -> dict[str, str]:
+    """The per-message placeholders other than the token: ``{seq}``, ``{sent_at}`` and ``{uuid}``."""
+    now = dt.datetime.now(dt.UTC)
+    return {"seq": str(seq), "sent_at": now.isoformat(timespec="milliseconds"), "uuid": str(uuid.uuid4())}
 
 
 def _merge(parts: list[str | _Slot]) -> tuple[str | _Slot, ...]:
@@ -289,7 +316,7 @@ def parse_app(c: _Checker, raw: Any) -> AppProtocol:
     fanout = c.table(t["fanout"], "[app.fanout]")
     c.keys(fanout, "[app.fanout]", ("to",), ("first_seen", "include_sender"))
     try:
-        return AppProtocol(
+        protocol = AppProtocol(
             path=c.string(t["path"], "[app].path"),
             origin=_opt(t, "origin", None, lambda v: c.string(v, "[app].origin")),
             send_json=send.get("json"),
@@ -298,5 +325,9 @@ def parse_app(c: _Checker, raw: Any) -> AppProtocol:
             first_seen=_opt(fanout, "first_seen", False, lambda v: c.boolean(v, "[app.fanout].first_seen")),
             include_sender=_opt(fanout, "include_sender", True, lambda v: c.boolean(v, "[app.fanout].include_sender")),
         )
+        # The variables are read where the users run; missing ones are named now rather than by every user then.
+        protocol.path_template().environment(os.environ)
+        protocol.message_template().environment(os.environ)
     except TemplateError as exc:
         raise c.fail(exc.key or "[app]", str(exc)) from None
+    return protocol

@@ -8,6 +8,8 @@ Two consumers of the shapes users run (docs/your-app.md):
 * ``/ws/board/<room>/``: an app that re-broadcasts its whole state: after each message every member gets the
   room's last 20 messages as one HTML list, so each message arrives many times.
 * ``/ws/others/<room>/``: the room chat, except that the sender gets no copy of its own message.
+* ``/ws/api/``: request and reply, as djangochannelsrestframework answers: ``{"action": …, "request_id": …}`` gets
+  ``{"action": …, "request_id": <the same>, "response_status": 200, "data": …}`` back, to the sender only.
 
 Serve it with ``python -m uvicorn tests.app_kind.relay_chat:application``; in-memory channel layer, one process.
 """
@@ -88,6 +90,16 @@ class Board(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.send_json({"type": "state", "html": event["html"]})
 
 
+class Api(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if "request_id" not in content:
+            await self.send_json({"errors": ["request_id is required"], "response_status": 400})
+            return
+        data = {"echo": content.get("data"), "server_time": time.time()}
+        reply = {"action": content.get("action"), "request_id": content["request_id"], "response_status": 200}
+        await self.send_json({**reply, "data": data})
+
+
 application = ProtocolTypeRouter(
     {
         "websocket": URLRouter(
@@ -95,6 +107,7 @@ application = ProtocolTypeRouter(
                 path("ws/chat/<str:room>/", RelayChat.as_asgi()),
                 path("ws/board/<str:room>/", Board.as_asgi()),
                 path("ws/others/<str:room>/", OthersChat.as_asgi()),
+                path("ws/api/", Api.as_asgi()),
             ]
         )
     }

@@ -57,7 +57,9 @@ def _doc(**changes: Any) -> dict[str, Any]:
     [
         ({"app": None}, "[app]: missing; kind app needs path and [app.send]"),
         ({"app__send": {"json": {"message": "hello"}}}, "[app.send]: no {token}"),
-        ({"app__send": {"json": {"message": "{token} {seq}"}}}, "json.message: {seq} is not a placeholder here"),
+        ({"app__send": {"json": {"message": "{token} {when}"}}}, "json.message: {when} is not a placeholder here"),
+        ({"app__path": "/ws/{env.HARNESS_TEST_UNSET}/{room}/"}, "[app]: the environment variable HARNESS_TEST_UNSET"),
+        ({"app__path": "/ws/{seq}/"}, "[app].path: {seq} is not a placeholder here; expected {room}, {user}, {env"),
         ({"app__send": {"text": "{token}", "json": {"m": "{token}"}}}, "expected exactly one of json"),
         ({"app__send": {"text": '{"message": "{token}"}'}}, "[app.send].text: a lone '{' at character 0"),
         ({"app__path": "ws/chat/{room}/"}, "[app].path: expected a path starting with '/'"),
@@ -175,3 +177,19 @@ def test_an_app_that_skips_the_sender_needs_include_sender_false(
     owed, _ = _run(tmp_path / "b", relay_app, others, capsys)
     sent = owed["metrics"]["fanout"]["count"] // 3
     assert owed["delivery"]["lost"] == sent and owed["delivery"]["expected"] == 4 * sent
+
+
+@pytest.mark.wire
+def test_a_request_reply_app_answers_each_sender_with_its_request_id(
+    tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HARNESS_TEST_ACTION", "echo")
+    api = CHAT.replace("/ws/chat/{room}/", "/ws/api/").replace('to = "room"', 'to = "sender"')
+    send = 'json = { action = "{env.HARNESS_TEST_ACTION}", request_id = "{token}", '
+    send += 'data = { n = "{seq}", at = "{sent_at}", id = "{uuid}" } }'
+    api = api.replace('json = { message = "{token}" }', send)
+    cell, _ = _run(tmp_path, relay_app, api, capsys)
+    sends = cell["metrics"]["round_trip"]["count"]
+    assert sends > 20 and cell["delivery"]["expected"] == cell["delivery"]["received"] == sends
+    assert cell["delivery"]["lost"] == 0 and cell["foreign_messages"] == {}
+    assert "fanout" not in cell["metrics"]

@@ -234,6 +234,7 @@ def as_version_1(doc: dict) -> dict:
     for cell in doc["cells"]:
         health = cell["generator_health"]
         del health["thresholds"]
+        health.pop("user_errors", None)
         health["processes"] = [
             {"role": p["role"], "pid": p["pid"], "cpu_percent": {k: p["cpu_percent"][k] for k in ("mean", "max")}}
             for p in health["processes"]
