@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -81,13 +81,32 @@ class GeneratorResult:
     def generator_bound(self) -> bool:
         return bool(self.result["generator_health"]["generator_bound"])
 
+    def request_failures(self) -> tuple[tuple[int, str], ...]:
+        """(count, "name: error") of the requests Locust's users recorded as failed, other than connects and
+        unexpected closes (counted on their own), most frequent first: an ``app`` user's refused HTTP publish."""
+        return self._csv_counts(
+            "failures",
+            lambda row: (
+                (int(row["Occurrences"]), f"{row['Name']}: {row['Error']}")
+                if row["Name"] not in ("connect", "unexpected_close")
+                else None
+            ),
+        )
+
     def user_errors(self) -> tuple[tuple[int, str], ...]:
         """(count, message) of every exception Locust's users raised (its ``_exceptions.csv``), most frequent
         first: a user that raised stopped sending and receiving, so what it would have measured is missing."""
-        path = Path(f"{self.csv_prefix}_exceptions.csv")
+        return self._csv_counts("exceptions", lambda row: (int(row["Count"]), row["Message"]))
+
+    def _csv_counts(
+        self, kind: str, read: Callable[[dict[str, str]], tuple[int, str] | None]
+    ) -> tuple[tuple[int, str], ...]:
+        """The (count, text) rows of Locust's ``_<kind>.csv`` that ``read`` keeps, most frequent first; one row
+        saying so when the file cannot be read (an unreadable record of failures must not read as none)."""
+        path = Path(f"{self.csv_prefix}_{kind}.csv")
         try:
             with path.open(newline="") as f:
-                rows = [(int(row["Count"]), row["Message"]) for row in csv.DictReader(f)]
+                rows = [row for row in map(read, csv.DictReader(f)) if row is not None]
         except FileNotFoundError:
             return ()
         except (KeyError, ValueError, csv.Error) as exc:

@@ -302,17 +302,23 @@ class _EnvelopeUser(_HarnessUser):
                 self._window.acquire()
                 ready_ns = max(intended_ns, time.monotonic_ns())
             sent_ns = time.monotonic_ns()
-            data = self.wrap(Envelope(self.cfg.run_id, self.uid, seq, intended_ns, sent_ns))
-            if self.cfg.burn_us:
-                _burn(self.cfg.burn_us)
-            try:
-                conn.send_text(data)
-            except Closed:
-                return False  # the receiver greenlet reports the close
+            if not self.transmit(conn, Envelope(self.cfg.run_id, self.uid, seq, intended_ns, sent_ns)):
+                return False
             self.collector.record_send(self.uid, group, sent_ns - ready_ns)
             return True
 
         self.pace(send_one, seed=self.cfg.seed * 1_000_003 + self.index)
+
+    def transmit(self, conn: WsConnection, envelope: Envelope) -> bool:
+        """Send the message carrying ``envelope``; False once the socket is gone (the receiver reports the close)."""
+        data = self.wrap(envelope)
+        if self.cfg.burn_us:
+            _burn(self.cfg.burn_us)
+        try:
+            conn.send_text(data)
+        except Closed:
+            return False
+        return True
 
     def repeat_handler(self) -> Callable[[Any, int], None]:
         """What accounts a repeat of a read :meth:`on_message` handled, given its token (harness.load.hub_receiver)."""
@@ -456,10 +462,21 @@ class AppUser(_EnvelopeUser):
         self.room = f"r{self.index // self.cfg.room_size}" if self.cfg.room_size > 0 else "r0"
         path, message = protocol.path_template(), protocol.message_template()
         names = {"user": self.uid, "room": self.room}
-        names |= path.environment(os.environ) | message.environment(os.environ)
+        for template in (path, message, protocol.http_path_template(), *protocol.header_templates().values()):
+            names |= template.environment(os.environ)
         self._url = self.cfg.target.rstrip("/") + path.render(names)
         self._message: Template = message.fill(names)
         self._per_send = {name for name in ("seq", "sent_at", "uuid") if name in message.names}
+        if protocol.via == "http":
+            self._http_path = protocol.http_path_template().fill(names)
+            self._http_headers = {name: t.fill(names) for name, t in protocol.header_templates().items()}
+            for template in (self._http_path, *self._http_headers.values()):
+                self._per_send |= {n for n in ("seq", "sent_at", "uuid") if n in template.names}
+            parts = urlsplit(self.cfg.target)
+            https = parts.scheme == "wss"
+            connection = http.client.HTTPSConnection if https else http.client.HTTPConnection
+            self._http = connection(parts.hostname or "127.0.0.1", parts.port or (443 if https else 80), timeout=10)
+            self._content_type = "application/json" if protocol.send_json is not None else "text/plain; charset=utf-8"
         # first_seen: (sender, seq) of every token this receiver has counted; later copies are the app re-sending
         # its state, not duplicates.
         self._seen: set[tuple[str, int]] | None = set() if protocol.first_seen else None
@@ -474,11 +491,43 @@ class AppUser(_EnvelopeUser):
         group = f"app-room:{self.room}" if to == "room" else f"app-url:{self._url}"
         return group if self.protocol.include_sender else OTHERS_PREFIX + group
 
-    def wrap(self, envelope: Envelope) -> bytes:
+    def _values(self, envelope: Envelope) -> dict[str, str]:
         values = {"token": encode_token(envelope)}
         if self._per_send:
             values |= per_send_values(envelope.seq)
-        return self._message.render(values).encode()
+        return values
+
+    def wrap(self, envelope: Envelope) -> bytes:
+        return self._message.render(self._values(envelope)).encode()
+
+    def transmit(self, conn: WsConnection, envelope: Envelope) -> bool:
+        if self.protocol.via != "http":
+            return super().transmit(conn, envelope)
+        values = self._values(envelope)
+        path = self._http_path.render(values)
+        headers = {"Content-Type": self._content_type, **{n: t.render(values) for n, t in self._http_headers.items()}}
+        started = time.monotonic_ns()
+        error: BaseException | None = None
+        try:
+            self._http.request(
+                self.protocol.http_method, path, body=self._message.render(values).encode(), headers=headers
+            )
+            response = self._http.getresponse()
+            response.read()
+            if not 200 <= response.status < 300:
+                # The path's template, not the path: one row per kind of refusal in Locust's failures, not per room.
+                error = RuntimeError(
+                    f"{self.protocol.http_method} {self.protocol.http_path} answered HTTP {response.status}"
+                )
+        except (OSError, http.client.HTTPException) as exc:
+            self._http.close()
+            error = exc
+        elapsed = time.monotonic_ns() - started
+        # A publish the app refused still counts as sent: its deliveries are owed and will be lost.
+        self.fire("publish", elapsed / 1e6, exc=error)
+        if error is None:
+            self.collector.metrics.record_ns("publish", elapsed)
+        return True
 
     def on_message(self, message: Message) -> object:
         """Account and time every token of this run in one frame; frames without one are counted as other."""

@@ -30,6 +30,7 @@ __all__ = [
     "FileExporter",
     "HgrmExporter",
     "RunFiles",
+    "check_run_dir",
     "update_latest",
     "write_hgrm_files",
     "write_run",
@@ -167,6 +168,18 @@ class RunFiles:
     latest: Path
 
 
+def check_run_dir(out_dir: Path, exporters: Sequence[Exporter] = EXPORTERS) -> None:
+    """Refuse a run directory that already holds a run's files, before a run spends minutes filling it.
+
+    Raises:
+        FileExistsError: naming the first such file.
+    """
+    for exporter in exporters:
+        for path in exporter.targets(out_dir):
+            if path.exists():
+                raise FileExistsError(f"{path} already exists; a run directory holds one run, choose another --out")
+
+
 def write_run(doc: Mapping[str, Any], out_dir: Path, exporters: Sequence[Exporter] = EXPORTERS) -> RunFiles:
     """Validate ``doc``, write every exporter's files into ``out_dir``, then point ``latest`` at it.
 
@@ -179,10 +192,7 @@ def write_run(doc: Mapping[str, Any], out_dir: Path, exporters: Sequence[Exporte
     """
     validate_result(doc)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for exporter in exporters:
-        for path in exporter.targets(out_dir):
-            if path.exists():
-                raise FileExistsError(f"{path} already exists; a run directory holds one run, choose another --out")
+    check_run_dir(out_dir, exporters)
     written = {exporter.name: exporter.write(doc, out_dir) for exporter in exporters}
     latest = update_latest(out_dir)
     return RunFiles(

@@ -109,6 +109,9 @@ class GeneratorHealth:
     #: (count, message) of the exceptions the generator's users raised; such a user stopped, so the cell is
     #: incomplete and the run exits 1 (harness.results.slo.exit_code).
     user_errors: tuple[tuple[int, str], ...] = ()
+    #: (count, "name: error") of requests the users recorded as failed (a refused HTTP publish); such a message
+    #: still counts as sent, so its deliveries are lost.
+    request_failures: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +256,7 @@ def build_cell(cell: CellMeasurements, slos: Sequence[Slo] = ()) -> CellDoc:
             "generator_bound": health.generator_bound,
             "generator_bound_reasons": list(health.reasons),
             "user_errors": [{"count": n, "message": m} for n, m in health.user_errors],
+            "request_failures": [{"count": n, "message": m} for n, m in health.request_failures],
         },
         "server_resources": {
             "processes": [

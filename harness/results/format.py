@@ -101,6 +101,13 @@ def cell_warnings(cell: Mapping[str, Any], label: str) -> list[str]:
         )
     if (crashed := user_error_sentence(cell)) is not None:
         out.append(f"{label}: {crashed}")
+    failed = cell.get("generator_health", {}).get("request_failures") or []
+    if failed:
+        total = sum(int(f["count"]) for f in failed)
+        out.append(
+            f"{label}: {total:,} requests of the users failed (most frequent: {str(failed[0]['message'])[:300]}); "
+            "a refused publish still counts as sent, so its messages' deliveries are lost"
+        )
     out.extend(f"{label}: {sentence}" for sentence in receipt_sentences(cell))
     for storm in cell.get("join_storm_by_group_size", []):
         sentence = join_storm_sentence(storm)
@@ -171,7 +178,9 @@ def _token_sentence(cell: Mapping[str, Any], foreign: Mapping[str, int]) -> str:
     plain = foreign.get("no_token", 0)
     received = int(cell.get("delivery", {}).get("received", 0))
     parts = []
-    if plain and not received:
+    health = cell.get("generator_health", {})
+    crashed = bool(health.get("user_errors") or health.get("request_failures"))
+    if plain and not received and not crashed:
         parts.append(
             f"{plain:,} frames were received and none carried a token of this run, so no message could be "
             "correlated and every expected delivery counts as lost: the app does not relay the text that holds "

@@ -113,6 +113,7 @@ class GeneratorHealthDoc(TypedDict):
     generator_bound: bool
     generator_bound_reasons: list[str]
     user_errors: NotRequired[list[UserErrorDoc]]
+    request_failures: NotRequired[list[UserErrorDoc]]
 
 
 class ProcessSampleDoc(TypedDict):

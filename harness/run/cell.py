@@ -50,6 +50,7 @@ def _health(runs: Sequence[tuple[int | None, GeneratorResult]], metrics: MetricS
     processes: list[ProcessHealth] = []
     reasons: list[str] = []
     errors: list[tuple[int, str]] = []
+    failures: list[tuple[int, str]] = []
     bound = False
     thresholds = HealthThresholds()
     for size, run in runs:
@@ -60,6 +61,7 @@ def _health(runs: Sequence[tuple[int | None, GeneratorResult]], metrics: MetricS
         prefix = "" if size is None else f"group size {size}: "
         reasons += [prefix + str(r) for r in health["generator_bound_reasons"]]
         errors += [(n, prefix + message) for n, message in run.user_errors()]
+        failures += [(n, prefix + message) for n, message in run.request_failures()]
     lag = metrics.recorder("send_lag").summary() if "send_lag" in metrics else LatencyRecorder().summary()
     return GeneratorHealth(
         processes=tuple(processes),
@@ -68,6 +70,7 @@ def _health(runs: Sequence[tuple[int | None, GeneratorResult]], metrics: MetricS
         generator_bound=bound,
         reasons=tuple(reasons),
         user_errors=tuple(errors),
+        request_failures=tuple(failures),
     )
 
 

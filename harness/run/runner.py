@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.measure.fingerprint import collect_fingerprint
-from harness.report.files import RunFiles, write_run
+from harness.report.files import RunFiles, check_run_dir, write_run
 from harness.report.progress import ProgressLine
 from harness.results import (
     build_result,
@@ -56,6 +56,7 @@ def run_scenario(
         )
     cells = plan_cells(scenario, target)
     out = out_dir or default_out_dir(scenario.name)
+    check_run_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:12]
     progress = ProgressLine(stream if stream is not None else sys.stderr)

@@ -22,7 +22,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast, get_args
 
 from harness.scenario.checker import _Checker, _opt
@@ -35,12 +35,16 @@ __all__ = [
     "FanoutTo",
     "Template",
     "TemplateError",
+    "VIAS",
+    "Via",
     "json_template",
     "per_send_values",
     "parse_app",
 ]
 
 FanoutTo = Literal["room", "url", "sender"]
+Via = Literal["socket", "http"]
+VIAS: Final[tuple[Via, ...]] = get_args(Via)
 FANOUT_TO: Final[tuple[FanoutTo, ...]] = get_args(FanoutTo)
 #: ``env.NAME`` stands for every ``env.`` followed by an environment variable's name.
 PATH_PLACEHOLDERS: Final = ("room", "user", "env.NAME")
@@ -214,6 +218,10 @@ class AppProtocol:
             re-sends its whole state does not look like one that duplicates messages.
         include_sender: with ``room`` and ``url``, the sender receives its own message too (most chat apps send
             to the whole group); False for an app that sends to everyone but the sender.
+        via: ``socket`` (each user sends on its WebSocket) or ``http`` (each user publishes with an HTTP request to
+            ``http_path`` on the target's host, and receives on its WebSocket: an app whose pushes follow a POST).
+        http_method, http_path, http_headers: the request of ``via = "http"``; path and header values are
+            templates with the message's placeholders.
     """
 
     path: str
@@ -223,6 +231,10 @@ class AppProtocol:
     fanout_to: FanoutTo
     first_seen: bool
     include_sender: bool = True
+    via: Via = "socket"
+    http_method: str = "POST"
+    http_path: str | None = None
+    http_headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if (self.send_json is None) == (self.send_text is None):
@@ -250,7 +262,24 @@ class AppProtocol:
                 "the same path",
                 "[app.fanout].to",
             )
-        if "token" not in self.message_template().names:
+        carried = set(self.message_template().names)
+        if self.via not in VIAS:
+            raise TemplateError(f"expected one of {', '.join(VIAS)}, got {self.via!r}", "[app.send].via")
+        if self.via == "http":
+            if self.http_path is None or not self.http_path.startswith("/"):
+                raise TemplateError(
+                    f'via = "http" needs http_path, a path starting with "/", got {self.http_path!r}',
+                    "[app.send].http_path",
+                )
+            if not re.match(r"^[A-Z]+$", self.http_method):
+                raise TemplateError(
+                    f"expected an HTTP method such as POST, got {self.http_method!r}", "[app.send].method"
+                )
+            carried |= self.http_path_template().names
+            self.header_templates()
+        elif self.http_path is not None or self.http_headers:
+            raise TemplateError('http_path, method and headers need via = "http"', "[app.send]")
+        if "token" not in carried:
             raise TemplateError(
                 'no {token}: put it where the app relays text (e.g. json = { message = "{token}" }); receivers '
                 "find each message by it",
@@ -275,6 +304,21 @@ class AppProtocol:
         except TemplateError as exc:
             raise TemplateError(str(exc), "[app.send].text") from None
 
+    def http_path_template(self) -> Template:
+        try:
+            return Template.compile(self.http_path or "", MESSAGE_PLACEHOLDERS)
+        except TemplateError as exc:
+            raise TemplateError(str(exc), "[app.send].http_path") from None
+
+    def header_templates(self) -> dict[str, Template]:
+        templates = {}
+        for name, value in self.http_headers.items():
+            try:
+                templates[name] = Template.compile(value, MESSAGE_PLACEHOLDERS)
+            except TemplateError as exc:
+                raise TemplateError(f"{name}: {exc}", "[app.send].headers") from None
+        return templates
+
     def to_json(self) -> str:
         """The protocol as one JSON text (``--harness-app``)."""
         return json.dumps(
@@ -286,6 +330,10 @@ class AppProtocol:
                 "fanout_to": self.fanout_to,
                 "first_seen": self.first_seen,
                 "include_sender": self.include_sender,
+                "via": self.via,
+                "http_method": self.http_method,
+                "http_path": self.http_path,
+                "http_headers": dict(self.http_headers),
             },
             ensure_ascii=False,
         )
@@ -301,6 +349,10 @@ class AppProtocol:
             fanout_to=cast(FanoutTo, data["fanout_to"]),
             first_seen=bool(data["first_seen"]),
             include_sender=bool(data["include_sender"]),
+            via=data["via"],
+            http_method=str(data["http_method"]),
+            http_path=data["http_path"],
+            http_headers=dict(data["http_headers"]),
         )
 
 
@@ -310,7 +362,10 @@ def parse_app(c: _Checker, raw: Any) -> AppProtocol:
     t = c.table(raw, "[app]")
     c.keys(t, "[app]", ("path", "send", "fanout"), ("origin",))
     send = c.table(t["send"], "[app.send]")
-    c.keys(send, "[app.send]", (), ("json", "text"))
+    c.keys(send, "[app.send]", (), ("json", "text", "via", "method", "http_path", "headers"))
+    headers = c.table(send["headers"], "[app.send].headers") if "headers" in send else {}
+    for name, value in headers.items():
+        c.string(value, f"[app.send].headers.{name}")
     if "json" in send and not isinstance(send["json"], Mapping | list | str):
         raise c.expected("[app.send].json", "a table, an array or a string", send["json"])
     fanout = c.table(t["fanout"], "[app.fanout]")
@@ -324,7 +379,14 @@ def parse_app(c: _Checker, raw: Any) -> AppProtocol:
             fanout_to=cast(FanoutTo, c.choice(fanout["to"], "[app.fanout].to", FANOUT_TO)),
             first_seen=_opt(fanout, "first_seen", False, lambda v: c.boolean(v, "[app.fanout].first_seen")),
             include_sender=_opt(fanout, "include_sender", True, lambda v: c.boolean(v, "[app.fanout].include_sender")),
+            via=cast(Via, _opt(send, "via", "socket", lambda v: c.choice(v, "[app.send].via", VIAS))),
+            http_method=_opt(send, "method", "POST", lambda v: c.string(v, "[app.send].method")),
+            http_path=_opt(send, "http_path", None, lambda v: c.string(v, "[app.send].http_path")),
+            http_headers=dict(headers),
         )
+        for template in protocol.header_templates().values():
+            template.environment(os.environ)
+        protocol.http_path_template().environment(os.environ)
         # The variables are read where the users run; missing ones are named now rather than by every user then.
         protocol.path_template().environment(os.environ)
         protocol.message_template().environment(os.environ)

@@ -8,6 +8,9 @@ Two consumers of the shapes users run (docs/your-app.md):
 * ``/ws/board/<room>/``: an app that re-broadcasts its whole state: after each message every member gets the
   room's last 20 messages as one HTML list, so each message arrives many times.
 * ``/ws/others/<room>/``: the room chat, except that the sender gets no copy of its own message.
+* ``POST /api/rooms/<room>/messages/`` with ``Authorization: Bearer relay-secret`` and ``{"text": …}``: the
+  message is pushed to the room's chat sockets as from ``http`` (HTTP publish, WebSocket push); 401 without the
+  token.
 * ``/ws/api/``: request and reply, as djangochannelsrestframework answers: ``{"action": …, "request_id": …}`` gets
   ``{"action": …, "request_id": <the same>, "response_status": 200, "data": …}`` back, to the sender only.
 
@@ -17,6 +20,7 @@ Serve it with ``python -m uvicorn tests.app_kind.relay_chat:application``; in-me
 from __future__ import annotations
 
 import html
+import json
 import time
 from typing import Any
 
@@ -34,6 +38,7 @@ if not settings.configured:
     django.setup()
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer  # noqa: E402
+from channels.layers import get_channel_layer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
@@ -100,8 +105,31 @@ class Api(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.send_json({**reply, "data": data})
 
 
+async def publish(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The HTTP side: POST /api/rooms/<room>/messages/ pushes {"text"} to the room's sockets."""
+    body = b""
+    while True:
+        event = await receive()
+        body += event.get("body", b"")
+        if not event.get("more_body"):
+            break
+    parts = scope["path"].strip("/").split("/")
+    headers = dict(scope["headers"])
+    status = 404
+    if scope["method"] == "POST" and len(parts) == 4 and parts[:2] == ["api", "rooms"] and parts[3] == "messages":
+        status = 401
+        if headers.get(b"authorization") == b"Bearer relay-secret":
+            text = str(json.loads(body or b"{}").get("text", ""))
+            layer = get_channel_layer()
+            await layer.group_send(f"chat-{parts[2]}", {"type": "chat.message", "user": "http", "message": text})
+            status = 201
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": str(status).encode()})
+
+
 application = ProtocolTypeRouter(
     {
+        "http": publish,
         "websocket": URLRouter(
             [
                 path("ws/chat/<str:room>/", RelayChat.as_asgi()),
@@ -109,6 +137,6 @@ application = ProtocolTypeRouter(
                 path("ws/others/<str:room>/", OthersChat.as_asgi()),
                 path("ws/api/", Api.as_asgi()),
             ]
-        )
+        ),
     }
 )

@@ -69,6 +69,11 @@ def _doc(**changes: Any) -> dict[str, Any]:
         ({"app__origin": "127.0.0.1"}, "[app].origin: expected an origin such as http://127.0.0.1:8000"),
         ({"load__payload_bytes": 128}, "[load]: unknown key payload_bytes"),
         ({"app__extra": 1}, "[app]: unknown key extra"),
+        ({"app__send__via": "http"}, '[app.send].http_path: via = "http" needs http_path'),
+        ({"app__send__http_path": "/api/"}, '[app.send]: http_path, method and headers need via = "http"'),
+        ({"app__send__via": "http", "app__send__http_path": "/x/", "app__send__method": "post"}, "an HTTP method"),
+        ({"app__send__via": "pigeon"}, '[app.send].via: expected one of socket, http, got "pigeon"'),
+        ({"app__send__headers": {"X": 1}}, "[app.send].headers.X: expected a string"),
     ],
 )
 def test_a_bad_app_table_names_its_key_and_what_was_expected(changes: dict[str, Any], message: str) -> None:
@@ -193,3 +198,27 @@ def test_a_request_reply_app_answers_each_sender_with_its_request_id(
     assert sends > 20 and cell["delivery"]["expected"] == cell["delivery"]["received"] == sends
     assert cell["delivery"]["lost"] == 0 and cell["foreign_messages"] == {}
     assert "fanout" not in cell["metrics"]
+
+
+PUSH = CHAT.replace(
+    'json = { message = "{token}" }',
+    'via = "http"\nhttp_path = "/api/rooms/{room}/messages/"\n'
+    'headers = { Authorization = "Bearer {env.RELAY_TOKEN}" }\njson = { text = "{token}" }',
+)
+
+
+@pytest.mark.wire
+def test_an_http_publish_pushed_to_the_room_s_sockets_is_timed_per_recipient_and_a_refusal_named(
+    tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAY_TOKEN", "relay-secret")
+    cell, _ = _run(tmp_path / "a", relay_app, PUSH, capsys)
+    sends = cell["metrics"]["publish"]["count"]
+    assert sends > 20 and cell["delivery"]["expected"] == cell["delivery"]["received"] == 4 * sends
+    assert cell["delivery"]["lost"] == 0 and cell["generator_health"]["request_failures"] == []
+    monkeypatch.setenv("RELAY_TOKEN", "wrong")
+    refused, out = _run(tmp_path / "b", relay_app, PUSH, capsys)
+    (failure,) = refused["generator_health"]["request_failures"]
+    assert "POST /api/rooms/{room}/messages/ answered HTTP 401" in failure["message"]
+    assert refused["delivery"]["lost"] == refused["delivery"]["expected"] == 4 * failure["count"]
+    assert f"{failure['count']:,} requests of the users failed" in out
