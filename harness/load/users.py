@@ -44,6 +44,7 @@ from locust.env import Environment
 
 from harness.load.envelope import Envelope, Foreign, decode_envelope, encode_envelope
 from harness.load.hub_receiver import HubReceiver, RepeatReads
+from harness.load.login import LoginFailed, form_login
 from harness.load.options import HarnessConfig
 from harness.load.runtime import current_runtime
 from harness.load.schedule import Pacer
@@ -483,6 +484,27 @@ class AppUser(_EnvelopeUser):
 
     def url(self) -> str:
         return self._url
+
+    def cookies(self) -> Mapping[str, str] | None:
+        """The cookies of this user's login (``[app.auth]``), done now, before it connects; None without one."""
+        auth = self.protocol.auth
+        if auth is None:
+            return None
+        names = {"user": self.uid, "n": str(self.index)}
+        fields = {}
+        for key, template in auth.templates().items():
+            value = template.render(names | template.environment(os.environ))
+            fields[auth.username_field if key == "username" else auth.password_field] = value
+        parts = urlsplit(self.cfg.target)
+        base = f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
+        started = time.monotonic_ns()
+        try:
+            cookies = form_login(base, auth.login_path, fields, session_cookie=auth.session_cookie)
+        except (LoginFailed, OSError) as exc:
+            # Raised, not recorded as a failed request: the user stops, and its exception says why (user_errors).
+            raise LoginFailed(f"user {self.uid} ({fields[auth.username_field]}): {exc}") from None
+        self.fire("login", (time.monotonic_ns() - started) / 1e6)
+        return cookies
 
     def group(self) -> str:
         to = self.protocol.fanout_to

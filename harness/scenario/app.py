@@ -22,7 +22,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal, cast, get_args
 
 from harness.scenario.checker import _Checker, _opt
@@ -31,6 +31,8 @@ __all__ = [
     "FANOUT_TO",
     "MESSAGE_PLACEHOLDERS",
     "PATH_PLACEHOLDERS",
+    "AUTH_PLACEHOLDERS",
+    "AppAuth",
     "AppProtocol",
     "FanoutTo",
     "Template",
@@ -49,6 +51,8 @@ FANOUT_TO: Final[tuple[FanoutTo, ...]] = get_args(FanoutTo)
 #: ``env.NAME`` stands for every ``env.`` followed by an environment variable's name.
 PATH_PLACEHOLDERS: Final = ("room", "user", "env.NAME")
 MESSAGE_PLACEHOLDERS: Final = ("token", "room", "user", "seq", "sent_at", "uuid", "env.NAME")
+#: ``{n}``: the user's number (``{user}`` is ``u`` and it), for account names such as ``user{n}``.
+AUTH_PLACEHOLDERS: Final = ("user", "n", "env.NAME")
 _ENV_NAME: Final = re.compile(r"^env\.[A-Za-z_][A-Za-z0-9_]*$")
 
 _PLACEHOLDER: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
@@ -204,6 +208,40 @@ def json_template(value: Any, where: str = "json") -> Template:
 
 
 @dataclass(frozen=True, slots=True)
+class AppAuth:
+    """A form login each user does before it connects, as Django apps do it (``[app.auth]``).
+
+    Attributes:
+        login_path: the login form's path on the target's host (Django's ``LoginView``: ``/accounts/login/``).
+        username, password: templates with ``{user}``, ``{n}`` and ``{env.NAME}``.
+        username_field, password_field: the form's field names.
+        session_cookie: the cookie a successful login sets; the upgrade carries every cookie the login set.
+    """
+
+    login_path: str
+    username: str
+    password: str
+    username_field: str = "username"
+    password_field: str = "password"
+    session_cookie: str = "sessionid"
+
+    def __post_init__(self) -> None:
+        if not self.login_path.startswith("/"):
+            raise TemplateError(f"expected a path starting with '/', got {self.login_path!r}", "[app.auth].login_path")
+        self.templates()
+
+    def templates(self) -> dict[str, Template]:
+        """The username and password templates."""
+        out = {}
+        for key in ("username", "password"):
+            try:
+                out[key] = Template.compile(getattr(self, key), AUTH_PLACEHOLDERS)
+            except TemplateError as exc:
+                raise TemplateError(str(exc), f"[app.auth].{key}") from None
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class AppProtocol:
     """What the users of an ``app`` scenario do, checked.
 
@@ -222,6 +260,7 @@ class AppProtocol:
             ``http_path`` on the target's host, and receives on its WebSocket: an app whose pushes follow a POST).
         http_method, http_path, http_headers: the request of ``via = "http"``; path and header values are
             templates with the message's placeholders.
+        auth: the login each user does first, or None.
     """
 
     path: str
@@ -235,6 +274,7 @@ class AppProtocol:
     http_method: str = "POST"
     http_path: str | None = None
     http_headers: Mapping[str, str] = field(default_factory=dict)
+    auth: AppAuth | None = None
 
     def __post_init__(self) -> None:
         if (self.send_json is None) == (self.send_text is None):
@@ -334,6 +374,7 @@ class AppProtocol:
                 "http_method": self.http_method,
                 "http_path": self.http_path,
                 "http_headers": dict(self.http_headers),
+                "auth": None if self.auth is None else asdict(self.auth),
             },
             ensure_ascii=False,
         )
@@ -353,6 +394,7 @@ class AppProtocol:
             http_method=str(data["http_method"]),
             http_path=data["http_path"],
             http_headers=dict(data["http_headers"]),
+            auth=None if data["auth"] is None else AppAuth(**data["auth"]),
         )
 
 
@@ -360,7 +402,7 @@ def parse_app(c: _Checker, raw: Any) -> AppProtocol:
     """Validate ``[app]``: the keys and types here, what the values must agree on in :class:`AppProtocol`; every
     problem names its key (``[app.send]: json.message: {x} is not a placeholder here; …``)."""
     t = c.table(raw, "[app]")
-    c.keys(t, "[app]", ("path", "send", "fanout"), ("origin",))
+    c.keys(t, "[app]", ("path", "send", "fanout"), ("origin", "auth"))
     send = c.table(t["send"], "[app.send]")
     c.keys(send, "[app.send]", (), ("json", "text", "via", "method", "http_path", "headers"))
     headers = c.table(send["headers"], "[app.send].headers") if "headers" in send else {}
@@ -383,7 +425,10 @@ def parse_app(c: _Checker, raw: Any) -> AppProtocol:
             http_method=_opt(send, "method", "POST", lambda v: c.string(v, "[app.send].method")),
             http_path=_opt(send, "http_path", None, lambda v: c.string(v, "[app.send].http_path")),
             http_headers=dict(headers),
+            auth=_auth(c, t["auth"]) if "auth" in t else None,
         )
+        for template in protocol.auth.templates().values() if protocol.auth else ():
+            template.environment(os.environ)
         for template in protocol.header_templates().values():
             template.environment(os.environ)
         protocol.http_path_template().environment(os.environ)
@@ -393,3 +438,12 @@ def parse_app(c: _Checker, raw: Any) -> AppProtocol:
     except TemplateError as exc:
         raise c.fail(exc.key or "[app]", str(exc)) from None
     return protocol
+
+
+def _auth(c: _Checker, raw: Any) -> AppAuth:
+    t = c.table(raw, "[app.auth]")
+    optional = ("username_field", "password_field", "session_cookie")
+    c.keys(t, "[app.auth]", ("login_path", "username", "password"), optional)
+    values = {key: c.string(t[key], f"[app.auth].{key}") for key in ("login_path", "username", "password")}
+    values |= {key: c.string(t[key], f"[app.auth].{key}") for key in optional if key in t}
+    return AppAuth(**values)

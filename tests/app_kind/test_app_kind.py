@@ -74,6 +74,9 @@ def _doc(**changes: Any) -> dict[str, Any]:
         ({"app__send__via": "http", "app__send__http_path": "/x/", "app__send__method": "post"}, "an HTTP method"),
         ({"app__send__via": "pigeon"}, '[app.send].via: expected one of socket, http, got "pigeon"'),
         ({"app__send__headers": {"X": 1}}, "[app.send].headers.X: expected a string"),
+        ({"app__auth": {"login_path": "/login/", "username": "u{who}", "password": "p"}}, "[app.auth].username: {who}"),
+        ({"app__auth": {"login_path": "login/", "username": "u", "password": "p"}}, "[app.auth].login_path: expected"),
+        ({"app__auth": {"login_path": "/l/", "username": "u"}}, "[app.auth].password: missing"),
     ],
 )
 def test_a_bad_app_table_names_its_key_and_what_was_expected(changes: dict[str, Any], message: str) -> None:
@@ -222,3 +225,27 @@ def test_an_http_publish_pushed_to_the_room_s_sockets_is_timed_per_recipient_and
     assert "POST /api/rooms/{room}/messages/ answered HTTP 401" in failure["message"]
     assert refused["delivery"]["lost"] == refused["delivery"]["expected"] == 4 * failure["count"]
     assert f"{failure['count']:,} requests of the users failed" in out
+
+
+AUTH = CHAT.replace("/ws/chat/{room}/", "/ws/room/{room}/").replace(
+    "[app.send]",
+    '[app.auth]\nlogin_path = "/accounts/login/"\nusername = "user{n}"\npassword = "{env.CHAT_PASSWORD}"\n\n[app.send]',
+)
+
+
+@pytest.mark.wire
+def test_users_log_in_as_django_apps_want_and_a_failed_login_stops_them_with_the_reason(
+    tmp_path: Path, auth_app: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHAT_PASSWORD", "pw-secret")
+    cell, _ = _run(tmp_path / "a", auth_app, AUTH, capsys)
+    sends = cell["metrics"]["round_trip"]["count"]
+    assert sends > 20 and cell["delivery"]["expected"] == cell["delivery"]["received"] == 4 * sends
+    assert cell["connect_failures"]["handshake_error"] == 0 and cell["generator_health"]["user_errors"] == []
+    monkeypatch.setenv("CHAT_PASSWORD", "wrong")
+    path = tmp_path / "b.toml"
+    path.write_text(AUTH)
+    assert main(["run", "--scenario", str(path), "--target", auth_app, "--out", str(tmp_path / "b")]) == 1
+    out = capsys.readouterr().out
+    assert "the generator's users raised 12 exceptions and stopped" in out
+    assert "POST /accounts/login/ answered HTTP 200 without a sessionid cookie (wrong credentials" in out
