@@ -268,7 +268,10 @@ def _conform_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--layer", action="append", choices=sorted(LAYERS), help="Channel layer(s) to check (repeatable).")
     p.add_argument("--target", default=None, help="ws://host:port/path of a server the harness did not start.")
     p.add_argument(
-        "--groups", default=None, help="Comma-separated groups: wire,asgi,layer,security,app (default: all that apply)."
+        "--groups",
+        default=None,
+        help="Comma-separated groups: wire,asgi,layer,security,app on servers the harness starts; wire,asgi,robustness "
+        "against --target (default: all that apply).",
     )
     p.add_argument("--slow", action="store_true", help="Include the slow checks (Autobahn 9.x limits and the like).")
     p.add_argument("--unit", type=float, default=1.0, help="Time unit in seconds that check timeouts scale with.")
@@ -281,13 +284,13 @@ def _conform(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from harness.conformance.implementations import select_implementations
-    from harness.conformance.matrix import GROUPS, ConformConfig, run_conformance
+    from harness.conformance.matrix import GROUPS, TARGET_GROUPS, ConformConfig, run_conformance
     from harness.conformance.report import summarise, write_outputs
 
     impls = select_implementations(args.server, args.ws_impl)
     groups = tuple(g.strip() for g in args.groups.split(",") if g.strip()) if args.groups else None
     if groups is None:
-        groups = ("wire", "asgi") if args.target else GROUPS
+        groups = TARGET_GROUPS if args.target else tuple(g for g in GROUPS if g != "robustness")
     config = ConformConfig(
         implementations=impls,
         layers=tuple(args.layer or LAYERS),

@@ -30,6 +30,7 @@ from harness.conformance.implementations import IMPLEMENTATIONS, label
 from harness.conformance.layers.model import LayerCheckResult
 from harness.conformance.layers.runner import run_layer_checks
 from harness.conformance.model import CheckResult, Verdict
+from harness.conformance.robustness import run_robustness_checks
 from harness.conformance.runner import run_wire_checks
 from harness.conformance.security_checks import run_security_checks
 from harness.stack import Stack, StackConfig
@@ -39,6 +40,7 @@ from harness.stack.redis import RedisServer
 from harness.stack.servers import ServerSpec
 
 __all__ = [
+    "TARGET_GROUPS",
     "GROUPS",
     "IMPLEMENTATIONS",
     "ConformConfig",
@@ -47,7 +49,9 @@ __all__ = [
     "serving",
 ]
 
-GROUPS = ("wire", "asgi", "layer", "security", "app")
+GROUPS = ("wire", "asgi", "layer", "security", "app", "robustness")
+#: The groups that run against a server the harness did not start (``--target``), and the default there.
+TARGET_GROUPS = ("wire", "asgi", "robustness")
 #: Verdicts that fail the run unless the check is a known deviation.
 FAILING = frozenset({"FAILED"})
 NOT_APPLICABLE = "-"
@@ -103,7 +107,7 @@ class Record:
 class ConformConfig:
     implementations: tuple[str, ...] = tuple(IMPLEMENTATIONS)
     layers: tuple[str, ...] = tuple(LAYERS)
-    groups: tuple[str, ...] = GROUPS
+    groups: tuple[str, ...] = tuple(g for g in GROUPS if g != "robustness")
     target: str | None = None
     include_slow: bool = False
     unit: float = 1.0
@@ -118,9 +122,13 @@ class ConformConfig:
             if group not in GROUPS:
                 raise ValueError(f"unknown group {group!r}; known: {', '.join(GROUPS)}")
         if self.target is not None:
-            extra = sorted(set(self.groups) - {"wire", "asgi"})
+            extra = sorted(set(self.groups) - set(TARGET_GROUPS))
             if extra:
-                raise ValueError(f"--target runs the wire and asgi groups only; drop --groups {','.join(extra)}")
+                raise ValueError(
+                    f"--target runs the {', '.join(TARGET_GROUPS)} groups only; drop --groups {','.join(extra)}"
+                )
+        elif "robustness" in self.groups:
+            raise ValueError("the robustness group runs against --target only (your own app)")
             if not self.target.startswith(("ws://", "wss://")):
                 raise ValueError(f"--target {self.target!r}: expected a ws:// URL")
 
@@ -213,6 +221,12 @@ def run_conformance(config: ConformConfig, out_dir: Path, progress: Progress = p
                     max_message_size=spec.max_message_size,
                 )
             records += _check_records(results, spec, None)
+
+    if "robustness" in config.groups and config.target is not None:
+        progress(f"robustness: {config.target} (malformed input, two bystander sockets)")
+        records += _check_records(
+            run_robustness_checks(config.target, unit=config.unit, progress=progress), None, config.target
+        )
 
     if "asgi" in config.groups:
         if config.target is not None:

@@ -74,10 +74,12 @@ def test_report_shows_differences_and_escapes() -> None:
 
 
 def test_bad_configuration_is_named() -> None:
-    with pytest.raises(ValueError, match="--target runs the wire and asgi groups only"):
+    with pytest.raises(ValueError, match="--target runs the wire, asgi, robustness groups only"):
         ConformConfig(groups=("layer",), target="ws://127.0.0.1:1/").check()
     with pytest.raises(ValueError, match="unknown group 'speed'"):
         ConformConfig(groups=("speed",)).check()
+    with pytest.raises(ValueError, match="the robustness group runs against --target only"):
+        ConformConfig(groups=("wire", "robustness")).check()
 
 
 def test_cli_writes_index_report_and_junit(tmp_path: Path) -> None:
@@ -126,3 +128,5 @@ def test_a_correct_server_without_the_probe_app_shows_no_false_failure(tmp_path:
     # websockets answers a plain HTTP GET with an error status, whichever: not the probe's identity.
     assert re.search(f"GET http://127.0.0.1:{port}/harness-probe answered [45][0-9][0-9] ", asgi["notes"][0])
     assert len([c for c in checks if c["group"] == "wire"]) >= 300
+    robustness = [c for c in checks if c["group"] == "robustness"]
+    assert len(robustness) > 100 and {c["behaviour"] for c in robustness} == {"OK"}
