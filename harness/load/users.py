@@ -562,7 +562,13 @@ class AppUser(_EnvelopeUser):
                 ledger.record_foreign(reason)
         if not scan.envelopes:
             if not scan.corrupt and not scan.other_run:
-                ledger.record_foreign("no_token")
+                if self.protocol.ignores(text):
+                    ledger.record_foreign("ignored")
+                else:
+                    ledger.record_foreign("no_token")
+                    # The app's own frames (joins, welcomes) are what the settle barrier waits to go quiet; ignored
+                    # ones (heartbeats) are not, or an app that sends them would never look settled.
+                    self.collector.storm.presence(join=True, read_ns=message.received_ns)
             return None
         tokens = tuple((envelope, len(data)) for envelope in scan.envelopes)
         self._on_tokens(tokens, message.received_ns)

@@ -101,6 +101,12 @@ def cell_warnings(cell: Mapping[str, Any], label: str) -> list[str]:
         )
     if (crashed := user_error_sentence(cell)) is not None:
         out.append(f"{label}: {crashed}")
+    if cell.get("parameters", {}).get("settled") is False:
+        out.append(
+            f"{label}: the app's frames without a token did not go quiet for a second within 120 s of the last "
+            "connect, so the users sent while the app's own traffic (joins, welcomes, heartbeats) went on; give its "
+            "periodic frames an [app].ignore rule, or set [app].settle = false"
+        )
     failed = cell.get("generator_health", {}).get("request_failures") or []
     if failed:
         total = sum(int(f["count"]) for f in failed)
@@ -193,6 +199,8 @@ def _token_sentence(cell: Mapping[str, Any], foreign: Mapping[str, int]) -> str:
             f"{plain:,} frames carried no token of this run (the app's own frames: welcomes, presence, state), "
             "counted as other, not as lost"
         )
+    if foreign.get("ignored"):
+        parts.append(f"{foreign['ignored']:,} frames matched [app].ignore and were left out")
     if foreign.get("corrupt_token"):
         parts.append(
             f"{foreign['corrupt_token']:,} tokens arrived damaged (cut or changed by the app), so their messages "

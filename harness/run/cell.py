@@ -243,7 +243,8 @@ def _generator_run(
     # one send window for every user too. Aligned runs (capacity trials) settle as well where the users can: a
     # fixed warm-up from the test's start assumed the connects kept the spawn rate, and when the server accepted
     # them slower the first second of sends met the tail of the join storm (1-2 s latencies at 437 chat sockets).
-    if size is not None or (load.aligned and GENERATOR_KIND[scenario.kind] in SETTLE_KINDS):
+    app_settles = scenario.app is not None and scenario.app.settle
+    if size is not None or app_settles or (load.aligned and GENERATOR_KIND[scenario.kind] in SETTLE_KINDS):
         warmup_from = "settle"
     else:
         warmup_from = "start" if load.aligned else "connect"
@@ -317,6 +318,11 @@ def _measurements(
         parameters={
             "kind": scenario.kind,
             **({"app": asdict(scenario.app)} if scenario.app is not None else {}),
+            **(
+                {"settled": all(bool(JoinStorm.from_dict(r.result["join_storm"]).settled) for _, _, r in runs)}
+                if scenario.app is not None and scenario.app.settle
+                else {}
+            ),
             "users": scenario.load.users,
             "rate_per_user": scenario.load.rate,
             "arrival": scenario.load.arrival,

@@ -261,6 +261,11 @@ class AppProtocol:
         http_method, http_path, http_headers: the request of ``via = "http"``; path and header values are
             templates with the message's placeholders.
         auth: the login each user does first, or None.
+        ignore: frames to leave out of every count, each rule a (dotted JSON key, value) pair: a frame that is a
+            JSON object whose key holds that value (``("type", "presence")``) and carries no token of the run is
+            counted as ``ignored`` instead of ``no_token``.
+        settle: the users send only once every user has connected and no frame without a token has been read for
+            a second (the generator's settle barrier), so joins and welcomes are over before anything is timed.
     """
 
     path: str
@@ -275,6 +280,8 @@ class AppProtocol:
     http_path: str | None = None
     http_headers: Mapping[str, str] = field(default_factory=dict)
     auth: AppAuth | None = None
+    ignore: tuple[tuple[str, str], ...] = ()
+    settle: bool = True
 
     def __post_init__(self) -> None:
         if (self.send_json is None) == (self.send_text is None):
@@ -375,6 +382,8 @@ class AppProtocol:
                 "http_path": self.http_path,
                 "http_headers": dict(self.http_headers),
                 "auth": None if self.auth is None else asdict(self.auth),
+                "ignore": [list(rule) for rule in self.ignore],
+                "settle": self.settle,
             },
             ensure_ascii=False,
         )
@@ -395,14 +404,37 @@ class AppProtocol:
             http_path=data["http_path"],
             http_headers=dict(data["http_headers"]),
             auth=None if data["auth"] is None else AppAuth(**data["auth"]),
+            ignore=tuple((str(key), str(value)) for key, value in data["ignore"]),
+            settle=bool(data["settle"]),
         )
+
+    def ignores(self, frame: str) -> bool:
+        """Whether ``frame`` matches one of the ignore rules (a JSON object whose key holds the rule's value)."""
+        if not self.ignore:
+            return False
+        try:
+            doc = json.loads(frame)
+        except ValueError:
+            return False
+        for key, value in self.ignore:
+            node: Any = doc
+            for part in key.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is not None and str(node) == value:
+                return True
+        return False
 
 
 def parse_app(c: _Checker, raw: Any) -> AppProtocol:
     """Validate ``[app]``: the keys and types here, what the values must agree on in :class:`AppProtocol`; every
     problem names its key (``[app.send]: json.message: {x} is not a placeholder here; …``)."""
     t = c.table(raw, "[app]")
-    c.keys(t, "[app]", ("path", "send", "fanout"), ("origin", "auth"))
+    c.keys(t, "[app]", ("path", "send", "fanout"), ("origin", "auth", "ignore", "settle"))
+    rules = []
+    for i, rule in enumerate(c.array(t["ignore"], "[app].ignore", "tables") if "ignore" in t else ()):
+        r = c.table(rule, f"[app].ignore[{i}]")
+        c.keys(r, f"[app].ignore[{i}]", ("key", "equals"), ())
+        rules.append((c.string(r["key"], f"[app].ignore[{i}].key"), c.string(r["equals"], f"[app].ignore[{i}].equals")))
     send = c.table(t["send"], "[app.send]")
     c.keys(send, "[app.send]", (), ("json", "text", "via", "method", "http_path", "headers"))
     headers = c.table(send["headers"], "[app.send].headers") if "headers" in send else {}
@@ -426,6 +458,8 @@ def parse_app(c: _Checker, raw: Any) -> AppProtocol:
             http_path=_opt(send, "http_path", None, lambda v: c.string(v, "[app.send].http_path")),
             http_headers=dict(headers),
             auth=_auth(c, t["auth"]) if "auth" in t else None,
+            ignore=tuple(rules),
+            settle=_opt(t, "settle", True, lambda v: c.boolean(v, "[app].settle")),
         )
         for template in protocol.auth.templates().values() if protocol.auth else ():
             template.environment(os.environ)

@@ -11,6 +11,7 @@ Two consumers of the shapes users run (docs/your-app.md):
 * ``POST /api/rooms/<room>/messages/`` with ``Authorization: Bearer relay-secret`` and ``{"text": …}``: the
   message is pushed to the room's chat sockets as from ``http`` (HTTP publish, WebSocket push); 401 without the
   token.
+* ``/ws/beat/<room>/``: the room chat, plus a ``{"type": "heartbeat"}`` frame to each socket every 0.3 s.
 * ``/ws/api/``: request and reply, as djangochannelsrestframework answers: ``{"action": …, "request_id": …}`` gets
   ``{"action": …, "request_id": <the same>, "response_status": 200, "data": …}`` back, to the sender only.
 
@@ -19,6 +20,7 @@ Serve it with ``python -m uvicorn tests.app_kind.relay_chat:application``; in-me
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import time
@@ -65,6 +67,23 @@ class RelayChat(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def chat_message(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "chat", "user": event["user"], "message": event["message"], "at": time.time()})
+
+
+class BeatChat(RelayChat):
+    """The room chat with a heartbeat frame every 0.3 s on each socket."""
+
+    async def connect(self) -> None:
+        await super().connect()
+        self.beat = asyncio.get_running_loop().create_task(self._beat())
+
+    async def disconnect(self, code: int) -> None:
+        self.beat.cancel()
+        await super().disconnect(code)
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(0.3)
+            await self.send_json({"type": "heartbeat"})
 
 
 class OthersChat(RelayChat):
@@ -135,6 +154,7 @@ application = ProtocolTypeRouter(
                 path("ws/chat/<str:room>/", RelayChat.as_asgi()),
                 path("ws/board/<str:room>/", Board.as_asgi()),
                 path("ws/others/<str:room>/", OthersChat.as_asgi()),
+                path("ws/beat/<str:room>/", BeatChat.as_asgi()),
                 path("ws/api/", Api.as_asgi()),
             ]
         ),

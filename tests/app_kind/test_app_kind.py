@@ -77,6 +77,8 @@ def _doc(**changes: Any) -> dict[str, Any]:
         ({"app__auth": {"login_path": "/login/", "username": "u{who}", "password": "p"}}, "[app.auth].username: {who}"),
         ({"app__auth": {"login_path": "login/", "username": "u", "password": "p"}}, "[app.auth].login_path: expected"),
         ({"app__auth": {"login_path": "/l/", "username": "u"}}, "[app.auth].password: missing"),
+        ({"app__ignore": [{"key": "type"}]}, "[app].ignore[0].equals: missing"),
+        ({"app__settle": "yes"}, "[app].settle: expected true or false"),
     ],
 )
 def test_a_bad_app_table_names_its_key_and_what_was_expected(changes: dict[str, Any], message: str) -> None:
@@ -249,3 +251,24 @@ def test_users_log_in_as_django_apps_want_and_a_failed_login_stops_them_with_the
     out = capsys.readouterr().out
     assert "the generator's users raised 12 exceptions and stopped" in out
     assert "POST /accounts/login/ answered HTTP 200 without a sessionid cookie (wrong credentials" in out
+
+
+@pytest.mark.wire
+def test_frames_an_ignore_rule_matches_are_left_out_and_do_not_hold_the_settle_barrier(
+    tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    beat = CHAT.replace("/ws/chat/{room}/", "/ws/beat/{room}/").replace(
+        "[app.send]", '[[app.ignore]]\nkey = "type"\nequals = "heartbeat"\n\n[app.send]'
+    )
+    cell, out = _run(tmp_path, relay_app, beat, capsys)
+    assert cell["parameters"]["settled"] is True and cell["delivery"]["lost"] == 0
+    assert cell["foreign_messages"]["ignored"] > 12 * 5 and cell["foreign_messages"]["no_token"] == 12
+    assert "frames matched [app].ignore and were left out" in out
+
+
+def test_a_barrier_that_never_settled_is_said() -> None:
+    from harness.results.format import cell_warnings
+
+    cell = {"parameters": {"kind": "app", "settled": False}}
+    (warning,) = cell_warnings(cell, "x")
+    assert "did not go quiet for a second within 120 s" in warning and "[app].ignore" in warning
