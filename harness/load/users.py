@@ -478,6 +478,11 @@ class AppUser(_EnvelopeUser):
             connection = http.client.HTTPSConnection if https else http.client.HTTPConnection
             self._http = connection(parts.hostname or "127.0.0.1", parts.port or (443 if https else 80), timeout=10)
             self._content_type = "application/json" if protocol.send_json is not None else "text/plain; charset=utf-8"
+        self._adapter = (
+            protocol.adapter_class()(user=self.uid, room=self.room, n=self.index) if protocol.adapter else None
+        )
+        # The adapter makes the messages when the file gives none.
+        self._adapter_sends = self._adapter is not None and protocol.send_json is None and protocol.send_text is None
         # first_seen: (sender, seq) of every token this receiver has counted; later copies are the app re-sending
         # its state, not duplicates.
         self._seen: set[tuple[str, int]] | None = set() if protocol.first_seen else None
@@ -486,17 +491,19 @@ class AppUser(_EnvelopeUser):
         return self._url
 
     def cookies(self) -> Mapping[str, str] | None:
-        """The cookies of this user's login (``[app.auth]``), done now, before it connects; None without one."""
+        """The cookies of this user's login (``[app.auth]``, or the adapter's ``cookies``), done now, before it
+        connects; None without one."""
         auth = self.protocol.auth
+        parts = urlsplit(self.cfg.target)
+        base = f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
         if auth is None:
-            return None
+            login = getattr(self._adapter, "cookies", None)
+            return dict(login(base) or {}) if login is not None else None
         names = {"user": self.uid, "n": str(self.index)}
         fields = {}
         for key, template in auth.templates().items():
             value = template.render(names | template.environment(os.environ))
             fields[auth.username_field if key == "username" else auth.password_field] = value
-        parts = urlsplit(self.cfg.target)
-        base = f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
         started = time.monotonic_ns()
         try:
             cookies = form_login(base, auth.login_path, fields, session_cookie=auth.session_cookie)
@@ -523,6 +530,17 @@ class AppUser(_EnvelopeUser):
         return self._message.render(self._values(envelope)).encode()
 
     def transmit(self, conn: WsConnection, envelope: Envelope) -> bool:
+        if self._adapter_sends:
+            assert self._adapter is not None
+            message = self._adapter.message(encode_token(envelope), envelope.seq)
+            try:
+                if isinstance(message, bytes):
+                    conn.send_binary(message)
+                else:
+                    conn.send_text(message.encode())
+            except Closed:
+                return False
+            return True
         if self.protocol.via != "http":
             return super().transmit(conn, envelope)
         values = self._values(envelope)
@@ -555,7 +573,8 @@ class AppUser(_EnvelopeUser):
         """Account and time every token of this run in one frame; frames without one are counted as other."""
         data = message.data
         text = data if isinstance(data, str) else data.decode("utf-8", "replace")
-        scan = find_tokens(text, run_id=self.cfg.run_id)
+        found = getattr(self._adapter, "tokens", None)
+        scan = find_tokens(text if found is None else " ".join(found(data)), run_id=self.cfg.run_id)
         ledger = self.collector.ledger
         for reason, count in (("corrupt_token", scan.corrupt), ("other_run", scan.other_run)):
             for _ in range(count):

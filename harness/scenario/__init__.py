@@ -417,13 +417,16 @@ _TOP_REQUIRED: Final = ("name", "description", "kind", "duration_s", "seed", "lo
 _TOP_OPTIONAL: Final = ("generic", "warmup_s", "grace_s", "matrix", "slos", "timeclock", "gate", "app")
 
 
-def parse_scenario(data: Mapping[str, Any], *, where: str = "<scenario>", source: str | None = None) -> Scenario:
+def parse_scenario(
+    data: Mapping[str, Any], *, where: str = "<scenario>", source: str | None = None, directory: Path | None = None
+) -> Scenario:
     """Validate an already-parsed TOML document and return the :class:`Scenario`.
 
     Args:
         data: the TOML document as a dict.
         where: how to name the document in error messages (normally its path).
         source: recorded in :attr:`Scenario.source`.
+        directory: the file's directory, where an ``[app].adapter`` module is looked for first.
 
     Raises:
         ScenarioError: naming ``where``, the key and the expected form, on the first problem found.
@@ -457,7 +460,7 @@ def parse_scenario(data: Mapping[str, Any], *, where: str = "<scenario>", source
     if kind == "app":
         if "app" not in data:
             raise c.fail("[app]", "missing; kind app needs path and [app.send] (docs/your-app.md)")
-        app = parse_app(c, data["app"])
+        app = parse_app(c, data["app"], directory)
         generic = True
     elif "app" in data:
         raise c.fail("[app]", f"only for kind app; kind is {kind}")
@@ -526,11 +529,13 @@ def load_scenario(path: str | Path, overrides: Sequence[Override] = ()) -> Scena
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{where}: not valid TOML: {exc}") from exc
-    scenario = parse_scenario(data, where=where, source=where)
+    scenario = parse_scenario(data, where=where, source=where, directory=p.resolve().parent)
     if not overrides:
         return scenario
     with_overrides = f"{where} with {', '.join(o.given for o in overrides)}"
-    changed = parse_scenario(apply_overrides(data, overrides), where=with_overrides, source=where)
+    changed = parse_scenario(
+        apply_overrides(data, overrides), where=with_overrides, source=where, directory=p.resolve().parent
+    )
     return replace(changed, overrides=tuple(o.text for o in overrides))
 
 

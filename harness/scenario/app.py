@@ -17,13 +17,16 @@ placeholders per message, escaped for JSON.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import os
 import re
+import sys
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final, Literal, cast, get_args
+from pathlib import Path
+from typing import Any, Final, Literal, Protocol, cast, get_args, runtime_checkable
 
 from harness.scenario.checker import _Checker, _opt
 
@@ -32,6 +35,7 @@ __all__ = [
     "MESSAGE_PLACEHOLDERS",
     "PATH_PLACEHOLDERS",
     "AUTH_PLACEHOLDERS",
+    "AppAdapter",
     "AppAuth",
     "AppProtocol",
     "FanoutTo",
@@ -40,6 +44,7 @@ __all__ = [
     "VIAS",
     "Via",
     "json_template",
+    "load_adapter",
     "per_send_values",
     "parse_app",
 ]
@@ -207,6 +212,53 @@ def json_template(value: Any, where: str = "json") -> Template:
     return Template(_merge(parts))
 
 
+@runtime_checkable
+class AppAdapter(Protocol):
+    """What ``[app].adapter = "package.module:Class"`` names: a small class for a protocol a file cannot express.
+
+    The generator makes one per user, ``Class(user="u3", room="r0", n=3)``, in its own process, and calls:
+
+    * ``message(token, seq)`` (required): the text (str) or binary (bytes) message that carries ``token``, the
+      user's ``seq``-th (0, 1, …); the token must reach the receivers somewhere they can find it.
+    * ``tokens(frame)`` (optional): the tokens in a received frame (str for text, bytes for binary), for a frame
+      that does not hold them as they were sent (an app that echoes an integer ``request_id``: keep the token per
+      id in ``message`` and give it back here). Without it, frames are searched for tokens.
+    * ``cookies(http_base)`` (optional): log the user in (``http_base`` is ``http://host:port`` of the target)
+      and return the cookies its upgrade carries; a failure raises, and the user stops with the reason.
+
+    It runs in Locust's gevent processes: blocking calls (``http.client``, ``socket``) are fine, asyncio is not.
+    """
+
+    def __init__(self, *, user: str, room: str, n: int) -> None: ...
+
+    def message(self, token: str, seq: int) -> str | bytes: ...
+
+
+def load_adapter(spec: str, paths: Sequence[str] = ()) -> type[AppAdapter]:
+    """Import the adapter class ``spec`` (``package.module:Class``), looking in ``paths`` first.
+
+    Raises:
+        TemplateError: naming the spec and what went wrong.
+    """
+    module_name, sep, class_name = spec.partition(":")
+    if not sep or not module_name or not class_name.isidentifier():
+        raise TemplateError(f"expected package.module:Class, got {spec!r}", "[app].adapter")
+    for path in reversed(paths):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module: any error it raises on import is theirs to see
+        raise TemplateError(f"{spec}: cannot import {module_name}: {exc!r}", "[app].adapter") from None
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type) or not callable(getattr(cls, "message", None)):
+        raise TemplateError(
+            f"{spec}: expected a class with a message(token, seq) method (docs/your-app.md, adapters)",
+            "[app].adapter",
+        )
+    return cast(type[AppAdapter], cls)
+
+
 @dataclass(frozen=True, slots=True)
 class AppAuth:
     """A form login each user does before it connects, as Django apps do it (``[app.auth]``).
@@ -266,6 +318,11 @@ class AppProtocol:
             counted as ``ignored`` instead of ``no_token``.
         settle: the users send only once every user has connected and no frame without a token has been read for
             a second (the generator's settle barrier), so joins and welcomes are over before anything is timed.
+        adapter: ``package.module:Class``, a Python class for what a file cannot express (:class:`AppAdapter`):
+            it makes each message, and may find the tokens in a frame and log the user in. With one, ``[app.send]``
+            is optional.
+        adapter_paths: where the adapter's module is imported from (the scenario file's directory and the
+            directory the harness was started in), first on ``sys.path``, in every generator process too.
     """
 
     path: str
@@ -282,10 +339,10 @@ class AppProtocol:
     auth: AppAuth | None = None
     ignore: tuple[tuple[str, str], ...] = ()
     settle: bool = True
+    adapter: str | None = None
+    adapter_paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if (self.send_json is None) == (self.send_text is None):
-            raise TemplateError("expected exactly one of json (a table) and text (a string)", "[app.send]")
         if not self.path.startswith("/"):
             raise TemplateError(
                 f"expected a path starting with '/' (it is appended to --target), got {self.path!r}", "[app].path"
@@ -294,21 +351,18 @@ class AppProtocol:
             raise TemplateError(
                 f"expected an origin such as http://127.0.0.1:8000, got {self.origin!r}", "[app].origin"
             )
-        if self.fanout_to not in FANOUT_TO:
-            raise TemplateError(f"expected one of {', '.join(FANOUT_TO)}, got {self.fanout_to!r}", "[app.fanout].to")
-        if self.fanout_to == "sender" and not self.include_sender:
-            raise TemplateError(
-                'to = "sender" with include_sender = false would expect no one to receive a message',
-                "[app.fanout].include_sender",
-            )
-        path = self.path_template()
-        if self.fanout_to == "room" and "room" not in path.names:
-            raise TemplateError(
-                f"room needs {{room}} in [app].path ({self.path!r}): that is how each user joins its room (users "
-                'are split into rooms r0, r1, … of load.room_size); use to = "url" when every user connects to '
-                "the same path",
-                "[app.fanout].to",
-            )
+        self._check_fanout()
+        if self.adapter is not None:
+            self.adapter_class()
+            if self.send_json is None and self.send_text is None:
+                if self.via != "socket":
+                    raise TemplateError(
+                        'an adapter\'s messages go on the socket: via = "http" needs [app.send] json or text',
+                        "[app.send].via",
+                    )
+                return
+        if (self.send_json is None) == (self.send_text is None):
+            raise TemplateError("expected exactly one of json (a table) and text (a string)", "[app.send]")
         carried = set(self.message_template().names)
         if self.via not in VIAS:
             raise TemplateError(f"expected one of {', '.join(VIAS)}, got {self.via!r}", "[app.send].via")
@@ -332,6 +386,33 @@ class AppProtocol:
                 "find each message by it",
                 "[app.send]",
             )
+
+    def _check_fanout(self) -> None:
+        if self.fanout_to not in FANOUT_TO:
+            raise TemplateError(f"expected one of {', '.join(FANOUT_TO)}, got {self.fanout_to!r}", "[app.fanout].to")
+        if self.fanout_to == "sender" and not self.include_sender:
+            raise TemplateError(
+                'to = "sender" with include_sender = false would expect no one to receive a message',
+                "[app.fanout].include_sender",
+            )
+        path = self.path_template()
+        if self.fanout_to == "room" and "room" not in path.names:
+            raise TemplateError(
+                f"room needs {{room}} in [app].path ({self.path!r}): that is how each user joins its room (users "
+                'are split into rooms r0, r1, … of load.room_size); use to = "url" when every user connects to '
+                "the same path",
+                "[app.fanout].to",
+            )
+
+    def adapter_class(self) -> type[AppAdapter]:
+        """The adapter's class, imported from :attr:`adapter_paths` first.
+
+        Raises:
+            TemplateError: naming what could not be imported, or what the class lacks.
+        """
+        if self.adapter is None:
+            raise TemplateError("no adapter", "[app].adapter")
+        return load_adapter(self.adapter, self.adapter_paths)
 
     def path_template(self) -> Template:
         try:
@@ -384,6 +465,8 @@ class AppProtocol:
                 "auth": None if self.auth is None else asdict(self.auth),
                 "ignore": [list(rule) for rule in self.ignore],
                 "settle": self.settle,
+                "adapter": self.adapter,
+                "adapter_paths": list(self.adapter_paths),
             },
             ensure_ascii=False,
         )
@@ -406,6 +489,8 @@ class AppProtocol:
             auth=None if data["auth"] is None else AppAuth(**data["auth"]),
             ignore=tuple((str(key), str(value)) for key, value in data["ignore"]),
             settle=bool(data["settle"]),
+            adapter=data["adapter"],
+            adapter_paths=tuple(data["adapter_paths"]),
         )
 
     def ignores(self, frame: str) -> bool:
@@ -425,17 +510,22 @@ class AppProtocol:
         return False
 
 
-def parse_app(c: _Checker, raw: Any) -> AppProtocol:
+def parse_app(c: _Checker, raw: Any, directory: Path | None = None) -> AppProtocol:
     """Validate ``[app]``: the keys and types here, what the values must agree on in :class:`AppProtocol`; every
     problem names its key (``[app.send]: json.message: {x} is not a placeholder here; …``)."""
     t = c.table(raw, "[app]")
-    c.keys(t, "[app]", ("path", "send", "fanout"), ("origin", "auth", "ignore", "settle"))
+    c.keys(t, "[app]", ("path", "fanout"), ("send", "origin", "auth", "ignore", "settle", "adapter"))
+    adapter = _opt(t, "adapter", None, lambda v: c.string(v, "[app].adapter"))
+    if adapter is None and "send" not in t:
+        raise c.fail("[app.send]", "missing; give the message (json or text), or an adapter that makes it")
+    # The scenario file's directory, then the one the harness runs in: where a user keeps an adapter module.
+    paths = tuple(dict.fromkeys(str(p) for p in (directory, Path.cwd()) if p is not None))
     rules = []
     for i, rule in enumerate(c.array(t["ignore"], "[app].ignore", "tables") if "ignore" in t else ()):
         r = c.table(rule, f"[app].ignore[{i}]")
         c.keys(r, f"[app].ignore[{i}]", ("key", "equals"), ())
         rules.append((c.string(r["key"], f"[app].ignore[{i}].key"), c.string(r["equals"], f"[app].ignore[{i}].equals")))
-    send = c.table(t["send"], "[app.send]")
+    send = c.table(t["send"], "[app.send]") if "send" in t else {}
     c.keys(send, "[app.send]", (), ("json", "text", "via", "method", "http_path", "headers"))
     headers = c.table(send["headers"], "[app.send].headers") if "headers" in send else {}
     for name, value in headers.items():
@@ -460,6 +550,8 @@ def parse_app(c: _Checker, raw: Any) -> AppProtocol:
             auth=_auth(c, t["auth"]) if "auth" in t else None,
             ignore=tuple(rules),
             settle=_opt(t, "settle", True, lambda v: c.boolean(v, "[app].settle")),
+            adapter=adapter,
+            adapter_paths=paths if adapter is not None else (),
         )
         for template in protocol.auth.templates().values() if protocol.auth else ():
             template.environment(os.environ)

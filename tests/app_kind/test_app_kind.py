@@ -79,6 +79,10 @@ def _doc(**changes: Any) -> dict[str, Any]:
         ({"app__auth": {"login_path": "/l/", "username": "u"}}, "[app.auth].password: missing"),
         ({"app__ignore": [{"key": "type"}]}, "[app].ignore[0].equals: missing"),
         ({"app__settle": "yes"}, "[app].settle: expected true or false"),
+        ({"app__adapter": "nowhere.at_all:Thing"}, "[app].adapter: nowhere.at_all:Thing: cannot import nowhere"),
+        ({"app__adapter": "json"}, "[app].adapter: expected package.module:Class, got"),
+        ({"app__adapter": "json:JSONDecoder"}, "expected a class with a message(token, seq) method"),
+        ({"app__send": None}, "[app.send]: missing; give the message (json or text), or an adapter"),
     ],
 )
 def test_a_bad_app_table_names_its_key_and_what_was_expected(changes: dict[str, Any], message: str) -> None:
@@ -272,3 +276,32 @@ def test_a_barrier_that_never_settled_is_said() -> None:
     cell = {"parameters": {"kind": "app", "settled": False}}
     (warning,) = cell_warnings(cell, "x")
     assert "did not go quiet for a second within 120 s" in warning and "[app].ignore" in warning
+
+
+API_INT = (
+    CHAT.replace("/ws/chat/{room}/", "/ws/api/")
+    .replace('to = "room"', 'to = "sender"')
+    .replace('[app.send]\njson = { message = "{token}" }\n', "")
+    .replace('path = "/ws/api/"', 'path = "/ws/api/"\nadapter = "tests.app_kind.adapters:IntRequestIds"')
+)
+
+
+@pytest.mark.wire
+def test_an_adapter_correlates_replies_by_an_integer_request_id(
+    tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cell, _ = _run(tmp_path, relay_app, API_INT, capsys)
+    sends = cell["metrics"]["round_trip"]["count"]
+    assert sends > 20 and cell["delivery"]["expected"] == cell["delivery"]["received"] == sends
+    assert cell["delivery"]["lost"] == 0 and cell["generator_health"]["user_errors"] == []
+
+
+def test_an_adapter_next_to_the_scenario_file_is_found(tmp_path: Path) -> None:
+    (tmp_path / "my_adapter_next_to_it.py").write_text(
+        "class Mine:\n    def __init__(self, *, user, room, n): pass\n    def message(self, token, seq): return token\n"
+    )
+    path = tmp_path / "app.toml"
+    path.write_text(API_INT.replace("tests.app_kind.adapters:IntRequestIds", "my_adapter_next_to_it:Mine"))
+    scenario = load_scenario(path)
+    assert scenario.app is not None and scenario.app.adapter_paths[0] == str(tmp_path)
+    assert scenario.app.adapter_class()(user="u0", room="r0", n=0).message("T", 0) == "T"
