@@ -450,6 +450,7 @@ class AppUser(_EnvelopeUser):
     """
 
     _protocol: ClassVar[AppProtocol | None] = None
+    _credentials: ClassVar[list[dict[str, str]] | None] = None
 
     def on_start(self) -> None:
         super().on_start()
@@ -500,8 +501,14 @@ class AppUser(_EnvelopeUser):
             login = getattr(self._adapter, "cookies", None)
             return dict(login(base) or {}) if login is not None else None
         names = {"user": self.uid, "n": str(self.index)}
+        rows = type(self)._credentials
+        if rows is None:
+            # Read once per process: every user of it takes its row from the same file.
+            rows = type(self)._credentials = auth.rows()
+        if rows:
+            names |= rows[self.index % len(rows)]
         fields = {}
-        for key, template in auth.templates().items():
+        for key, template in auth.templates(tuple(rows[0]) if rows else ()).items():
             value = template.render(names | template.environment(os.environ))
             fields[auth.username_field if key == "username" else auth.password_field] = value
         started = time.monotonic_ns()

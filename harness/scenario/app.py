@@ -16,6 +16,7 @@ placeholders per message, escaped for JSON.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import importlib
 import json
@@ -265,29 +266,56 @@ class AppAuth:
 
     Attributes:
         login_path: the login form's path on the target's host (Django's ``LoginView``: ``/accounts/login/``).
-        username, password: templates with ``{user}``, ``{n}`` and ``{env.NAME}``.
+        username, password: templates with ``{user}``, ``{n}`` and ``{env.NAME}``; with ``credentials`` they may
+            also name its columns (``{username}``, ``{password}``).
         username_field, password_field: the form's field names.
         session_cookie: the cookie a successful login sets; the upgrade carries every cookie the login set.
+        credentials: a CSV file (absolute, or next to the scenario file) whose header names columns: user ``n``
+            takes row ``n`` modulo the rows, and its columns fill the templates.
     """
 
     login_path: str
-    username: str
-    password: str
+    username: str = "{username}"
+    password: str = "{password}"
     username_field: str = "username"
     password_field: str = "password"
     session_cookie: str = "sessionid"
+    credentials: str | None = None
 
     def __post_init__(self) -> None:
         if not self.login_path.startswith("/"):
             raise TemplateError(f"expected a path starting with '/', got {self.login_path!r}", "[app.auth].login_path")
-        self.templates()
+        rows = self.rows()
+        self.templates(tuple(rows[0]) if rows else ())
 
-    def templates(self) -> dict[str, Template]:
-        """The username and password templates."""
+    def rows(self) -> list[dict[str, str]]:
+        """The rows of :attr:`credentials` (none without it).
+
+        Raises:
+            TemplateError: the file cannot be read, has no rows, or a row lacks a column.
+        """
+        if self.credentials is None:
+            return []
+        try:
+            with open(self.credentials, newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise TemplateError(f"cannot read {self.credentials}: {exc}", "[app.auth].credentials") from None
+        if not rows:
+            raise TemplateError(f"{self.credentials} has a header but no rows", "[app.auth].credentials")
+        for i, row in enumerate(rows, start=2):
+            if None in row.values() or None in row:
+                raise TemplateError(
+                    f"{self.credentials}, line {i}: not as many values as columns", "[app.auth].credentials"
+                )
+        return rows
+
+    def templates(self, columns: tuple[str, ...] = ()) -> dict[str, Template]:
+        """The username and password templates (``columns``: the credentials file's, allowed as placeholders)."""
         out = {}
         for key in ("username", "password"):
             try:
-                out[key] = Template.compile(getattr(self, key), AUTH_PLACEHOLDERS)
+                out[key] = Template.compile(getattr(self, key), (*AUTH_PLACEHOLDERS, *columns))
             except TemplateError as exc:
                 raise TemplateError(str(exc), f"[app.auth].{key}") from None
         return out
@@ -547,13 +575,15 @@ def parse_app(c: _Checker, raw: Any, directory: Path | None = None) -> AppProtoc
             http_method=_opt(send, "method", "POST", lambda v: c.string(v, "[app.send].method")),
             http_path=_opt(send, "http_path", None, lambda v: c.string(v, "[app.send].http_path")),
             http_headers=dict(headers),
-            auth=_auth(c, t["auth"]) if "auth" in t else None,
+            auth=_auth(c, t["auth"], directory) if "auth" in t else None,
             ignore=tuple(rules),
             settle=_opt(t, "settle", True, lambda v: c.boolean(v, "[app].settle")),
             adapter=adapter,
             adapter_paths=paths if adapter is not None else (),
         )
-        for template in protocol.auth.templates().values() if protocol.auth else ():
+        auth = protocol.auth
+        columns = tuple(auth.rows()[0]) if auth is not None and auth.credentials else ()
+        for template in auth.templates(columns).values() if auth else ():
             template.environment(os.environ)
         for template in protocol.header_templates().values():
             template.environment(os.environ)
@@ -566,10 +596,14 @@ def parse_app(c: _Checker, raw: Any, directory: Path | None = None) -> AppProtoc
     return protocol
 
 
-def _auth(c: _Checker, raw: Any) -> AppAuth:
+def _auth(c: _Checker, raw: Any, directory: Path | None) -> AppAuth:
     t = c.table(raw, "[app.auth]")
-    optional = ("username_field", "password_field", "session_cookie")
-    c.keys(t, "[app.auth]", ("login_path", "username", "password"), optional)
-    values = {key: c.string(t[key], f"[app.auth].{key}") for key in ("login_path", "username", "password")}
-    values |= {key: c.string(t[key], f"[app.auth].{key}") for key in optional if key in t}
+    optional = ("username", "password", "username_field", "password_field", "session_cookie", "credentials")
+    c.keys(t, "[app.auth]", ("login_path",), optional)
+    values = {key: c.string(t[key], f"[app.auth].{key}") for key in ("login_path", *optional) if key in t}
+    if "credentials" in values:
+        # Relative to the scenario file, as users keep them side by side; absolute so every process finds it.
+        values["credentials"] = str(((directory or Path.cwd()) / values["credentials"]).resolve())
+    elif "username" not in values or "password" not in values:
+        raise c.fail("[app.auth]", "needs username and password (templates), or a credentials file")
     return AppAuth(**values)

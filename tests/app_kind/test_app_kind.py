@@ -76,7 +76,8 @@ def _doc(**changes: Any) -> dict[str, Any]:
         ({"app__send__headers": {"X": 1}}, "[app.send].headers.X: expected a string"),
         ({"app__auth": {"login_path": "/login/", "username": "u{who}", "password": "p"}}, "[app.auth].username: {who}"),
         ({"app__auth": {"login_path": "login/", "username": "u", "password": "p"}}, "[app.auth].login_path: expected"),
-        ({"app__auth": {"login_path": "/l/", "username": "u"}}, "[app.auth].password: missing"),
+        ({"app__auth": {"login_path": "/l/", "username": "u"}}, "[app.auth]: needs username and password"),
+        ({"app__auth": {"login_path": "/l/", "credentials": "/nonexistent.csv"}}, "cannot read /nonexistent.csv"),
         ({"app__ignore": [{"key": "type"}]}, "[app].ignore[0].equals: missing"),
         ({"app__settle": "yes"}, "[app].settle: expected true or false"),
         ({"app__adapter": "nowhere.at_all:Thing"}, "[app].adapter: nowhere.at_all:Thing: cannot import nowhere"),
@@ -305,3 +306,21 @@ def test_an_adapter_next_to_the_scenario_file_is_found(tmp_path: Path) -> None:
     scenario = load_scenario(path)
     assert scenario.app is not None and scenario.app.adapter_paths[0] == str(tmp_path)
     assert scenario.app.adapter_class()(user="u0", room="r0", n=0).message("T", 0) == "T"
+
+
+@pytest.mark.wire
+def test_per_user_credentials_come_from_a_file_next_to_the_scenario(
+    tmp_path: Path, auth_app: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "users.csv").write_text("account,secret\nuser3,pw-secret\nuser7,pw-secret\n")
+    with_file = AUTH.replace(
+        'username = "user{n}"\npassword = "{env.CHAT_PASSWORD}"',
+        'credentials = "users.csv"\nusername = "{account}"\npassword = "{secret}"',
+    )
+    cell, _ = _run(tmp_path, auth_app, with_file, capsys)
+    assert cell["delivery"]["lost"] == 0 and cell["delivery"]["received"] > 0
+    assert cell["generator_health"]["user_errors"] == []
+    bad = with_file.replace('username = "{account}"', 'username = "{login}"')
+    (tmp_path / "bad.toml").write_text(bad)
+    with pytest.raises(ScenarioError, match=r"\[app.auth\].username: \{login\} is not a placeholder.*\{account\}"):
+        load_scenario(tmp_path / "bad.toml")
