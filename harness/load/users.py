@@ -283,6 +283,7 @@ class _EnvelopeUser(_HarnessUser):
         conn = self.open_socket(self.url(), cookies=self.cookies())
         if conn is None:
             return
+        self.after_connect(conn)
         group = self.group()
         self.collector.join(self.uid, group)
         # A closed-loop sender waits for its own reply: that must release the window at once.
@@ -309,6 +310,9 @@ class _EnvelopeUser(_HarnessUser):
             return True
 
         self.pace(send_one, seed=self.cfg.seed * 1_000_003 + self.index)
+
+    def after_connect(self, conn: WsConnection) -> None:
+        """What the user does on its new socket before it joins its group and starts receiving: nothing here."""
 
     def transmit(self, conn: WsConnection, envelope: Envelope) -> bool:
         """Send the message carrying ``envelope``; False once the socket is gone (the receiver reports the close)."""
@@ -440,6 +444,10 @@ class ChatUser(_EnvelopeUser):
         return decode_envelope(client, run_id=self.cfg.run_id)
 
 
+class StepFailed(RuntimeError):
+    """An ``[[app.steps]]`` step got no matching reply in time, or its socket closed."""
+
+
 class AppUser(_EnvelopeUser):
     """A user of the user's own app (scenario kind ``app``, docs/your-app.md).
 
@@ -519,6 +527,40 @@ class AppUser(_EnvelopeUser):
             raise LoginFailed(f"user {self.uid} ({fields[auth.username_field]}): {exc}") from None
         self.fire("login", (time.monotonic_ns() - started) / 1e6)
         return cookies
+
+    def after_connect(self, conn: WsConnection) -> None:
+        """The protocol's ``[[app.steps]]``: send, then wait for the reply; a step that times out stops the user."""
+        values = {"user": self.uid, "room": self.room}
+        for i, step in enumerate(self.protocol.steps):
+            templates = step.templates()
+            for template in templates.values():
+                values |= template.environment(os.environ)
+            if "send" in templates:
+                try:
+                    conn.send_text(templates["send"].render(values).encode())
+                except Closed as exc:
+                    raise StepFailed(f"user {self.uid}, step {i + 1}: the socket closed ({exc})") from None
+            if step.expect_key is None and step.expect_contains is None:
+                continue
+            deadline = time.monotonic() + step.timeout_s
+            seen = 0
+            while True:
+                left = deadline - time.monotonic()
+                try:
+                    message = conn.recv(timeout=max(0.0, left)) if left > 0 else None
+                except (Closed, TimeoutError) as exc:
+                    message = None
+                    if isinstance(exc, Closed):
+                        raise StepFailed(f"user {self.uid}, step {i + 1}: the socket closed ({exc})") from None
+                if message is None:
+                    raise StepFailed(
+                        f"user {self.uid}, step {i + 1}: no reply matched within {step.timeout_s:g} s "
+                        f"({seen} other frames came)"
+                    )
+                text = message.data if isinstance(message.data, str) else message.data.decode("utf-8", "replace")
+                if step.matches(text, values):
+                    break
+                seen += 1
 
     def group(self) -> str:
         to = self.protocol.fanout_to

@@ -38,6 +38,8 @@ __all__ = [
     "AUTH_PLACEHOLDERS",
     "AppAdapter",
     "AppAuth",
+    "AppStep",
+    "STEP_PLACEHOLDERS",
     "AppProtocol",
     "FanoutTo",
     "Template",
@@ -172,7 +174,7 @@ def _json_string_body(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)[1:-1]
 
 
-def json_template(value: Any, where: str = "json") -> Template:
+def json_template(value: Any, where: str = "json", allowed: tuple[str, ...] = MESSAGE_PLACEHOLDERS) -> Template:
     """A JSON message template: ``value``'s strings compiled, then the whole serialized once.
 
     Raises:
@@ -183,7 +185,7 @@ def json_template(value: Any, where: str = "json") -> Template:
     def mark(node: Any, at: str) -> Any:
         if isinstance(node, str):
             try:
-                template = Template.compile(node, MESSAGE_PLACEHOLDERS)
+                template = Template.compile(node, allowed)
             except TemplateError as exc:
                 raise TemplateError(f"{at}: {exc}") from None
             out = []
@@ -258,6 +260,77 @@ def load_adapter(spec: str, paths: Sequence[str] = ()) -> type[AppAdapter]:
             "[app].adapter",
         )
     return cast(type[AppAdapter], cls)
+
+
+#: What a step's templates may name: nothing of a message (no token yet), the user's own names.
+STEP_PLACEHOLDERS: Final = ("room", "user", "env.NAME")
+
+
+@dataclass(frozen=True, slots=True)
+class AppStep:
+    """One request → reply step each user takes after it connects and before it sends (``[[app.steps]]``): join a
+    room, subscribe, say hello.
+
+    Attributes:
+        send_json, send_text: what to send (templates with ``{room}``, ``{user}``, ``{env.NAME}``), or neither.
+        expect_key, expect_equals: wait for a JSON object frame whose dotted key holds this value (a template).
+        expect_contains: or wait for a frame that contains this text (a template).
+        timeout_s: how long to wait for it; a user whose step times out stops with the reason.
+    """
+
+    send_json: Any = None
+    send_text: str | None = None
+    expect_key: str | None = None
+    expect_equals: str | None = None
+    expect_contains: str | None = None
+    timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.send_json is not None and self.send_text is not None:
+            raise TemplateError("give json or text, not both", "[[app.steps]]")
+        if (self.expect_key is None) != (self.expect_equals is None):
+            raise TemplateError("expect_key and expect_equals go together", "[[app.steps]]")
+        if self.expect_key is not None and self.expect_contains is not None:
+            raise TemplateError("expect a key's value or a text, not both", "[[app.steps]]")
+        if (
+            self.send_json is None
+            and self.send_text is None
+            and self.expect_key is None
+            and self.expect_contains is None
+        ):
+            raise TemplateError("a step sends something, expects something, or both", "[[app.steps]]")
+        if not self.timeout_s > 0:
+            raise TemplateError(f"expected seconds > 0, got {self.timeout_s}", "[[app.steps]].timeout_s")
+        self.templates()
+
+    def templates(self) -> dict[str, Template]:
+        """The step's templates by key: ``send`` (a JSON message is serialized once), ``equals``, ``contains``."""
+        out = {}
+        try:
+            if self.send_json is not None:
+                out["send"] = json_template(self.send_json, "json", STEP_PLACEHOLDERS)
+            elif self.send_text is not None:
+                out["send"] = Template.compile(self.send_text, STEP_PLACEHOLDERS)
+            for key, value in (("equals", self.expect_equals), ("contains", self.expect_contains)):
+                if value is not None:
+                    out[key] = Template.compile(value, STEP_PLACEHOLDERS)
+        except TemplateError as exc:
+            raise TemplateError(str(exc), "[[app.steps]]") from None
+        return out
+
+    def matches(self, frame: str, values: Mapping[str, str]) -> bool:
+        """Whether ``frame`` is the reply this step waits for (``values`` fill its templates)."""
+        templates = self.templates()
+        if self.expect_contains is not None:
+            return templates["contains"].render(values) in frame
+        assert self.expect_key is not None
+        try:
+            node: Any = json.loads(frame)
+        except ValueError:
+            return False
+        for part in self.expect_key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node is not None and str(node) == templates["equals"].render(values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +422,7 @@ class AppProtocol:
         adapter: ``package.module:Class``, a Python class for what a file cannot express (:class:`AppAdapter`):
             it makes each message, and may find the tokens in a frame and log the user in. With one, ``[app.send]``
             is optional.
+        steps: what each user does after it connects and before it sends (``[[app.steps]]``).
         adapter_paths: where the adapter's module is imported from (the scenario file's directory and the
             directory the harness was started in), first on ``sys.path``, in every generator process too.
     """
@@ -369,6 +443,7 @@ class AppProtocol:
     settle: bool = True
     adapter: str | None = None
     adapter_paths: tuple[str, ...] = ()
+    steps: tuple[AppStep, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
@@ -423,12 +498,15 @@ class AppProtocol:
                 'to = "sender" with include_sender = false would expect no one to receive a message',
                 "[app.fanout].include_sender",
             )
-        path = self.path_template()
-        if self.fanout_to == "room" and "room" not in path.names:
+        joins = set(self.path_template().names)
+        for step in self.steps:
+            for template in step.templates().values():
+                joins |= template.names
+        if self.fanout_to == "room" and "room" not in joins:
             raise TemplateError(
-                f"room needs {{room}} in [app].path ({self.path!r}): that is how each user joins its room (users "
-                'are split into rooms r0, r1, … of load.room_size); use to = "url" when every user connects to '
-                "the same path",
+                f"room needs {{room}} in [app].path ({self.path!r}) or in a step that joins it: that is how each "
+                'user joins its room (users are split into rooms r0, r1, … of load.room_size); use to = "url" '
+                "when every user connects to the same path",
                 "[app.fanout].to",
             )
 
@@ -495,6 +573,7 @@ class AppProtocol:
                 "settle": self.settle,
                 "adapter": self.adapter,
                 "adapter_paths": list(self.adapter_paths),
+                "steps": [asdict(step) for step in self.steps],
             },
             ensure_ascii=False,
         )
@@ -519,6 +598,7 @@ class AppProtocol:
             settle=bool(data["settle"]),
             adapter=data["adapter"],
             adapter_paths=tuple(data["adapter_paths"]),
+            steps=tuple(AppStep(**step) for step in data["steps"]),
         )
 
     def ignores(self, frame: str) -> bool:
@@ -542,7 +622,7 @@ def parse_app(c: _Checker, raw: Any, directory: Path | None = None) -> AppProtoc
     """Validate ``[app]``: the keys and types here, what the values must agree on in :class:`AppProtocol`; every
     problem names its key (``[app.send]: json.message: {x} is not a placeholder here; …``)."""
     t = c.table(raw, "[app]")
-    c.keys(t, "[app]", ("path", "fanout"), ("send", "origin", "auth", "ignore", "settle", "adapter"))
+    c.keys(t, "[app]", ("path", "fanout"), ("send", "origin", "auth", "ignore", "settle", "adapter", "steps"))
     adapter = _opt(t, "adapter", None, lambda v: c.string(v, "[app].adapter"))
     if adapter is None and "send" not in t:
         raise c.fail("[app.send]", "missing; give the message (json or text), or an adapter that makes it")
@@ -580,7 +660,11 @@ def parse_app(c: _Checker, raw: Any, directory: Path | None = None) -> AppProtoc
             settle=_opt(t, "settle", True, lambda v: c.boolean(v, "[app].settle")),
             adapter=adapter,
             adapter_paths=paths if adapter is not None else (),
+            steps=_steps(c, t["steps"]) if "steps" in t else (),
         )
+        for step in protocol.steps:
+            for template in step.templates().values():
+                template.environment(os.environ)
         auth = protocol.auth
         columns = tuple(auth.rows()[0]) if auth is not None and auth.credentials else ()
         for template in auth.templates(columns).values() if auth else ():
@@ -607,3 +691,30 @@ def _auth(c: _Checker, raw: Any, directory: Path | None) -> AppAuth:
     elif "username" not in values or "password" not in values:
         raise c.fail("[app.auth]", "needs username and password (templates), or a credentials file")
     return AppAuth(**values)
+
+
+def _steps(c: _Checker, raw: Any) -> tuple[AppStep, ...]:
+    steps = []
+    optional = ("json", "text", "expect_key", "expect_equals", "expect_contains", "timeout_s")
+    for i, item in enumerate(c.array(raw, "[[app.steps]]", "tables")):
+        at = f"[[app.steps]][{i}]"
+        t = c.table(item, at)
+        c.keys(t, at, (), optional)
+        text = {
+            k: c.string(t[k], f"{at}.{k}") for k in ("text", "expect_key", "expect_equals", "expect_contains") if k in t
+        }
+        timeout = c.number(t["timeout_s"], f"{at}.timeout_s", minimum=0, inclusive=False) if "timeout_s" in t else 5.0
+        try:
+            steps.append(
+                AppStep(
+                    send_json=t.get("json"),
+                    send_text=text.get("text"),
+                    expect_key=text.get("expect_key"),
+                    expect_equals=text.get("expect_equals"),
+                    expect_contains=text.get("expect_contains"),
+                    timeout_s=float(timeout),
+                )
+            )
+        except TemplateError as exc:
+            raise c.fail(at, str(exc)) from None
+    return tuple(steps)

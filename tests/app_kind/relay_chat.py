@@ -12,6 +12,9 @@ Two consumers of the shapes users run (docs/your-app.md):
   message is pushed to the room's chat sockets as from ``http`` (HTTP publish, WebSocket push); 401 without the
   token.
 * ``/ws/beat/<room>/``: the room chat, plus a ``{"type": "heartbeat"}`` frame to each socket every 0.3 s.
+* ``/ws/multi/``: one socket, rooms joined by message, as channels-examples' multichat: ``{"command": "join",
+  "room": r}`` answers ``{"join": r}``; ``{"command": "send", "room": r, "message": m}`` reaches the members of
+  ``r`` as ``{"msg_type": 0, "room": r, "message": m}``; a room not joined gets ``{"error": "ROOM_ACCESS_DENIED"}``.
 * ``/ws/api/``: request and reply, as djangochannelsrestframework answers: ``{"action": …, "request_id": …}`` gets
   ``{"action": …, "request_id": <the same>, "response_status": 200, "data": …}`` back, to the sender only.
 
@@ -114,6 +117,33 @@ class Board(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.send_json({"type": "state", "html": event["html"]})
 
 
+class Multi(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    async def connect(self) -> None:
+        self.rooms: set[str] = set()
+        await self.accept()
+        await self.send_json({"type": "welcome"})
+
+    async def disconnect(self, code: int) -> None:
+        for room in self.rooms:
+            await self.channel_layer.group_discard(f"multi-{room}", self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        room = str(content.get("room"))
+        if content.get("command") == "join":
+            self.rooms.add(room)
+            await self.channel_layer.group_add(f"multi-{room}", self.channel_name)
+            await self.send_json({"join": room})
+        elif content.get("command") == "send":
+            if room not in self.rooms:
+                await self.send_json({"error": "ROOM_ACCESS_DENIED"})
+                return
+            event = {"type": "multi.message", "room": room, "message": str(content.get("message"))}
+            await self.channel_layer.group_send(f"multi-{room}", event)
+
+    async def multi_message(self, event: dict[str, Any]) -> None:
+        await self.send_json({"msg_type": 0, "room": event["room"], "message": event["message"]})
+
+
 class Api(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if "request_id" not in content:
@@ -156,6 +186,7 @@ application = ProtocolTypeRouter(
                 path("ws/others/<str:room>/", OthersChat.as_asgi()),
                 path("ws/beat/<str:room>/", BeatChat.as_asgi()),
                 path("ws/api/", Api.as_asgi()),
+                path("ws/multi/", Multi.as_asgi()),
             ]
         ),
     }

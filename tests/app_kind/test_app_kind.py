@@ -84,6 +84,9 @@ def _doc(**changes: Any) -> dict[str, Any]:
         ({"app__adapter": "json"}, "[app].adapter: expected package.module:Class, got"),
         ({"app__adapter": "json:JSONDecoder"}, "expected a class with a message(token, seq) method"),
         ({"app__send": None}, "[app.send]: missing; give the message (json or text), or an adapter"),
+        ({"app__steps": [{"timeout_s": 1}]}, "[[app.steps]][0]: a step sends something, expects something, or both"),
+        ({"app__steps": [{"expect_key": "join"}]}, "[[app.steps]][0]: expect_key and expect_equals go together"),
+        ({"app__steps": [{"text": "{token}"}]}, "[[app.steps]][0]: {token} is not a placeholder here"),
     ],
 )
 def test_a_bad_app_table_names_its_key_and_what_was_expected(changes: dict[str, Any], message: str) -> None:
@@ -324,3 +327,30 @@ def test_per_user_credentials_come_from_a_file_next_to_the_scenario(
     (tmp_path / "bad.toml").write_text(bad)
     with pytest.raises(ScenarioError, match=r"\[app.auth\].username: \{login\} is not a placeholder.*\{account\}"):
         load_scenario(tmp_path / "bad.toml")
+
+
+MULTI = (
+    CHAT.replace("/ws/chat/{room}/", "/ws/multi/")
+    .replace('json = { message = "{token}" }', 'json = { command = "send", room = "{room}", message = "{token}" }')
+    .replace(
+        "[app.send]",
+        '[[app.steps]]\njson = { command = "join", room = "{room}" }\nexpect_key = "join"\nexpect_equals = "{room}"\n\n'
+        "[app.send]",
+    )
+)
+
+
+@pytest.mark.wire
+def test_rooms_joined_by_a_step_before_sending_as_multichat_does(
+    tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cell, _ = _run(tmp_path / "a", relay_app, MULTI, capsys)
+    sends = cell["metrics"]["round_trip"]["count"]
+    assert sends > 20 and cell["delivery"]["expected"] == cell["delivery"]["received"] == 4 * sends
+    assert cell["delivery"]["lost"] == 0 and cell["generator_health"]["user_errors"] == []
+    # A step whose reply never comes stops every user, with the reason.
+    never = MULTI.replace('expect_equals = "{room}"', 'expect_equals = "elsewhere"\ntimeout_s = 0.5')
+    path = tmp_path / "never.toml"
+    path.write_text(never)
+    assert main(["run", "--scenario", str(path), "--target", relay_app, "--out", str(tmp_path / "b")]) == 1
+    assert "step 1: no reply matched within 0.5 s (2 other frames came)" in capsys.readouterr().out
