@@ -52,7 +52,7 @@ from harness.load.token import encode_token, find_tokens
 from harness.load.wsclient import Closed, ConnectFailure, Message, WsConnection, connect
 from harness.measure.accounting import ConnectFailureKind
 from harness.measure.aggregation import OTHERS_PREFIX, Collector
-from harness.scenario.app import AppProtocol, Template, per_send_values
+from harness.scenario.app import AppProtocol, Template, json_key, per_send_values
 
 __all__ = [
     "AppUser",
@@ -459,6 +459,9 @@ class AppUser(_EnvelopeUser):
 
     _protocol: ClassVar[AppProtocol | None] = None
     _credentials: ClassVar[list[dict[str, str]] | None] = None
+    # [app.correlate]: the server's ids this process has seen in senders' replies, and the pushes that came first.
+    _ids: ClassVar[dict[str, Envelope]] = {}
+    _held: ClassVar[dict[str, list[tuple[AppUser, int, int]]]] = {}
 
     def on_start(self) -> None:
         super().on_start()
@@ -628,6 +631,20 @@ class AppUser(_EnvelopeUser):
         for reason, count in (("corrupt_token", scan.corrupt), ("other_run", scan.other_run)):
             for _ in range(count):
                 ledger.record_foreign(reason)
+        protocol = self.protocol
+        if protocol.reply_id is not None and scan.envelopes:
+            self._learn_id(text, scan.envelopes)
+        if not scan.envelopes and protocol.push_id is not None:
+            pushed = json_key(text, protocol.push_id)
+            if pushed is not None:
+                envelope = self._ids.get(str(pushed))
+                if envelope is None:
+                    # Before the sender's reply told this process the id: held, and counted when it does.
+                    self._held.setdefault(str(pushed), []).append((self, message.received_ns, len(data)))
+                    return None
+                pushed_tokens = ((envelope, len(data)),)
+                self._on_tokens(pushed_tokens, message.received_ns)
+                return pushed_tokens
         if not scan.envelopes:
             if not scan.corrupt and not scan.other_run:
                 if self.protocol.ignores(text):
@@ -641,6 +658,31 @@ class AppUser(_EnvelopeUser):
         tokens = tuple((envelope, len(data)) for envelope in scan.envelopes)
         self._on_tokens(tokens, message.received_ns)
         return tokens
+
+    def _learn_id(self, text: str, envelopes: list[Envelope]) -> None:
+        """The sender's own copy of its message names the server's id for it: remember it, release held pushes."""
+        assert self.protocol.reply_id is not None
+        own = [e for e in envelopes if e.sender == self.uid]
+        server_id = json_key(text, self.protocol.reply_id)
+        if not own or server_id is None:
+            return
+        key = str(server_id)
+        self._ids[key] = own[0]
+        for user, received_ns, pushed_length in self._held.pop(key, ()):
+            user._on_tokens(((own[0], pushed_length),), received_ns)
+
+    def on_stop(self) -> None:
+        # Pushes whose id never came: counted, not silently dropped.
+        for key, waiting in list(self._held.items()):
+            mine = [entry for entry in waiting if entry[0] is self]
+            for _ in mine:
+                self.collector.ledger.record_foreign("unmatched_id")
+            rest = [entry for entry in waiting if entry[0] is not self]
+            if rest:
+                self._held[key] = rest
+            else:
+                del self._held[key]
+        super().on_stop()
 
     def repeat_handler(self) -> Callable[[Any, int], None]:
         return self._on_tokens

@@ -199,6 +199,11 @@ def _token_sentence(cell: Mapping[str, Any], foreign: Mapping[str, int]) -> str:
             f"{plain:,} frames carried no token of this run (the app's own frames: welcomes, presence, state), "
             "counted as other, not as lost"
         )
+    if foreign.get("unmatched_id"):
+        parts.append(
+            f"{foreign['unmatched_id']:,} pushes carried an id no sender's reply named ([app.correlate]): their "
+            "messages could not be told, so they count as neither delivered nor lost"
+        )
     if foreign.get("ignored"):
         parts.append(f"{foreign['ignored']:,} frames matched [app].ignore and were left out")
     if foreign.get("corrupt_token"):

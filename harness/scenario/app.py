@@ -46,6 +46,7 @@ __all__ = [
     "TemplateError",
     "VIAS",
     "Via",
+    "json_key",
     "json_template",
     "load_adapter",
     "per_send_values",
@@ -324,12 +325,7 @@ class AppStep:
         if self.expect_contains is not None:
             return templates["contains"].render(values) in frame
         assert self.expect_key is not None
-        try:
-            node: Any = json.loads(frame)
-        except ValueError:
-            return False
-        for part in self.expect_key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
+        node = json_key(frame, self.expect_key)
         return node is not None and str(node) == templates["equals"].render(values)
 
 
@@ -423,6 +419,11 @@ class AppProtocol:
             it makes each message, and may find the tokens in a frame and log the user in. With one, ``[app.send]``
             is optional.
         steps: what each user does after it connects and before it sends (``[[app.steps]]``).
+        reply_id, push_id: correlation by an id the server makes (``[app.correlate]``): the sender's copy of its
+            message (which carries the token) holds the id at the dotted key ``reply_id``; the other receivers get
+            pushes that hold only that id, at ``push_id``. A push that comes before its id is known is held, not
+            lost; one whose id never comes is counted as ``unmatched_id``. The ids are known per generator
+            process, so it needs one (``--processes 0``, the default).
         adapter_paths: where the adapter's module is imported from (the scenario file's directory and the
             directory the harness was started in), first on ``sys.path``, in every generator process too.
     """
@@ -444,6 +445,8 @@ class AppProtocol:
     adapter: str | None = None
     adapter_paths: tuple[str, ...] = ()
     steps: tuple[AppStep, ...] = ()
+    reply_id: str | None = None
+    push_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
@@ -574,6 +577,8 @@ class AppProtocol:
                 "adapter": self.adapter,
                 "adapter_paths": list(self.adapter_paths),
                 "steps": [asdict(step) for step in self.steps],
+                "reply_id": self.reply_id,
+                "push_id": self.push_id,
             },
             ensure_ascii=False,
         )
@@ -599,30 +604,25 @@ class AppProtocol:
             adapter=data["adapter"],
             adapter_paths=tuple(data["adapter_paths"]),
             steps=tuple(AppStep(**step) for step in data["steps"]),
+            reply_id=data["reply_id"],
+            push_id=data["push_id"],
         )
 
     def ignores(self, frame: str) -> bool:
         """Whether ``frame`` matches one of the ignore rules (a JSON object whose key holds the rule's value)."""
-        if not self.ignore:
-            return False
-        try:
-            doc = json.loads(frame)
-        except ValueError:
-            return False
-        for key, value in self.ignore:
-            node: Any = doc
-            for part in key.split("."):
-                node = node.get(part) if isinstance(node, dict) else None
-            if node is not None and str(node) == value:
-                return True
-        return False
+        return any(str(node) == value for key, value in self.ignore if (node := json_key(frame, key)) is not None)
 
 
 def parse_app(c: _Checker, raw: Any, directory: Path | None = None) -> AppProtocol:
     """Validate ``[app]``: the keys and types here, what the values must agree on in :class:`AppProtocol`; every
     problem names its key (``[app.send]: json.message: {x} is not a placeholder here; …``)."""
     t = c.table(raw, "[app]")
-    c.keys(t, "[app]", ("path", "fanout"), ("send", "origin", "auth", "ignore", "settle", "adapter", "steps"))
+    c.keys(
+        t, "[app]", ("path", "fanout"), ("send", "origin", "auth", "ignore", "settle", "adapter", "steps", "correlate")
+    )
+    correlate = c.table(t["correlate"], "[app.correlate]") if "correlate" in t else {}
+    if "correlate" in t:
+        c.keys(correlate, "[app.correlate]", ("reply_id", "push_id"), ())
     adapter = _opt(t, "adapter", None, lambda v: c.string(v, "[app].adapter"))
     if adapter is None and "send" not in t:
         raise c.fail("[app.send]", "missing; give the message (json or text), or an adapter that makes it")
@@ -661,6 +661,8 @@ def parse_app(c: _Checker, raw: Any, directory: Path | None = None) -> AppProtoc
             adapter=adapter,
             adapter_paths=paths if adapter is not None else (),
             steps=_steps(c, t["steps"]) if "steps" in t else (),
+            reply_id=c.string(correlate["reply_id"], "[app.correlate].reply_id") if "correlate" in t else None,
+            push_id=c.string(correlate["push_id"], "[app.correlate].push_id") if "correlate" in t else None,
         )
         for step in protocol.steps:
             for template in step.templates().values():
@@ -718,3 +720,14 @@ def _steps(c: _Checker, raw: Any) -> tuple[AppStep, ...]:
         except TemplateError as exc:
             raise c.fail(at, str(exc)) from None
     return tuple(steps)
+
+
+def json_key(frame: str, key: str) -> Any:
+    """The value at the dotted ``key`` of ``frame`` when it is a JSON object, else None."""
+    try:
+        node: Any = json.loads(frame)
+    except ValueError:
+        return None
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node

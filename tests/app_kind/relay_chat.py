@@ -15,6 +15,9 @@ Two consumers of the shapes users run (docs/your-app.md):
 * ``/ws/multi/``: one socket, rooms joined by message, as channels-examples' multichat: ``{"command": "join",
   "room": r}`` answers ``{"join": r}``; ``{"command": "send", "room": r, "message": m}`` reaches the members of
   ``r`` as ``{"msg_type": 0, "room": r, "message": m}``; a room not joined gets ``{"error": "ROOM_ACCESS_DENIED"}``.
+* ``/ws/notes/<room>/``: ids the server makes: ``{"text": t}`` becomes note ``n``; its sender gets
+  ``{"type": "created", "id": n, "text": t}``, the others only ``{"type": "note", "note_id": n}``, sent first, so
+  some of them come before the sender learns the id.
 * ``/ws/api/``: request and reply, as djangochannelsrestframework answers: ``{"action": …, "request_id": …}`` gets
   ``{"action": …, "request_id": <the same>, "response_status": 200, "data": …}`` back, to the sender only.
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import itertools
 import json
 import time
 from typing import Any
@@ -117,6 +121,27 @@ class Board(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.send_json({"type": "state", "html": event["html"]})
 
 
+_note_ids = itertools.count(1)
+
+
+class Notes(RelayChat):
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        event = {
+            "type": "note.created",
+            "id": next(_note_ids),
+            "text": str(content.get("text")),
+            "by": self.channel_name,
+        }
+        await self.channel_layer.group_send(f"chat-{self.room}", event)
+
+    async def note_created(self, event: dict[str, Any]) -> None:
+        if event["by"] == self.channel_name:
+            await asyncio.sleep(0.005)  # the others hear of it first
+            await self.send_json({"type": "created", "id": event["id"], "text": event["text"]})
+        else:
+            await self.send_json({"type": "note", "note_id": event["id"]})
+
+
 class Multi(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
         self.rooms: set[str] = set()
@@ -187,6 +212,7 @@ application = ProtocolTypeRouter(
                 path("ws/beat/<str:room>/", BeatChat.as_asgi()),
                 path("ws/api/", Api.as_asgi()),
                 path("ws/multi/", Multi.as_asgi()),
+                path("ws/notes/<str:room>/", Notes.as_asgi()),
             ]
         ),
     }

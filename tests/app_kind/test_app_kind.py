@@ -354,3 +354,25 @@ def test_rooms_joined_by_a_step_before_sending_as_multichat_does(
     path.write_text(never)
     assert main(["run", "--scenario", str(path), "--target", relay_app, "--out", str(tmp_path / "b")]) == 1
     assert "step 1: no reply matched within 0.5 s (2 other frames came)" in capsys.readouterr().out
+
+
+NOTES = (
+    CHAT.replace("/ws/chat/{room}/", "/ws/notes/{room}/")
+    .replace('json = { message = "{token}" }', 'json = { text = "{token}" }')
+    .replace("[app.fanout]", '[app.correlate]\nreply_id = "id"\npush_id = "note_id"\n\n[app.fanout]')
+)
+
+
+@pytest.mark.wire
+def test_pushes_that_carry_only_the_server_s_id_are_matched_even_before_the_sender_learns_it(
+    tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cell, _ = _run(tmp_path / "a", relay_app, NOTES, capsys)
+    sends = cell["metrics"]["round_trip"]["count"]
+    assert sends > 20 and cell["delivery"]["expected"] == cell["delivery"]["received"] == 4 * sends
+    assert cell["delivery"]["lost"] == 0 and "unmatched_id" not in cell["foreign_messages"]
+    # Without [app.correlate] the pushes are only frames without a token: the others' deliveries are lost.
+    plain, _ = _run(
+        tmp_path / "b", relay_app, NOTES.replace('[app.correlate]\nreply_id = "id"\npush_id = "note_id"\n', ""), capsys
+    )
+    assert plain["delivery"]["lost"] == 3 * plain["metrics"]["round_trip"]["count"]
