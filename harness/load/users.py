@@ -30,7 +30,7 @@ import http.client
 import itertools
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Final, cast
@@ -157,11 +157,24 @@ class _HarnessUser(locust.User):
         )
 
     def open_socket(
-        self, url: str, *, cookies: Mapping[str, str] | None = None, name: str = "connect"
+        self,
+        url: str,
+        *,
+        cookies: Mapping[str, str] | None = None,
+        name: str = "connect",
+        headers: Mapping[str, str] | None = None,
+        subprotocols: Sequence[str] = (),
     ) -> WsConnection | None:
         started = time.monotonic_ns()
         try:
-            conn = connect(url, origin=self.cfg.origin or None, cookies=cookies, timeout=10.0)
+            conn = connect(
+                url,
+                origin=self.cfg.origin or None,
+                cookies=cookies,
+                headers=headers,
+                subprotocols=subprotocols or None,
+                timeout=10.0,
+            )
         except ConnectFailure as exc:
             ended = time.monotonic_ns()
             self.collector.storm.connect_attempted(started, ended)
@@ -280,7 +293,9 @@ class _EnvelopeUser(_HarnessUser):
         return decode_envelope(message.data, run_id=self.cfg.run_id)
 
     def run_session(self) -> None:
-        conn = self.open_socket(self.url(), cookies=self.cookies())
+        conn = self.open_socket(
+            self.url(), cookies=self.cookies(), headers=self.upgrade_headers(), subprotocols=self.subprotocols()
+        )
         if conn is None:
             return
         self.after_connect(conn)
@@ -310,6 +325,14 @@ class _EnvelopeUser(_HarnessUser):
             return True
 
         self.pace(send_one, seed=self.cfg.seed * 1_000_003 + self.index)
+
+    def upgrade_headers(self) -> Mapping[str, str] | None:
+        """Extra headers of this user's upgrade; none here."""
+        return None
+
+    def subprotocols(self) -> Sequence[str]:
+        """The subprotocols this user's upgrade offers; none here."""
+        return ()
 
     def after_connect(self, conn: WsConnection) -> None:
         """What the user does on its new socket before it joins its group and starts receiving: nothing here."""
@@ -565,8 +588,22 @@ class AppUser(_EnvelopeUser):
                     break
                 seen += 1
 
+    def upgrade_headers(self) -> Mapping[str, str] | None:
+        values = {"user": self.uid, "room": self.room}
+        headers = {}
+        for name, template in self.protocol.upgrade_headers().items():
+            headers[name] = template.render(values | template.environment(os.environ))
+        return headers or None
+
+    def subprotocols(self) -> Sequence[str]:
+        return self.protocol.subprotocols
+
     def group(self) -> str:
         to = self.protocol.fanout_to
+        custom = getattr(self._adapter, "group", None)
+        if custom is not None:
+            group = f"app-adapter:{custom()}"
+            return group if self.protocol.include_sender else OTHERS_PREFIX + group
         if to == "sender":
             return f"app-sender:{self.uid}"
         group = f"app-room:{self.room}" if to == "room" else f"app-url:{self._url}"

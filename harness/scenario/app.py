@@ -227,6 +227,8 @@ class AppAdapter(Protocol):
     * ``tokens(frame)`` (optional): the tokens in a received frame (str for text, bytes for binary), for a frame
       that does not hold them as they were sent (an app that echoes an integer ``request_id``: keep the token per
       id in ``message`` and give it back here). Without it, frames are searched for tokens.
+    * ``group()`` (optional): who receives this user's messages, as a name: users whose adapters give the same
+      name receive each other's messages (``[app.fanout].include_sender`` still applies); it replaces ``to``.
     * ``cookies(http_base)`` (optional): log the user in (``http_base`` is ``http://host:port`` of the target)
       and return the cookies its upgrade carries; a failure raises, and the user stops with the reason.
 
@@ -419,6 +421,9 @@ class AppProtocol:
             it makes each message, and may find the tokens in a frame and log the user in. With one, ``[app.send]``
             is optional.
         steps: what each user does after it connects and before it sends (``[[app.steps]]``).
+        headers: extra headers of the WebSocket upgrade (templates with ``{room}``, ``{user}``, ``{env.NAME}``): a
+            token in a header, as a non-browser client may send.
+        subprotocols: the subprotocols the upgrade offers (``Sec-WebSocket-Protocol``).
         reply_id, push_id: correlation by an id the server makes (``[app.correlate]``): the sender's copy of its
             message (which carries the token) holds the id at the dotted key ``reply_id``; the other receivers get
             pushes that hold only that id, at ``push_id``. A push that comes before its id is known is held, not
@@ -447,6 +452,8 @@ class AppProtocol:
     steps: tuple[AppStep, ...] = ()
     reply_id: str | None = None
     push_id: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    subprotocols: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
@@ -496,6 +503,7 @@ class AppProtocol:
     def _check_fanout(self) -> None:
         if self.fanout_to not in FANOUT_TO:
             raise TemplateError(f"expected one of {', '.join(FANOUT_TO)}, got {self.fanout_to!r}", "[app.fanout].to")
+        self.upgrade_headers()
         if self.fanout_to == "sender" and not self.include_sender:
             raise TemplateError(
                 'to = "sender" with include_sender = false would expect no one to receive a message',
@@ -579,6 +587,8 @@ class AppProtocol:
                 "steps": [asdict(step) for step in self.steps],
                 "reply_id": self.reply_id,
                 "push_id": self.push_id,
+                "headers": dict(self.headers),
+                "subprotocols": list(self.subprotocols),
             },
             ensure_ascii=False,
         )
@@ -606,7 +616,19 @@ class AppProtocol:
             steps=tuple(AppStep(**step) for step in data["steps"]),
             reply_id=data["reply_id"],
             push_id=data["push_id"],
+            headers=dict(data["headers"]),
+            subprotocols=tuple(data["subprotocols"]),
         )
+
+    def upgrade_headers(self) -> dict[str, Template]:
+        """The upgrade's extra headers, as templates."""
+        out = {}
+        for name, value in self.headers.items():
+            try:
+                out[name] = Template.compile(value, STEP_PLACEHOLDERS)
+            except TemplateError as exc:
+                raise TemplateError(f"{name}: {exc}", "[app].headers") from None
+        return out
 
     def ignores(self, frame: str) -> bool:
         """Whether ``frame`` matches one of the ignore rules (a JSON object whose key holds the rule's value)."""
@@ -618,8 +640,16 @@ def parse_app(c: _Checker, raw: Any, directory: Path | None = None) -> AppProtoc
     problem names its key (``[app.send]: json.message: {x} is not a placeholder here; …``)."""
     t = c.table(raw, "[app]")
     c.keys(
-        t, "[app]", ("path", "fanout"), ("send", "origin", "auth", "ignore", "settle", "adapter", "steps", "correlate")
+        t,
+        "[app]",
+        ("path", "fanout"),
+        ("send", "origin", "auth", "ignore", "settle", "adapter", "steps", "correlate", "headers", "subprotocols"),
     )
+    upgrade = c.table(t["headers"], "[app].headers") if "headers" in t else {}
+    for name, value in upgrade.items():
+        c.string(value, f"[app].headers.{name}")
+    offered = c.array(t["subprotocols"], "[app].subprotocols", "strings") if "subprotocols" in t else []
+    subprotocols = tuple(c.string(v, f"[app].subprotocols[{i}]") for i, v in enumerate(offered))
     correlate = c.table(t["correlate"], "[app.correlate]") if "correlate" in t else {}
     if "correlate" in t:
         c.keys(correlate, "[app.correlate]", ("reply_id", "push_id"), ())
@@ -663,7 +693,11 @@ def parse_app(c: _Checker, raw: Any, directory: Path | None = None) -> AppProtoc
             steps=_steps(c, t["steps"]) if "steps" in t else (),
             reply_id=c.string(correlate["reply_id"], "[app.correlate].reply_id") if "correlate" in t else None,
             push_id=c.string(correlate["push_id"], "[app.correlate].push_id") if "correlate" in t else None,
+            headers=dict(upgrade),
+            subprotocols=subprotocols,
         )
+        for template in protocol.upgrade_headers().values():
+            template.environment(os.environ)
         for step in protocol.steps:
             for template in step.templates().values():
                 template.environment(os.environ)

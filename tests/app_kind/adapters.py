@@ -24,3 +24,16 @@ class IntRequestIds:
             return []
         token = self.pending.pop(request_id, None)
         return [] if token is None else [token]
+
+
+class EveryoneInLobby:
+    """Every user in one room the path names, its recipients given by ``group``: all of them."""
+
+    def __init__(self, *, user: str, room: str, n: int) -> None:
+        pass
+
+    def message(self, token: str, seq: int) -> str:
+        return json.dumps({"message": token})
+
+    def group(self) -> str:
+        return "lobby"

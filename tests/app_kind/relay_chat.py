@@ -18,6 +18,8 @@ Two consumers of the shapes users run (docs/your-app.md):
 * ``/ws/notes/<room>/``: ids the server makes: ``{"text": t}`` becomes note ``n``; its sender gets
   ``{"type": "created", "id": n, "text": t}``, the others only ``{"type": "note", "note_id": n}``, sent first, so
   some of them come before the sender learns the id.
+* ``/ws/keyed/<room>/``: the room chat for clients that send ``X-Api-Key: relay-key`` on the upgrade and offer
+  the ``relay.v1`` subprotocol; others are closed with 4401.
 * ``/ws/api/``: request and reply, as djangochannelsrestframework answers: ``{"action": …, "request_id": …}`` gets
   ``{"action": …, "request_id": <the same>, "response_status": 200, "data": …}`` back, to the sender only.
 
@@ -142,6 +144,21 @@ class Notes(RelayChat):
             await self.send_json({"type": "note", "note_id": event["id"]})
 
 
+class Keyed(RelayChat):
+    async def connect(self) -> None:
+        headers = dict(self.scope["headers"])
+        if headers.get(b"x-api-key") != b"relay-key" or "relay.v1" not in self.scope["subprotocols"]:
+            await self.close(code=4401)
+            return
+        self.room = self.scope["url_route"]["kwargs"]["room"]
+        await self.channel_layer.group_add(f"chat-{self.room}", self.channel_name)
+        await self.accept("relay.v1")
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "room"):
+            await super().disconnect(code)
+
+
 class Multi(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
         self.rooms: set[str] = set()
@@ -213,6 +230,7 @@ application = ProtocolTypeRouter(
                 path("ws/api/", Api.as_asgi()),
                 path("ws/multi/", Multi.as_asgi()),
                 path("ws/notes/<str:room>/", Notes.as_asgi()),
+                path("ws/keyed/<str:room>/", Keyed.as_asgi()),
             ]
         ),
     }

@@ -376,3 +376,36 @@ def test_pushes_that_carry_only_the_server_s_id_are_matched_even_before_the_send
         tmp_path / "b", relay_app, NOTES.replace('[app.correlate]\nreply_id = "id"\npush_id = "note_id"\n', ""), capsys
     )
     assert plain["delivery"]["lost"] == 3 * plain["metrics"]["round_trip"]["count"]
+
+
+@pytest.mark.wire
+def test_a_token_in_an_upgrade_header_and_a_subprotocol_are_sent(
+    tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAY_KEY", "relay-key")
+    keyed = CHAT.replace('path = "/ws/chat/{room}/"', 'path = "/ws/keyed/{room}/"\nsubprotocols = ["relay.v1"]')
+    keyed = keyed.replace("[app.send]", '[app.headers]\nX-Api-Key = "{env.RELAY_KEY}"\n\n[app.send]')
+    cell, _ = _run(tmp_path / "a", relay_app, keyed, capsys)
+    assert cell["delivery"]["lost"] == 0 and cell["delivery"]["received"] > 0
+    assert sum(cell["connect_failures"].values()) == 0
+    monkeypatch.setenv("RELAY_KEY", "wrong")
+    refused, out = _run(tmp_path / "b", relay_app, keyed, capsys)
+    assert refused["delivery"]["received"] == 0 and sum(refused["connect_failures"].values()) == 12
+
+
+@pytest.mark.wire
+def test_an_adapter_s_group_says_who_receives(
+    tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lobby = (
+        CHAT.replace(
+            'path = "/ws/chat/{room}/"', 'path = "/ws/chat/lobby/"\nadapter = "tests.app_kind.adapters:EveryoneInLobby"'
+        )
+        .replace('[app.send]\njson = { message = "{token}" }\n', "")
+        # The file says only the sender; the adapter's group says everyone in the lobby, and wins.
+        .replace('to = "room"', 'to = "sender"')
+    )
+    cell, _ = _run(tmp_path, relay_app, lobby, capsys)
+    sends = cell["metrics"]["round_trip"]["count"]
+    assert sends > 20 and cell["delivery"]["expected"] == cell["delivery"]["received"] == 12 * sends
+    assert cell["delivery"]["lost"] == cell["delivery"]["outside_expected"] == 0
