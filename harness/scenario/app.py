@@ -148,6 +148,16 @@ class Template:
         return "".join(p if isinstance(p, str) else (p.escape or str)(values[p.name]) for p in self.parts)
 
 
+def _header_templates(headers: Mapping[str, str], allowed: tuple[str, ...], key: str) -> dict[str, Template]:
+    templates = {}
+    for name, value in headers.items():
+        try:
+            templates[name] = Template.compile(value, allowed)
+        except TemplateError as exc:
+            raise TemplateError(f"{name}: {exc}", key) from None
+    return templates
+
+
 def per_send_values(seq: int) -> dict[str, str]:
     """The per-message placeholders other than the token: ``{seq}``, ``{sent_at}`` and ``{uuid}``."""
     now = dt.datetime.now(dt.UTC)
@@ -556,13 +566,8 @@ class AppProtocol:
             raise TemplateError(str(exc), "[app.send].http_path") from None
 
     def header_templates(self) -> dict[str, Template]:
-        templates = {}
-        for name, value in self.http_headers.items():
-            try:
-                templates[name] = Template.compile(value, MESSAGE_PLACEHOLDERS)
-            except TemplateError as exc:
-                raise TemplateError(f"{name}: {exc}", "[app.send].headers") from None
-        return templates
+        """The publish request's headers (``via = "http"``), as templates."""
+        return _header_templates(self.http_headers, MESSAGE_PLACEHOLDERS, "[app.send].headers")
 
     def to_json(self) -> str:
         """The protocol as one JSON text (``--harness-app``)."""
@@ -622,13 +627,7 @@ class AppProtocol:
 
     def upgrade_headers(self) -> dict[str, Template]:
         """The upgrade's extra headers, as templates."""
-        out = {}
-        for name, value in self.headers.items():
-            try:
-                out[name] = Template.compile(value, STEP_PLACEHOLDERS)
-            except TemplateError as exc:
-                raise TemplateError(f"{name}: {exc}", "[app].headers") from None
-        return out
+        return _header_templates(self.headers, STEP_PLACEHOLDERS, "[app].headers")
 
     def ignores(self, frame: str) -> bool:
         """Whether ``frame`` matches one of the ignore rules (a JSON object whose key holds the rule's value)."""
