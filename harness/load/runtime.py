@@ -128,7 +128,7 @@ class ProcessRuntime:
         self._settle = gevent.spawn(self._watch_barrier, self.barrier, self.collector)
 
     def _watch_barrier(self, barrier: SettleBarrier, collector: Collector) -> None:
-        while (release := barrier.poll(collector.storm, time.monotonic_ns())) is None:
+        while (release := barrier.poll(collector.storm, time.monotonic_ns(), self._required_joins(collector))) is None:
             gevent.sleep(_SETTLE_POLL_S)
         cfg = self.config
         assert cfg is not None
@@ -140,6 +140,14 @@ class ProcessRuntime:
         # Locust's --run-time leaves room for the whole time-out; a room that settled sooner ends the test sooner.
         gevent.sleep(cfg.warmup_s + cfg.send_seconds + cfg.grace_s)
         self._sent_all()
+
+    def _required_joins(self, collector: Collector) -> int:
+        """The join presence frames this process's chat members must have read before their rooms are joined:
+        L(L + 1)/2 for each room with L members here (harness.load.settle). Other kinds announce no joins."""
+        assert self.config is not None
+        if self.config.kind != "chat":
+            return 0
+        return sum(len(members) * (len(members) + 1) // 2 for members in collector.members.values())
 
     def _sent_all(self) -> None:
         """Every user of this process has sent its last message and the grace period is over: end the test."""

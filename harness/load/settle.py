@@ -7,7 +7,15 @@ process waits here after its connect attempt, and all of them are released toget
 
 * Locust has finished spawning (``spawning_complete``; on a worker, the master's word that every worker has), and
 * every user of the process has ended its connect attempt (opened or failed), and
+* at least the join presence frames its members must have read have come (``required_joins``), and
 * no presence frame has been read in the process, and no connect attempt has ended, for ``quiet_s`` seconds.
+
+The required joins are a lower bound the caller knows: in the reference app's chat a join is announced to every
+member then in the room, the joiner included, so of any L members of one room in this process, the k-th of them to
+join reads at least the L - k + 1 announcements of itself and of those of them who join after it: L(L + 1)/2 in
+all, whoever else (in other processes) joins in between. Without it, a server too busy to send anything for
+``quiet_s`` looked like a storm that had ended (a 1 s gap released 1,000-member rooms while most of their presence
+frames were still to come).
 
 If that has not happened ``timeout_s`` after spawning completed, the users are released anyway and the process
 records that its storm did not settle. The rule is per process: rooms may span Locust workers, but a storm still
@@ -68,14 +76,15 @@ class SettleBarrier:
         self._users = users
         self._spawned_ns = now_ns
 
-    def poll(self, storm: JoinStorm, now_ns: int) -> Release | None:
-        """The release, once the process's room is joined or the time-out is over (recorded in ``storm``)."""
+    def poll(self, storm: JoinStorm, now_ns: int, required_joins: int = 0) -> Release | None:
+        """The release, once the process's room is joined or the time-out is over (recorded in ``storm``);
+        ``required_joins``: the join presence frames that must have been read first (see the module's docstring)."""
         if self.release is not None:
             return self.release
         if self._users is None:
             return None
         last = max(self._spawned_ns, storm.last_connect_ns or 0, storm.last_presence_ns or 0)
-        if storm.connects >= self._users and now_ns - last >= self.quiet_ns:
+        if storm.connects >= self._users and storm.joins >= required_joins and now_ns - last >= self.quiet_ns:
             self.release = Release(now_ns, settled=True)
         elif now_ns - self._spawned_ns >= self.timeout_ns:
             self.release = Release(now_ns, settled=False)

@@ -59,6 +59,25 @@ def test_presence_restarts_the_quiet_period_and_the_release_is_recorded() -> Non
     assert barrier.poll(storm, 5 * S) is release, "released once, for good"
 
 
+def test_a_quiet_gap_does_not_release_members_still_owed_join_frames() -> None:
+    # A server too busy to send for longer than the quiet period, in the middle of a storm: the gap alone looked
+    # like the end of it; the joins the members must have read (3 members of one room: 6) hold them back.
+    barrier, storm = SettleBarrier(quiet_s=1, timeout_s=60), JoinStorm()
+    barrier.spawned(3, 0)
+    _joined(storm, 3, 0)
+    for t in (1, 2):
+        storm.presence(join=True, read_ns=t * S // 10)
+    assert barrier.poll(storm, 5 * S, required_joins=6) is None
+    assert barrier.poll(storm, 5 * S) is not None, "the old rule would have let them go"
+    barrier2, storm2 = SettleBarrier(quiet_s=1, timeout_s=60), JoinStorm()
+    barrier2.spawned(3, 0)
+    _joined(storm2, 3, 0)
+    for t in range(6):
+        storm2.presence(join=True, read_ns=6 * S + t)
+    assert barrier2.poll(storm2, 6 * S + S // 2, required_joins=6) is None
+    assert barrier2.poll(storm2, 7 * S + 10, required_joins=6) == Release(7 * S + 10, settled=True)
+
+
 def test_a_storm_that_never_ends_is_cut_off_by_the_time_out() -> None:
     barrier, storm = SettleBarrier(quiet_s=1, timeout_s=30), JoinStorm()
     barrier.spawned(1, 10 * S)
@@ -136,6 +155,18 @@ def test_members_send_only_once_the_join_storm_is_over(serve: Serve, tmp_path: P
     assert storm["last_presence_ns"] > storm["last_connect_ns"], "the barrier waited for presence, not only connects"
     assert storm["released_ns"] >= storm["last_presence_ns"] + 2 * S
     assert storm["duration_s"] == (storm["last_presence_ns"] - storm["first_connect_ns"]) / 1e9
+
+
+def test_a_server_silent_for_longer_than_the_quiet_period_mid_storm_does_not_release_the_members(
+    serve: Serve, tmp_path: Path
+) -> None:
+    # Every join is announced 1.5 s late: after the last connect there is a gap longer than the 1 s quiet period
+    # before the first announcement. The members must still wait for the 21 announcements they are owed.
+    url = serve("chat_rooms", env={"HARNESS_CHAT_PRESENCE_DELAY_S": "1.5", "HARNESS_CHAT_STRICT": "1"})
+    run = _room(url, tmp_path, 6, warmup_from="settle", settle_quiet_s=1.0)
+    storm = run.result["join_storm"]
+    assert run.result["unexpected_closes"] == {} and run.delivery["lost"] == 0
+    assert storm["joins"] == 21 and storm["settled"] is True and storm["joins_after_release"] == 0
 
 
 def test_a_storm_that_does_not_settle_is_reported_and_the_members_send_anyway(serve: Serve, tmp_path: Path) -> None:
