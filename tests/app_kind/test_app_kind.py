@@ -17,16 +17,16 @@ CHAT = """\
 name = "my-chat"
 description = "A room chat that relays only its message field."
 kind = "app"
-duration_s = 3
-warmup_s = 1
-grace_s = 1
+duration_s = 2
+warmup_s = 0.5
+grace_s = 0.5
 seed = 1
 [load]
 users = 12
 room_size = 4
 arrival = "poisson"
 rate = 2
-spawn_rate = 20
+spawn_rate = 50
 [app]
 path = "/ws/chat/{room}/"
 [app.send]
