@@ -467,6 +467,10 @@ class ChatUser(_EnvelopeUser):
         return decode_envelope(client, run_id=self.cfg.run_id)
 
 
+#: Server ids ([app.correlate]) a process remembers at most: a bound on memory over a long run.
+_IDS_MAX: Final = 200_000
+
+
 class StepFailed(RuntimeError):
     """An ``[[app.steps]]`` step got no matching reply in time, or its socket closed."""
 
@@ -704,7 +708,11 @@ class AppUser(_EnvelopeUser):
         if not own or server_id is None:
             return
         key = str(server_id)
-        self._ids[key] = own[0]
+        ids = self._ids
+        if len(ids) >= _IDS_MAX:
+            # The oldest first: its pushes have long come. One that still comes is counted as unmatched_id.
+            del ids[next(iter(ids))]
+        ids[key] = own[0]
         for user, received_ns, pushed_length in self._held.pop(key, ()):
             user._on_tokens(((own[0], pushed_length),), received_ns)
 
