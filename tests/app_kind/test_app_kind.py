@@ -409,3 +409,14 @@ def test_an_adapter_s_group_says_who_receives(
     sends = cell["metrics"]["round_trip"]["count"]
     assert sends > 20 and cell["delivery"]["expected"] == cell["delivery"]["received"] == 12 * sends
     assert cell["delivery"]["lost"] == cell["delivery"]["outside_expected"] == 0
+
+
+def test_the_capacity_search_grows_an_app_s_rate_and_connections() -> None:
+    from harness.capacity.dimensions import dimension_for
+    from harness.capacity.runner import scenario_at
+
+    scenario = parse_scenario(_doc())
+    rate = dimension_for("rate", scenario)
+    assert rate.value_of(scenario) == 24 and scenario_at(scenario, rate, 48, duration_s=2).load.rate == 4
+    connections = dimension_for("connections", scenario)
+    assert scenario_at(scenario, connections, 40, duration_s=2).load.users == 40
