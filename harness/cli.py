@@ -13,6 +13,8 @@ from types import FrameType
 
 from harness.capacity.command import add_parser as capacity_parser
 from harness.capacity.command import run_command as capacity_command
+from harness.faults.command import add_parser as fault_proxy_parser
+from harness.faults.command import run_command as fault_proxy_command
 from harness.gate.command import add_parser as gate_parser
 from harness.gate.command import run_command as gate_command
 from harness.init.command import add_parser as init_parser
@@ -334,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate_parser(sub)
     capacity_parser(sub)
     init_parser(sub)
+    fault_proxy_parser(sub)
     return parser
 
 
@@ -351,6 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return capacity_command(args)
     if args.command == "init":
         return init_command(args)
+    if args.command == "fault-proxy":
+        return fault_proxy_command(args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

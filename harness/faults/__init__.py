@@ -1,0 +1,2 @@
+"""Faults the harness injects: TCP toxics through a proxy of its own (:mod:`harness.faults.proxy`), decided by
+:mod:`harness.faults.toxics`."""
