@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import gevent
 import gevent.event
@@ -42,6 +42,11 @@ __all__ = ["ProcessRuntime", "current_runtime", "listen", "on_init"]
 
 log = logging.getLogger("harness.locust")
 
+#: Kinds whose users hold their sockets for the whole test (a connect storm opens and closes them by design).
+HOLDING_KINDS: Final = ("echo", "broadcast", "chat", "notifications", "kiosk", "app")
+#: How often the watchdog looks, and how long every socket must have been gone before the test ends early.
+_WATCH_S: Final = 0.5
+_GONE_S: Final = 2.0
 #: How often the settle barrier is polled: the release comes at most this late after the room went quiet.
 _SETTLE_POLL_S = 0.05
 
@@ -68,6 +73,7 @@ class ProcessRuntime:
         self.receive_batch: ReceiveBatch | None = None
         self._sampler: gevent.Greenlet | None = None
         self._live: gevent.Greenlet | None = None
+        self._watchdog: gevent.Greenlet | None = None
         self._counter = itertools.count()
         self._credentials: dict[str, Any] | None = None
         #: When this process's test started (monotonic ns): what ``--harness-warmup-from start`` counts from.
@@ -110,6 +116,8 @@ class ProcessRuntime:
         self._sampler = gevent.spawn(self._sample_cpu, self.collector)
         if self.config.live and self.role != "worker":
             self._live = gevent.spawn(self._write_live, Path(self.config.live))
+        if self.role != "master" and self.config.kind in HOLDING_KINDS:
+            self._watchdog = gevent.spawn(self._watch_target, self.collector)
         if self.config.warmup_from == "settle" and self.role != "master":
             self.barrier = SettleBarrier(quiet_s=self.config.settle_quiet_s, timeout_s=self.config.settle_timeout_s)
 
@@ -158,6 +166,29 @@ class ProcessRuntime:
             # From a greenlet of its own: test_stop kills this one (stop_sampler) while the runner is quitting.
             gevent.spawn(runner.quit)
 
+    def _watch_target(self, collector: Collector) -> None:
+        """End this process's test once every socket it opened has been closed for a while: its users do not
+        reconnect, so nothing more can be measured, and a run against a target that died should end in seconds,
+        not at its planned end, with its results marked as partial."""
+        gone_since: float | None = None
+        while True:
+            gevent.sleep(_WATCH_S)
+            if collector.connections_ever == 0 or collector.connections > 0:
+                gone_since = None
+                continue
+            now = time.monotonic()
+            if gone_since is None:
+                gone_since = now
+            elif now - gone_since >= _GONE_S:
+                collector.ended_early = (
+                    f"all {collector.connections_ever} connections of process {self.process_id} were closed and "
+                    f"none reopened for {_GONE_S:g} s (the target went away, or closed every socket): the test "
+                    "ended early"
+                )
+                log.warning("%s", collector.ended_early)
+                self._sent_all()
+                return
+
     def _sample_cpu(self, collector: Collector) -> None:
         # CPU time of the whole process (every thread) over wall time, in percent of one core: what psutil's
         # Process.cpu_percent() reports, without the /proc reads it makes on every call.
@@ -195,10 +226,10 @@ class ProcessRuntime:
             os.replace(tmp, path)
 
     def stop_sampler(self) -> None:
-        for greenlet in (self._sampler, self._live, self._settle):
+        for greenlet in (self._sampler, self._live, self._settle, self._watchdog):
             if greenlet is not None:
                 greenlet.kill(block=False)
-        self._sampler = self._live = self._settle = None
+        self._sampler = self._live = self._settle = self._watchdog = None
         if self.barrier is not None and self.collector is not None:
             self.barrier.give_up(self.collector.storm, time.monotonic_ns())
 

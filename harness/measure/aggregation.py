@@ -164,6 +164,9 @@ class Collector:
         #: Messages sent per (sender, group).
         self.sent: dict[tuple[str, str], int] = {}
         #: Members (receivers) per group.
+        #: Connections opened so far, and why this process ended its test before its time (None: it did not).
+        self.connections_ever = 0
+        self.ended_early: str | None = None
         self.members: dict[str, set[str]] = {}
         self.cpu_samples: list[float] = []
         #: Connect attempts and presence frames of this process, and when its users were let send.
@@ -257,6 +260,7 @@ class Collector:
 
     def connection_opened(self) -> None:
         """Count one connection now open (for the time series' open connections)."""
+        self.connections_ever += 1
         self._connections += 1
         self._second().connections = self._connections
 
@@ -337,6 +341,7 @@ class Collector:
             "cpu_samples": list(self.cpu_samples),
             "series": self._series_entries(),
             "join_storm": self.storm.to_dict(),
+            "ended_early": self.ended_early,
         }
 
     def report_to_master(self, client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -595,4 +600,5 @@ def merge_snapshots(
         },
         "time_series": _merge_series(snaps),
         "join_storm": JoinStorm.merged(JoinStorm.from_dict(s["join_storm"]) for s in snaps).result_dict(),
+        "ended_early": [str(s["ended_early"]) for s in snaps if s.get("ended_early")],
     }

@@ -112,6 +112,8 @@ class GeneratorHealth:
     #: (count, "name: error") of requests the users recorded as failed (a refused HTTP publish); such a message
     #: still counts as sent, so its deliveries are lost.
     request_failures: tuple[tuple[int, str], ...] = ()
+    #: Why generator processes ended their test before its planned end (every socket gone); the cell is partial.
+    ended_early: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +259,7 @@ def build_cell(cell: CellMeasurements, slos: Sequence[Slo] = ()) -> CellDoc:
             "generator_bound_reasons": list(health.reasons),
             "user_errors": [{"count": n, "message": m} for n, m in health.user_errors],
             "request_failures": [{"count": n, "message": m} for n, m in health.request_failures],
+            "ended_early": list(health.ended_early),
         },
         "server_resources": {
             "processes": [

@@ -101,6 +101,8 @@ def cell_warnings(cell: Mapping[str, Any], label: str) -> list[str]:
         )
     if (crashed := user_error_sentence(cell)) is not None:
         out.append(f"{label}: {crashed}")
+    for reason in cell.get("generator_health", {}).get("ended_early") or ():
+        out.append(f"{label}: PARTIAL: {reason}; the figures cover only the time before")
     if cell.get("parameters", {}).get("settled") is False:
         out.append(
             f"{label}: the app's frames without a token did not go quiet for a second within 120 s of the last "

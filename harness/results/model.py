@@ -114,6 +114,7 @@ class GeneratorHealthDoc(TypedDict):
     generator_bound_reasons: list[str]
     user_errors: NotRequired[list[UserErrorDoc]]
     request_failures: NotRequired[list[UserErrorDoc]]
+    ended_early: NotRequired[list[str]]
 
 
 class ProcessSampleDoc(TypedDict):

@@ -207,9 +207,11 @@ def _fallback_sentence(verdict: Mapping[str, Any], cell: Mapping[str, Any]) -> s
 
 
 def exit_code(result: Mapping[str, Any]) -> int:
-    """:data:`EXIT_CRASH` if the generator's users raised exceptions in any cell (its figures are incomplete, so
-    its verdicts cannot be trusted either way), else :data:`EXIT_SLO_BREACH` if any verdict failed, else
-    :data:`EXIT_OK`."""
-    if any(cell.get("generator_health", {}).get("user_errors") for cell in result.get("cells", [])):
-        return EXIT_CRASH
+    """:data:`EXIT_CRASH` if the generator's users raised exceptions in any cell, or its test ended early because
+    every socket was gone (its figures are incomplete, so its verdicts cannot be trusted either way), else
+    :data:`EXIT_SLO_BREACH` if any verdict failed, else :data:`EXIT_OK`."""
+    for cell in result.get("cells", []):
+        health = cell.get("generator_health", {})
+        if health.get("user_errors") or health.get("ended_early"):
+            return EXIT_CRASH
     return EXIT_SLO_BREACH if breach_sentences(result) else EXIT_OK

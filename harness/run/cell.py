@@ -51,6 +51,7 @@ def _health(runs: Sequence[tuple[int | None, GeneratorResult]], metrics: MetricS
     reasons: list[str] = []
     errors: list[tuple[int, str]] = []
     failures: list[tuple[int, str]] = []
+    ended: list[str] = []
     bound = False
     thresholds = HealthThresholds()
     for size, run in runs:
@@ -62,6 +63,7 @@ def _health(runs: Sequence[tuple[int | None, GeneratorResult]], metrics: MetricS
         reasons += [prefix + str(r) for r in health["generator_bound_reasons"]]
         errors += [(n, prefix + message) for n, message in run.user_errors()]
         failures += [(n, prefix + message) for n, message in run.request_failures()]
+        ended += [prefix + str(reason) for reason in run.result.get("ended_early", [])]
     lag = metrics.recorder("send_lag").summary() if "send_lag" in metrics else LatencyRecorder().summary()
     return GeneratorHealth(
         processes=tuple(processes),
@@ -71,6 +73,7 @@ def _health(runs: Sequence[tuple[int | None, GeneratorResult]], metrics: MetricS
         reasons=tuple(reasons),
         user_errors=tuple(errors),
         request_failures=tuple(failures),
+        ended_early=tuple(ended),
     )
 
 

@@ -281,3 +281,38 @@ def test_an_unreadable_exceptions_file_is_an_error_not_silence(tmp_path: Path) -
     ((count, message),) = run.user_errors()
     assert count == 1 and "could not be read" in message
     assert GeneratorResult({}, tmp_path / "g.json", tmp_path / "none", tmp_path / "l.log", 0, (), 1).user_errors() == ()
+
+
+def test_a_target_that_dies_mid_run_ends_the_test_in_seconds_marked_partial(tmp_path: Path) -> None:
+    import sys
+    import threading
+    import time
+
+    from harness.stack.network import free_port
+    from harness.stack.processes import ManagedProcess
+
+    port = free_port()
+    server = ManagedProcess(
+        name="echo",
+        argv=[sys.executable, "-m", "uvicorn", "harness.testing.echo:app", "--port", str(port)],
+        log_path=tmp_path / "echo.log",
+    ).start()
+    server.wait_listening(port)
+    threading.Timer(2.0, server.stop).start()
+    started = time.monotonic()
+    run = run_generator(
+        f"ws://127.0.0.1:{port}/",
+        "echo",
+        users=3,
+        spawn_rate=50,
+        duration_s=60,
+        rate_per_user=5,
+        out_dir=tmp_path / "o",
+    )
+    took = time.monotonic() - started
+    # Planned: 60 s of sending. It ends a few seconds after the server does, and says why.
+    assert took < 15, took
+    (reason,) = run.result["ended_early"]
+    assert "all 3 connections of process" in reason and "the target went away" in reason
+    cell = {"generator_health": {"ended_early": [reason]}, "slo_verdicts": []}
+    assert exit_code({"cells": [cell]}) == EXIT_CRASH

@@ -236,6 +236,7 @@ def as_version_1(doc: dict) -> dict:
         del health["thresholds"]
         health.pop("user_errors", None)
         health.pop("request_failures", None)
+        health.pop("ended_early", None)
         health["processes"] = [
             {"role": p["role"], "pid": p["pid"], "cpu_percent": {k: p["cpu_percent"][k] for k in ("mean", "max")}}
             for p in health["processes"]
