@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -37,6 +38,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--origin", help="Origin header of the upgrade (default: the target's own origin).")
     p.add_argument(
+        "--login",
+        metavar="PATH",
+        help="Log in first at this form (Django's LoginView, e.g. /accounts/login/) with --username and the password "
+        "in the environment variable --password-env; the file gets an [app.auth] that does the same.",
+    )
+    p.add_argument("--username", help="The account --login logs in as (the file's users all use it; edit it there).")
+    p.add_argument(
+        "--password-env",
+        metavar="NAME",
+        help="The environment variable that holds --login's password (never written to the file: it says {env.NAME}).",
+    )
+    p.add_argument(
         "--room",
         help="A segment of the target's path that names a room (e.g. lobby): it becomes {room} in the file, and a "
         "third socket joins another room to tell a room's fan-out from the whole app's.",
@@ -64,6 +77,7 @@ def run_command(args: argparse.Namespace) -> int:
     from harness.init.infer import infer
     from harness.init.observe import observe
     from harness.init.writer import scenario_text
+    from harness.load.login import LoginFailed, form_login
     from harness.scenario import ScenarioError
     from harness.scenario.app import MESSAGE_PLACEHOLDERS, Template, TemplateError, json_template
 
@@ -89,6 +103,22 @@ def run_command(args: argparse.Namespace) -> int:
         return _usage(f"--send: {exc}")
     if "token" not in message.names:
         return _usage('--send has no {token}: put it where the app relays text, e.g. \'{"message": "{token}"}\'')
+    cookies: dict[str, str] = {}
+    if args.login:
+        if not (args.username and args.password_env):
+            return _usage("--login needs --username and --password-env")
+        if args.password_env not in os.environ:
+            return _usage(f"--password-env {args.password_env}: the environment variable is not set")
+        if not args.login.startswith("/"):
+            return _usage(f"--login {args.login!r}: expected a path starting with '/'")
+        http_base = f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
+        fields = {"username": args.username, "password": os.environ[args.password_env]}
+        try:
+            cookies = form_login(http_base, args.login, fields)
+        except (LoginFailed, OSError) as exc:
+            print(f"harness init: the login failed, nothing written: {exc}", file=sys.stderr)
+            return 1
+        print(f"logged in at {args.login} as {args.username}", flush=True)
     sockets = [("A", args.target), ("B", args.target)]
     query = f"?{_literal(parts.query)}" if parts.query else ""
     path_template = _literal(parts.path or "/") + query
@@ -103,7 +133,9 @@ def run_command(args: argparse.Namespace) -> int:
         sockets.append(("C", base + other_path + (f"?{parts.query}" if parts.query else "")))
         path_template = "/".join([*map(_literal, segments[:at]), "{room}", *map(_literal, segments[at + 1 :])]) + query
     print(f"opening {len(sockets)} sockets: " + ", ".join(f"{n} {u}" for n, u in sockets), flush=True)
-    observation = asyncio.run(observe(sockets, message, ["A", "B"], origin=args.origin, wait_s=args.wait))
+    observation = asyncio.run(
+        observe(sockets, message, ["A", "B"], origin=args.origin, cookies=cookies, wait_s=args.wait)
+    )
     inference = infer(observation, other_room="C" if other else None)
     for line in inference.evidence:
         print(f"  {line}")
@@ -129,6 +161,7 @@ def run_command(args: argparse.Namespace) -> int:
             send_text=send_text,
             inference=inference,
             rooms=other is not None,
+            login=(args.login, args.username, args.password_env) if args.login else None,
         )
     except ScenarioError as exc:
         print(f"harness init: the file it would write does not load, a bug: {exc}", file=sys.stderr)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -57,9 +58,15 @@ class Observation:
     sent: list[Sent] = field(default_factory=list)
 
 
-async def _open(log: SocketLog, origin: str | None, timeout: float) -> ClientConnection | None:
+async def _open(
+    log: SocketLog, origin: str | None, timeout: float, cookies: Mapping[str, str]
+) -> ClientConnection | None:
+    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else None
     try:
-        return await asyncio.wait_for(connect(log.url, origin=origin, open_timeout=None), timeout)  # type: ignore[arg-type]
+        return await asyncio.wait_for(
+            connect(log.url, origin=origin, open_timeout=None, additional_headers=headers),  # type: ignore[arg-type]
+            timeout,
+        )
     except InvalidStatus as exc:
         status = exc.response.status_code
         hint = (
@@ -90,6 +97,7 @@ async def observe(
     senders: list[str],
     *,
     origin: str | None = None,
+    cookies: Mapping[str, str] | None = None,
     settle_s: float = 0.5,
     gap_s: float = 0.5,
     wait_s: float = 2.0,
@@ -97,11 +105,12 @@ async def observe(
 ) -> Observation:
     """Open ``sockets`` ((name, url) each), wait ``settle_s``, then let each socket named in ``senders`` send
     ``message`` in turn (``gap_s`` apart, its ``{token}`` filled), and record every frame until ``wait_s`` after the
-    last send. The users of the message are ``u0``, ``u1``, … in the order of ``sockets``; all in room ``r0``."""
+    last send. The users of the message are ``u0``, ``u1``, … in the order of ``sockets``; all in room ``r0``.
+    ``cookies`` (a login's) go on every upgrade."""
     run_id = f"init-{uuid.uuid4().hex[:8]}"
     logs = [SocketLog(name, url) for name, url in sockets]
     observation = Observation(run_id, logs)
-    conns = await asyncio.gather(*(_open(log, origin, timeout_s) for log in logs))
+    conns = await asyncio.gather(*(_open(log, origin, timeout_s, cookies or {}) for log in logs))
     readers = [asyncio.create_task(_read(ws, log, observation.sent)) for ws, log in zip(conns, logs, strict=True) if ws]
     try:
         if all(ws is not None for ws in conns):

@@ -48,8 +48,10 @@ def scenario_text(
     send_text: str | None,
     inference: Inference,
     rooms: bool,
+    login: tuple[str, str, str] | None = None,
 ) -> tuple[str, Scenario]:
-    """The scenario file's text and the scenario it parses to (so a file that would not load is never written).
+    """The scenario file's text and the scenario it parses to (so a file that would not load is never written);
+    ``login``: (login path, username, the environment variable of the password), for an ``[app.auth]``.
 
     Raises:
         ValueError: if the inference decided no fan-out (nothing to write).
@@ -87,6 +89,18 @@ def scenario_text(
         f"path = {toml_value(path)}",
         *([f"origin = {toml_value(origin)}"] if origin else []),
         "",
+        *(
+            [
+                "[app.auth]",
+                f"login_path = {toml_value(login[0])}",
+                f"username = {toml_value(login[1].replace('{', '{{').replace('}', '}}'))}",
+                '# every user logs in as it: use user{n}, or credentials = "users.csv", for an account each',
+                f"password = {toml_value('{env.' + login[2] + '}')}",
+                "",
+            ]
+            if login
+            else []
+        ),
         "[app.send]",
         send,
         "",

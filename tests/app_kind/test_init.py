@@ -125,3 +125,39 @@ def test_init_writes_files_that_run_for_a_room_chat_a_state_board_and_an_app_tha
     assert "no socket received a token" in capsys.readouterr().err and not bad.exists()
     assert main(["init", "--target", relay_app + "/ws/chat/x/", "--send", "no token"]) == 2
     assert "--send has no {token}" in capsys.readouterr().err
+
+
+@pytest.mark.wire
+def test_init_logs_in_first_and_writes_the_login_without_the_password(
+    tmp_path: Path, auth_app: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHAT_PASSWORD", "pw-secret")
+    out = tmp_path / "auth.toml"
+    argv = ["init", "--target", auth_app + "/ws/room/lobby/", "--send", '{"message": "{token}"}', "--room", "lobby"]
+    argv += ["--login", "/accounts/login/", "--username", "user1", "--password-env", "CHAT_PASSWORD"]
+    assert main([*argv, "--out", str(out)]) == 0, capsys.readouterr()
+    text = out.read_text()
+    assert "pw-secret" not in text and 'password = "{env.CHAT_PASSWORD}"' in text
+    assert tomllib.loads(text)["app"]["auth"] == {
+        "login_path": "/accounts/login/",
+        "username": "user1",
+        "password": "{env.CHAT_PASSWORD}",
+    }
+    run = ["run", "--scenario", str(out), "--target", auth_app, "--duration", "2", "--rate", "2"]
+    run += [
+        "--set",
+        "warmup_s=0.5",
+        "--set",
+        "grace_s=0.5",
+        "--set",
+        "load.spawn_rate=50",
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    assert main(run) == 0, capsys.readouterr()
+    (cell,) = json.loads((tmp_path / "r" / "result.json").read_text())["cells"]
+    assert cell["delivery"]["lost"] == 0 and cell["delivery"]["received"] > 0
+    # Without the login the sockets are refused, and init says so instead of writing a file.
+    monkeypatch.setenv("CHAT_PASSWORD", "wrong")
+    assert main([*argv, "--out", str(tmp_path / "no.toml")]) == 1
+    assert "the login failed, nothing written" in capsys.readouterr().err
