@@ -46,6 +46,7 @@ from harness.results.model import (
     CellDoc,
     ConnectFailuresDoc,
     DeliveryDoc,
+    FaultWindowDoc,
     FingerprintDoc,
     HealthThresholdsDoc,
     JoinStormDoc,
@@ -230,6 +231,8 @@ class CellMeasurements:
     #: The ``$defs/cell/layer_pressure`` object (harness.measure.layer_pressure), when the cell ran its own stack.
     layer_pressure: Mapping[str, Any] | None = None
     redis_samples: tuple[RedisSample, ...] = ()
+    #: The fault windows of the cell as they happened (harness.faults.schedule.window_figures), if any.
+    faults: tuple[Mapping[str, Any], ...] = ()
 
 
 def build_cell(cell: CellMeasurements, slos: Sequence[Slo] = ()) -> CellDoc:
@@ -277,6 +280,8 @@ def build_cell(cell: CellMeasurements, slos: Sequence[Slo] = ()) -> CellDoc:
         doc["server_resources"]["redis"] = [cast(RedisSampleDoc, dataclasses.asdict(s)) for s in cell.redis_samples]
     if cell.layer_pressure is not None:
         doc["layer_pressure"] = cast(LayerPressureDoc, dict(cell.layer_pressure))
+    if cell.faults:
+        doc["faults"] = [cast(FaultWindowDoc, dict(f)) for f in cell.faults]
     if cell.timeseries is not None:
         doc["timeseries"] = {
             "interval_s": cell.timeseries.interval_s,

@@ -106,6 +106,19 @@ class UserErrorDoc(TypedDict):
     message: str
 
 
+class FaultWindowDoc(TypedDict):
+    toxic: str
+    path: str
+    direction: str
+    start_s: float
+    duration_s: float
+    began_wall_s: float | None
+    ended_wall_s: float | None
+    deliveries_during: int | None
+    sent_during: int | None
+    recovered_after_s: int | None
+
+
 class GeneratorHealthDoc(TypedDict):
     processes: list[ProcessHealthDoc]
     thresholds: HealthThresholdsDoc
@@ -221,6 +234,7 @@ class CellDoc(TypedDict):
     fanout_by_group_size: NotRequired[list[GroupSizeMetricDoc]]
     join_storm_by_group_size: NotRequired[list[JoinStormDoc]]
     layer_pressure: NotRequired[LayerPressureDoc]
+    faults: NotRequired[list[FaultWindowDoc]]
 
 
 class FingerprintDoc(TypedDict):

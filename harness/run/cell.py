@@ -9,9 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from harness.faults.proxy import FaultProxy
+from harness.faults.schedule import FaultSchedule, window_figures
 from harness.load.generator import LIVE_FILE, GeneratorResult, run_generator
 from harness.load.options import SETTLE_KINDS
 from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
@@ -182,6 +185,8 @@ def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
     show("starting")
     stack: Stack | None = None
     sampler: ResourceSampler | None = None
+    proxy: FaultProxy | None = None
+    schedule: FaultSchedule | None = None
     runs: list[tuple[int | None, int, GeneratorResult]] = []
     try:
         if load.url is None:
@@ -191,16 +196,27 @@ def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
             sampler = ResourceSampler(stack_roots(stack, run.cell), redis_port=redis_port).start()
         else:
             url, creds = load.url, load.credentials
+        generator_url = url
+        if scenario.faults:
+            # The generator talks to the server through the fault proxy, whose toxics follow the scenario's windows.
+            parts = urlsplit(url)
+            proxy = FaultProxy((parts.hostname or "127.0.0.1", parts.port or 80), seed=scenario.seed).start()
+            generator_url = urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))
+            schedule = FaultSchedule(proxy, scenario.faults).start()
         for n, (size, users, rate, room_size) in enumerate(plan):
-            result = _generator_run(run, load, url, creds, n, size, users, rate, room_size, show)
+            result = _generator_run(run, load, generator_url, creds, n, size, users, rate, room_size, show)
             runs.append((size, users, result))
     finally:
+        if schedule is not None:
+            schedule.stop()
+        if proxy is not None:
+            proxy.stop()
         if sampler is not None:
             sampler.stop()
         if stack is not None:
             show("stopping")
             stack.stop()
-    return _measurements(run, load, url, runs, stack, sampler, len(plan))
+    return _measurements(run, load, url, runs, stack, sampler, len(plan), schedule)
 
 
 def _progress(run: CellRun, *, total_s: float) -> Callable[..., None]:
@@ -302,9 +318,15 @@ def _measurements(
     stack: Stack | None,
     sampler: ResourceSampler | None,
     planned_runs: int,
+    schedule: FaultSchedule | None = None,
 ) -> CellMeasurements:
     scenario, cell = run.scenario, run.cell
     merged = _merge_runs(runs)
+    series = _timeseries([result.result for _, _, result in runs])
+    faults = tuple(
+        window_figures(w, [{"epoch_s": p.epoch_s, "sent": p.sent, "received": p.received} for p in series.points])
+        for w in (schedule.windows if schedule is not None else ())
+    )
     metrics = merged.metrics
     return CellMeasurements(
         server=cell.server,
@@ -338,9 +360,10 @@ def _measurements(
             "target": load.url or url,
         },
         foreign_messages=merged.foreign,
-        timeseries=_timeseries([result.result for _, _, result in runs]),
+        timeseries=series,
         fanout_by_group_size=tuple(merged.by_size),
         join_storm_by_group_size=tuple(merged.storms),
+        faults=faults,
         layer_pressure=_pressure(stack, cell) if stack is not None else None,
         redis_samples=tuple(sampler.redis_samples) if sampler is not None else (),
     )

@@ -23,6 +23,7 @@ from typing import Any, Final, Literal, cast, get_args
 from harness.measure.latency import KNOWN_METRICS
 from harness.scenario.app import AppProtocol, parse_app
 from harness.scenario.checker import ScenarioError, _Checker, _opt, _show
+from harness.scenario.faults import FaultSpec, parse_faults
 from harness.scenario.gate import GateTable, parse_gate
 from harness.scenario.overrides import Override, apply_overrides
 from harness.stack.layers import LAYERS
@@ -235,6 +236,7 @@ class Scenario:
         timeclock: the shift-change burst, for kind ``timeclock`` only.
         gate: how ``harness gate`` runs and judges it (its defaults when the file has no ``[gate]`` table).
         app: kind ``app`` only: the user's own app's protocol (``[app]``).
+        faults: network fault windows on the client → server path (``[[faults]]``, docs/faults.md).
         source: the file the scenario was read from, or None.
         overrides: the command-line overrides applied to the file, as ``KEY=VALUE`` in order
             (harness.scenario.overrides).
@@ -254,6 +256,7 @@ class Scenario:
     timeclock: Timeclock | None = None
     gate: GateTable = field(default_factory=GateTable)
     app: AppProtocol | None = None
+    faults: tuple[FaultSpec, ...] = ()
     source: str | None = None
     overrides: tuple[str, ...] = ()
 
@@ -414,7 +417,7 @@ def _timeclock(c: _Checker, raw: Any) -> Timeclock:
 
 
 _TOP_REQUIRED: Final = ("name", "description", "kind", "duration_s", "seed", "load")
-_TOP_OPTIONAL: Final = ("generic", "warmup_s", "grace_s", "matrix", "slos", "timeclock", "gate", "app")
+_TOP_OPTIONAL: Final = ("generic", "warmup_s", "grace_s", "matrix", "slos", "timeclock", "gate", "app", "faults")
 
 
 def parse_scenario(
@@ -496,6 +499,7 @@ def parse_scenario(
         timeclock=timeclock,
         gate=parse_gate(c, data["gate"], KNOWN_METRICS) if "gate" in data else GateTable(),
         app=app,
+        faults=parse_faults(c, data["faults"]) if "faults" in data else (),
         source=source,
     )
 

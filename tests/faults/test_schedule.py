@@ -1,0 +1,111 @@
+"""[[faults]] in a scenario: the toxics go on and off on time, through the proxy, and the result says what they did."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.faults.proxy import FaultProxy
+from harness.faults.schedule import FaultSchedule, FaultWindow, window_figures
+from harness.results.format import cell_warnings
+from harness.run import run_scenario
+from harness.scenario import ScenarioError, load_named, parse_scenario
+from harness.scenario.faults import FaultSpec
+from harness.stack.network import free_port
+from harness.stack.processes import ManagedProcess
+
+
+def _echo_doc(faults: list[dict[str, object]]) -> dict[str, object]:
+    load = {"users": 2, "spawn_rate": 10, "rate": 2}
+    return {"name": "x", "description": "x", "kind": "echo", "duration_s": 6, "seed": 1, "load": load, "faults": faults}
+
+
+@pytest.mark.parametrize(
+    ("faults", "message"),
+    [
+        ([{"toxic": "thunder", "start_s": 1, "duration_s": 1}], "[[faults]][0].toxic: toxic 'thunder'"),
+        ([{"toxic": "blackhole", "start_s": -1, "duration_s": 1}], "[[faults]][0].start_s"),
+        ([{"toxic": "blackhole", "start_s": 1, "duration_s": 0}], "[[faults]][0].duration_s"),
+        ([{"toxic": "blackhole", "start_s": 1, "duration_s": 1, "path": "redis"}], "[[faults]][0].path"),
+        (
+            [
+                {"toxic": "blackhole", "start_s": 1, "duration_s": 3},
+                {"toxic": "reset_peer", "start_s": 2, "duration_s": 1},
+            ],
+            "starts before the one at 1 s ends (4 s): one toxic at a time",
+        ),
+    ],
+)
+def test_a_bad_fault_window_names_its_key(faults: list[dict[str, object]], message: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(_echo_doc(faults), where="x.toml")
+    assert message in str(caught.value)
+
+
+def test_the_schedule_puts_toxics_on_and_off_on_time() -> None:
+    with FaultProxy(("127.0.0.1", 9)) as proxy:
+        specs = [FaultSpec("blackhole", 0.2, 0.3, "upstream"), FaultSpec("latency:delay_ms=5", 0.6, 0.2)]
+        schedule = FaultSchedule(proxy, specs).start()
+        time.sleep(1.0)
+        schedule.stop()
+    assert [(c.direction, type(c.toxic).__name__ if c.toxic else None) for c in proxy.log] == [
+        ("upstream", "Blackhole"),
+        ("upstream", None),
+        ("upstream", "Latency"),
+        ("downstream", "Latency"),
+        ("upstream", None),
+        ("downstream", None),
+    ]
+    first, second = schedule.windows
+    assert first.began_monotonic_s is not None and first.ended_monotonic_s is not None
+    assert 0.25 <= first.ended_monotonic_s - first.began_monotonic_s < 0.6
+
+
+def test_window_figures_read_the_seconds_the_window_touched() -> None:
+    window = FaultWindow(FaultSpec("blackhole", 2, 2), began_wall_s=102.4, ended_wall_s=104.4)
+    points = [{"epoch_s": t, "sent": 4, "received": 0 if 102 <= t <= 105 else 4} for t in range(100, 108)]
+    figures = window_figures(window, points)
+    assert (figures["deliveries_during"], figures["sent_during"], figures["recovered_after_s"]) == (0, 12, 2)
+    never = window_figures(FaultWindow(FaultSpec("blackhole", 9, 1)), points)
+    assert never["began_wall_s"] is None and never["deliveries_during"] is None
+    (warning,) = cell_warnings({"faults": [never]}, "x")
+    assert "never began" in warning
+
+
+@pytest.mark.wire
+def test_a_blackhole_window_loses_what_is_sent_into_it_and_the_run_says_so(tmp_path: Path) -> None:
+    port = free_port()
+    server = ManagedProcess(
+        name="echo",
+        argv=[sys.executable, "-m", "uvicorn", "harness.testing.echo:app", "--port", str(port)],
+        log_path=tmp_path / "echo.log",
+    ).start()
+    try:
+        server.wait_listening(port)
+        base = load_named("echo")
+        scenario = dataclasses.replace(
+            base,
+            duration_s=6,
+            warmup_s=1,
+            grace_s=1,
+            load=dataclasses.replace(base.load, users=2, spawn_rate=20, rate=10),
+            slos=(),
+            faults=(FaultSpec("blackhole", 3.0, 2.0, "upstream"),),
+        )
+        outcome = run_scenario(
+            scenario, target=f"ws://127.0.0.1:{port}/", out_dir=tmp_path / "run", stream=io.StringIO()
+        )
+    finally:
+        server.stop()
+    (cell,) = outcome.document["cells"]
+    (fault,) = cell["faults"]
+    assert fault["began_wall_s"] is not None and 1.9 <= fault["ended_wall_s"] - fault["began_wall_s"] < 3
+    # About 2 s x 2 users x 10 msg/s went into the blackhole: each is lost, the rest came back.
+    assert 20 <= cell["delivery"]["lost"] <= 60 and cell["delivery"]["received"] > 0
+    assert fault["recovered_after_s"] is not None and fault["recovered_after_s"] <= 2
+    assert any("fault blackhole (upstream, client path) from 3 s for 2 s" in w for w in cell_warnings(cell, "x"))
