@@ -96,8 +96,8 @@ BAD = [
     ),
     pytest.param(
         ("seed = 3", "seed = 3\ndurations = 4"),
-        "(top level): unknown key durations; accepted: app, description, duration_s, gate, generic, grace_s, kind, "
-        "load, matrix, name, seed, slos, timeclock, warmup_s",
+        "(top level): unknown key durations; accepted: app, description, duration_s, faults, gate, generic, grace_s, "
+        "kind, load, matrix, name, seed, slos, timeclock, warmup_s",
         id="unknown-top-key",
     ),
     pytest.param(("seed = 3\n", ""), "seed: missing; this key is required", id="missing-top-key"),
