@@ -79,7 +79,7 @@ def run_command(args: argparse.Namespace) -> int:
     from harness.init.writer import scenario_text
     from harness.load.login import LoginFailed, form_login
     from harness.scenario import ScenarioError
-    from harness.scenario.app import MESSAGE_PLACEHOLDERS, Template, TemplateError, json_template
+    from harness.scenario.template import MESSAGE_PLACEHOLDERS, Template, TemplateError, json_template
 
     parts = urlsplit(args.target)
     if parts.scheme not in ("ws", "wss") or not parts.netloc:

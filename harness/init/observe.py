@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 
 from harness.load.envelope import Envelope
 from harness.load.token import encode_token
-from harness.scenario.app import Template, per_send_values
+from harness.scenario.template import Template, per_send_values
 
 __all__ = ["Frame", "Observation", "SocketLog", "observe"]
 

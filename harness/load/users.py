@@ -52,7 +52,8 @@ from harness.load.token import encode_token, find_tokens
 from harness.load.wsclient import Closed, ConnectFailure, Message, WsConnection, connect
 from harness.measure.accounting import ConnectFailureKind
 from harness.measure.aggregation import OTHERS_PREFIX, Collector
-from harness.scenario.app import AppProtocol, Template, json_key, per_send_values
+from harness.scenario.app import AppProtocol
+from harness.scenario.template import Template, json_key, per_send_values
 
 __all__ = [
     "AppUser",

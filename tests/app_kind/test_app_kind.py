@@ -11,7 +11,8 @@ import pytest
 from harness.cli import main
 from harness.results.format import receipt_sentences
 from harness.scenario import ScenarioError, load_scenario, parse_scenario
-from harness.scenario.app import MESSAGE_PLACEHOLDERS, AppProtocol, Template, TemplateError, json_template
+from harness.scenario.app import AppProtocol
+from harness.scenario.template import MESSAGE_PLACEHOLDERS, Template, TemplateError, json_template
 
 CHAT = """\
 name = "my-chat"
