@@ -164,10 +164,10 @@ class Collector:
         #: Messages sent per (sender, group).
         self.sent: dict[tuple[str, str], int] = {}
         #: Members (receivers) per group.
+        self.members: dict[str, set[str]] = {}
         #: Connections opened so far, and why this process ended its test before its time (None: it did not).
         self.connections_ever = 0
         self.ended_early: str | None = None
-        self.members: dict[str, set[str]] = {}
         self.cpu_samples: list[float] = []
         #: Connect attempts and presence frames of this process, and when its users were let send.
         self.storm = JoinStorm()
