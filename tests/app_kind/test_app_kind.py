@@ -18,7 +18,7 @@ CHAT = """\
 name = "my-chat"
 description = "A room chat that relays only its message field."
 kind = "app"
-duration_s = 2
+duration_s = 1
 warmup_s = 0.5
 grace_s = 0.5
 seed = 1
@@ -26,10 +26,12 @@ seed = 1
 users = 12
 room_size = 4
 arrival = "poisson"
-rate = 2
+rate = 4
 spawn_rate = 50
 [app]
 path = "/ws/chat/{room}/"
+# The tests' 12 users connect within a quarter of a second: the warm-up covers it, no barrier needed.
+settle = false
 [app.send]
 json = { message = "{token}" }
 [app.fanout]
@@ -104,7 +106,7 @@ def test_the_app_table_is_refused_elsewhere_and_room_size_and_spawn_rate_are_opt
     doc = _doc(load__room_size=None, load__spawn_rate=None, app__path="/ws/lobby/", app__fanout={"to": "url"})
     scenario = parse_scenario(doc)
     assert scenario.generic and scenario.load.room_size is None and scenario.load.spawn_rate == 50
-    assert scenario.app == AppProtocol("/ws/lobby/", None, {"message": "{token}"}, None, "url", False)
+    assert scenario.app == AppProtocol("/ws/lobby/", None, {"message": "{token}"}, None, "url", False, settle=False)
 
 
 def test_a_json_message_is_serialized_once_and_its_values_escaped_for_json() -> None:
@@ -266,8 +268,10 @@ def test_users_log_in_as_django_apps_want_and_a_failed_login_stops_them_with_the
 def test_frames_an_ignore_rule_matches_are_left_out_and_do_not_hold_the_settle_barrier(
     tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    beat = CHAT.replace("/ws/chat/{room}/", "/ws/beat/{room}/").replace(
-        "[app.send]", '[[app.ignore]]\nkey = "type"\nequals = "heartbeat"\n\n[app.send]'
+    beat = (
+        CHAT.replace("/ws/chat/{room}/", "/ws/beat/{room}/")
+        .replace("settle = false", "settle = true")
+        .replace("[app.send]", '[[app.ignore]]\nkey = "type"\nequals = "heartbeat"\n\n[app.send]')
     )
     cell, out = _run(tmp_path, relay_app, beat, capsys)
     assert cell["parameters"]["settled"] is True and cell["delivery"]["lost"] == 0
@@ -418,6 +422,6 @@ def test_the_capacity_search_grows_an_app_s_rate_and_connections() -> None:
 
     scenario = parse_scenario(_doc())
     rate = dimension_for("rate", scenario)
-    assert rate.value_of(scenario) == 24 and scenario_at(scenario, rate, 48, duration_s=2).load.rate == 4
+    assert rate.value_of(scenario) == 48 and scenario_at(scenario, rate, 96, duration_s=2).load.rate == 8
     connections = dimension_for("connections", scenario)
     assert scenario_at(scenario, connections, 40, duration_s=2).load.users == 40

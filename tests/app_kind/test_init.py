@@ -110,8 +110,17 @@ def test_init_writes_files_that_run_for_a_room_chat_a_state_board_and_an_app_tha
         assert main(argv) == 0, capsys.readouterr()
         fanout = tomllib.loads(out.read_text())["app"]["fanout"]
         assert (fanout["to"], fanout["include_sender"], fanout["first_seen"]) == (to, include_sender, first_seen)
-        run = ["run", "--scenario", str(out), "--target", relay_app, "--duration", "2", "--rate", "2"]
-        run += ["--set", "warmup_s=0.5", "--set", "grace_s=0.5", "--set", "load.spawn_rate=50"]
+        run = ["run", "--scenario", str(out), "--target", relay_app, "--duration", "1", "--rate", "4"]
+        run += [
+            "--set",
+            "warmup_s=0.5",
+            "--set",
+            "grace_s=0.5",
+            "--set",
+            "load.spawn_rate=50",
+            "--set",
+            "app.settle=false",
+        ]
         run += ["--out", str(tmp_path / f"run-{name}")]
         assert main(run) == 0, capsys.readouterr()
         (cell,) = json.loads((tmp_path / f"run-{name}" / "result.json").read_text())["cells"]
