@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
+@contextlib.contextmanager
 def serve_asgi(app: str, logs: Path) -> Iterator[str]:
     """Serve the ASGI ``app`` (``module:attribute``) with uvicorn on a free port; yield its ws:// base URL."""
     port = free_port()

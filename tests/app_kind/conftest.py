@@ -12,9 +12,11 @@ from tests.conftest import serve_asgi
 
 @pytest.fixture(scope="module")
 def relay_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from serve_asgi("tests.app_kind.relay_chat:application", tmp_path_factory.mktemp("relay"))
+    with serve_asgi("tests.app_kind.relay_chat:application", tmp_path_factory.mktemp("relay")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def auth_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from serve_asgi("tests.app_kind.auth_chat:application", tmp_path_factory.mktemp("auth"))
+    with serve_asgi("tests.app_kind.auth_chat:application", tmp_path_factory.mktemp("auth")) as url:
+        yield url

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,6 +96,16 @@ def test_a_json_message_with_null_is_written_as_text_and_still_loads() -> None:
     assert "# Written by harness init" in text
 
 
+def _run_written(path: Path, target: str, out: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """The file ``harness init`` wrote, run for a second at 4 messages a second per user; its one cell."""
+    run = ["run", "--scenario", str(path), "--target", target, "--duration", "1", "--rate", "4", "--out", str(out)]
+    for setting in ("warmup_s=0.5", "grace_s=0.5", "load.spawn_rate=50", "app.settle=false"):
+        run += ["--set", setting]
+    assert main(run) == 0, capsys.readouterr()
+    (cell,) = json.loads((out / "result.json").read_text())["cells"]
+    return dict(cell)
+
+
 @pytest.mark.wire
 def test_init_writes_files_that_run_for_a_room_chat_a_state_board_and_an_app_that_skips_the_sender(
     tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str]
@@ -110,20 +121,7 @@ def test_init_writes_files_that_run_for_a_room_chat_a_state_board_and_an_app_tha
         assert main(argv) == 0, capsys.readouterr()
         fanout = tomllib.loads(out.read_text())["app"]["fanout"]
         assert (fanout["to"], fanout["include_sender"], fanout["first_seen"]) == (to, include_sender, first_seen)
-        run = ["run", "--scenario", str(out), "--target", relay_app, "--duration", "1", "--rate", "4"]
-        run += [
-            "--set",
-            "warmup_s=0.5",
-            "--set",
-            "grace_s=0.5",
-            "--set",
-            "load.spawn_rate=50",
-            "--set",
-            "app.settle=false",
-        ]
-        run += ["--out", str(tmp_path / f"run-{name}")]
-        assert main(run) == 0, capsys.readouterr()
-        (cell,) = json.loads((tmp_path / f"run-{name}" / "result.json").read_text())["cells"]
+        cell = _run_written(out, relay_app, tmp_path / f"run-{name}", capsys)
         assert cell["delivery"]["lost"] == 0 and cell["delivery"]["received"] > 0, name
         assert cell["delivery"]["duplicated"] == cell["delivery"]["outside_expected"] == 0, name
     # A field the app drops: nothing is inferred and nothing is written.
@@ -152,19 +150,7 @@ def test_init_logs_in_first_and_writes_the_login_without_the_password(
         "username": "user1",
         "password": "{env.CHAT_PASSWORD}",
     }
-    run = ["run", "--scenario", str(out), "--target", auth_app, "--duration", "2", "--rate", "2"]
-    run += [
-        "--set",
-        "warmup_s=0.5",
-        "--set",
-        "grace_s=0.5",
-        "--set",
-        "load.spawn_rate=50",
-        "--out",
-        str(tmp_path / "r"),
-    ]
-    assert main(run) == 0, capsys.readouterr()
-    (cell,) = json.loads((tmp_path / "r" / "result.json").read_text())["cells"]
+    cell = _run_written(out, auth_app, tmp_path / "r", capsys)
     assert cell["delivery"]["lost"] == 0 and cell["delivery"]["received"] > 0
     # Without the login the sockets are refused, and init says so instead of writing a file.
     monkeypatch.setenv("CHAT_PASSWORD", "wrong")

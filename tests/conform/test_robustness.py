@@ -16,7 +16,8 @@ pytestmark = pytest.mark.wire
 
 @pytest.fixture
 def fragile(tmp_path: Path) -> Iterator[str]:
-    yield from serve_asgi("tests.conform.fragile_app:app", tmp_path)
+    with serve_asgi("tests.conform.fragile_app:app", tmp_path) as url:
+        yield url
 
 
 def test_the_cases_are_inputs_a_server_must_refuse() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import sys
 import time
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from harness.results.format import cell_warnings
 from harness.run import run_scenario
 from harness.scenario import ScenarioError, load_named, parse_scenario
 from harness.scenario.faults import FaultSpec
-from harness.stack.network import free_port
-from harness.stack.processes import ManagedProcess
+from tests.conftest import serve_asgi
 
 
 def _echo_doc(faults: list[dict[str, object]]) -> dict[str, object]:
@@ -79,14 +77,7 @@ def test_window_figures_read_the_seconds_the_window_touched() -> None:
 
 @pytest.mark.wire
 def test_a_blackhole_window_loses_what_is_sent_into_it_and_the_run_says_so(tmp_path: Path) -> None:
-    port = free_port()
-    server = ManagedProcess(
-        name="echo",
-        argv=[sys.executable, "-m", "uvicorn", "harness.testing.echo:app", "--port", str(port)],
-        log_path=tmp_path / "echo.log",
-    ).start()
-    try:
-        server.wait_listening(port)
+    with serve_asgi("harness.testing.echo:app", tmp_path) as url:
         base = load_named("echo")
         scenario = dataclasses.replace(
             base,
@@ -97,11 +88,7 @@ def test_a_blackhole_window_loses_what_is_sent_into_it_and_the_run_says_so(tmp_p
             slos=(),
             faults=(FaultSpec("blackhole", 3.0, 2.0, "upstream"),),
         )
-        outcome = run_scenario(
-            scenario, target=f"ws://127.0.0.1:{port}/", out_dir=tmp_path / "run", stream=io.StringIO()
-        )
-    finally:
-        server.stop()
+        outcome = run_scenario(scenario, target=f"{url}/", out_dir=tmp_path / "run", stream=io.StringIO())
     (cell,) = outcome.document["cells"]
     (fault,) = cell["faults"]
     assert fault["began_wall_s"] is not None and 1.9 <= fault["ended_wall_s"] - fault["began_wall_s"] < 3

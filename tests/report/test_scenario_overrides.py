@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,8 +10,7 @@ import pytest
 from harness.cli import main
 from harness.scenario import SCENARIO_DIR, ScenarioError, load_any, load_named
 from harness.scenario.overrides import apply_overrides, parse_override
-from harness.stack.network import free_port
-from harness.stack.processes import ManagedProcess
+from tests.conftest import serve_asgi
 
 
 @pytest.mark.parametrize(
@@ -109,24 +106,12 @@ def test_run_takes_the_shorthands_and_set_records_them_and_refuses_a_bad_one(
     assert main(["run", "--scenario", "echo", "--target", "ws://127.0.0.1:9/", "--users", "many"]) == 2
     assert "with --users many: [load].users: expected an integer >= 1" in capsys.readouterr().err
 
-    port = free_port()
-    server = ManagedProcess(
-        name="echo-server",
-        argv=[sys.executable, "-m", "uvicorn", "harness.testing.echo:app", "--port", str(port)],
-        log_path=tmp_path / "echo.log",
-    ).start()
-    try:
-        for _ in range(100):
-            if "Uvicorn running" in server.log_text():
-                break
-            time.sleep(0.1)
-        argv = ["run", "--scenario", "echo", "--target", f"ws://127.0.0.1:{port}/", "--out", str(tmp_path / "run")]
+    with serve_asgi("harness.testing.echo:app", tmp_path) as url:
+        argv = ["run", "--scenario", "echo", "--target", f"{url}/", "--out", str(tmp_path / "run")]
         argv += ["--duration", "2", "--users", "3", "--rate", "4", "--seed", "7"]
         argv += ["--set", "warmup_s=1", "--set", "grace_s=1", "--set", "load.spawn_rate=10"]
         argv += ["--set", "slos.2.min_msgs_per_s=5"]
         code = main(argv)
-    finally:
-        server.stop()
     assert code == 0, capsys.readouterr()
     doc = json.loads((tmp_path / "run" / "result.json").read_text())
     scenario = doc["config"]["scenario"]
