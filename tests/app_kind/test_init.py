@@ -107,13 +107,12 @@ def _run_written(path: Path, target: str, out: Path, capsys: pytest.CaptureFixtu
 
 
 @pytest.mark.wire
-def test_init_writes_files_that_run_for_a_room_chat_a_state_board_and_an_app_that_skips_the_sender(
+def test_init_writes_files_that_run_for_a_room_chat_and_a_state_board(
     tmp_path: Path, relay_app: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cases = [
         ("chat", "/ws/chat/lobby/", '{"message": "{token}"}', ["--room", "lobby"], ("room", True, False)),
         ("board", "/ws/board/b1/", '{"text": "said {token}"}', [], ("url", True, True)),
-        ("others", "/ws/others/o1/", '{"message": "{token}"}', ["--room", "o1"], ("room", False, False)),
     ]
     for name, path, send, extra, (to, include_sender, first_seen) in cases:
         out = tmp_path / f"{name}.toml"
