@@ -573,6 +573,7 @@ class AppUser(_EnvelopeUser):
                     raise StepFailed(f"user {self.uid}, step {i + 1}: the socket closed ({exc})") from None
             if step.expect_key is None and step.expect_contains is None:
                 continue
+            expected = step.expected(values)
             deadline = time.monotonic() + step.timeout_s
             seen = 0
             while True:
@@ -589,7 +590,7 @@ class AppUser(_EnvelopeUser):
                         f"({seen} other frames came)"
                     )
                 text = message.data if isinstance(message.data, str) else message.data.decode("utf-8", "replace")
-                if step.matches(text, values):
+                if step.matches(text, expected):
                     break
                 seen += 1
 

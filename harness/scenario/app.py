@@ -32,6 +32,7 @@ from harness.scenario.template import (
     header_templates,
     json_key,
     json_template,
+    key_of,
 )
 
 __all__ = [
@@ -154,14 +155,18 @@ class AppStep:
             raise TemplateError(str(exc), "[[app.steps]]") from None
         return out
 
-    def matches(self, frame: str, values: Mapping[str, str]) -> bool:
-        """Whether ``frame`` is the reply this step waits for (``values`` fill its templates)."""
-        templates = self.templates()
+    def expected(self, values: Mapping[str, str]) -> str:
+        """The text or value this step waits for, its template filled with ``values`` (once per step)."""
+        template = self.templates()["contains" if self.expect_contains is not None else "equals"]
+        return template.render(values)
+
+    def matches(self, frame: str, expected: str) -> bool:
+        """Whether ``frame`` is the reply this step waits for (``expected``: :meth:`expected`)."""
         if self.expect_contains is not None:
-            return templates["contains"].render(values) in frame
+            return expected in frame
         assert self.expect_key is not None
         node = json_key(frame, self.expect_key)
-        return node is not None and str(node) == templates["equals"].render(values)
+        return node is not None and str(node) == expected
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,7 +459,14 @@ class AppProtocol:
 
     def ignores(self, frame: str) -> bool:
         """Whether ``frame`` matches one of the ignore rules (a JSON object whose key holds the rule's value)."""
-        return any(str(node) == value for key, value in self.ignore if (node := json_key(frame, key)) is not None)
+        if not self.ignore:
+            return False
+        # Parsed once for every rule: this runs for each frame without a token.
+        try:
+            doc = json.loads(frame)
+        except ValueError:
+            return False
+        return any(str(node) == value for key, value in self.ignore if (node := key_of(doc, key)) is not None)
 
 
 def parse_app(c: _Checker, raw: Any, directory: Path | None = None) -> AppProtocol:

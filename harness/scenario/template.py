@@ -25,6 +25,7 @@ __all__ = [
     "TemplateError",
     "header_templates",
     "json_key",
+    "key_of",
     "json_template",
     "per_send_values",
 ]
@@ -205,9 +206,15 @@ def json_template(value: Any, where: str = "json", allowed: tuple[str, ...] = ME
 def json_key(frame: str, key: str) -> Any:
     """The value at the dotted ``key`` of ``frame`` when it is a JSON object, else None."""
     try:
-        node: Any = json.loads(frame)
+        doc: Any = json.loads(frame)
     except ValueError:
         return None
+    return key_of(doc, key)
+
+
+def key_of(doc: Any, key: str) -> Any:
+    """The value at the dotted ``key`` of an already parsed JSON ``doc``, else None."""
+    node = doc
     for part in key.split("."):
         node = node.get(part) if isinstance(node, dict) else None
     return node
