@@ -45,6 +45,7 @@ __all__ = [
     "ClientConfig",
     "EndReason",
     "Insert",
+    "KeySink",
     "PunchSink",
     "ReaderMemory",
     "ReaderSession",
@@ -52,8 +53,11 @@ __all__ = [
     "event_id_for",
 ]
 
-#: Receives each punch; must not block (the service queues it for the channel layer).
+#: Receives each punch; must not block (the service journals it and queues it for the channel layer).
 PunchSink = Callable[[PunchEvent], None]
+#: Told (terminal id, serial, present) when a reader's last key changes without a punch, so a gateway restart
+#: knows whether a key it finds in a reader is one it already punched.
+KeySink = Callable[[int, str, bool], None]
 
 READ_CHUNK = 4096
 
@@ -188,11 +192,13 @@ class ReaderSession:
         sink: PunchSink,
         stats: GatewayStats,
         state: ReaderState,
+        key_sink: KeySink | None = None,
     ) -> None:
         self.target = target
         self.config = config
         self.memory = memory
         self.sink = sink
+        self.key_sink = key_sink
         self.stats = stats
         self.state = state
         self._conn = EksConnection(Role.CONTROLLER)
@@ -372,7 +378,10 @@ class ReaderSession:
         elif event.state is KeyState.OUT:
             if previous is KeyState.IN:
                 self.stats.count("removes_seen")
+            was_present = self.memory.present
             self.memory.removed(loop.time())
+            if was_present:
+                self._key_changed()
             self._pending_insert = None
             self._unread_insert = None
             self._reread_at = None
@@ -415,11 +424,14 @@ class ReaderSession:
             )
         )
         removed_since = self.memory.removed_at is not None and self.memory.removed_at >= insert.monotonic
+        before = (self.memory.serial, self.memory.present)
         self.memory.serial = serial
         self.memory.present = not removed_since
         if same_key:
             # A reconnect shows a key that is still in, and a bounce re-inserts it within the window.
             self.stats.count("punches_debounced")
+            if before != (serial, self.memory.present):
+                self._key_changed()
             return
         event = PunchEvent(
             reader=self.target.terminal_id,
@@ -429,7 +441,14 @@ class ReaderSession:
         )
         self.state.punches += 1
         self.stats.count("punches")
+        # The sink records the punch's key as present; a key already gone again is recorded after it.
         self.sink(event)
+        if removed_since:
+            self._key_changed()
+
+    def _key_changed(self) -> None:
+        if self.key_sink is not None and self.memory.serial is not None:
+            self.key_sink(self.target.terminal_id, self.memory.serial, self.memory.present)
 
     def _on_status_reply(self, event: StatusReply, loop: asyncio.AbstractEventLoop) -> None:
         if event.status == Status.TOO_MANY_CONNECTIONS:

@@ -2,8 +2,14 @@
 
 Readers are the ``Terminal`` rows, ordered by id; ``--shard i/n`` keeps rows i, i+n, i+2n, ... so several
 processes can split a fleet without overlap. Punches go through a queue to a few sender tasks, so a slow or
-briefly failing channel layer never stalls the reader connections; a failed send is retried with the same
-event (the same ``event_id``), which the worker stores once.
+briefly failing channel layer never stalls the reader connections.
+
+A punch is acknowledged end to end (docs/eks.md#end-to-end-acknowledgement): it is written to the punch journal
+before it is queued, sent with the gateway's reply channel, and kept until the worker answers ``punch.ack`` for
+its event id (stored, or a replay it ignored). A send that fails, or an ack that does not come within
+``ack_timeout_s`` (the message was lost with a Redis restart, or the worker died holding it), sends the same event
+again, with the same ``event_id``, which the worker stores once. A restarted gateway sends again whatever its
+journal holds unacknowledged.
 """
 
 from __future__ import annotations
@@ -13,19 +19,21 @@ import json
 import logging
 import math
 import random
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from channels.layers import BaseChannelLayer
 
 from eks_emulator.fleet import Shard
 from reference_app.gateway.backoff import Backoff, BackoffPolicy
-from reference_app.gateway.client import ClientConfig
+from reference_app.gateway.client import ClientConfig, ReaderMemory
+from reference_app.gateway.journal import PunchJournal
 from reference_app.gateway.stats import GatewayStats, ReaderTarget
 from reference_app.gateway.status import StatusServer
 from reference_app.gateway.supervisor import ReaderSupervisor
-from reference_app.timeclock.events import PunchEvent
+from reference_app.timeclock.events import ACK_TYPE, PunchEvent
 
 __all__ = ["GatewayConfig", "GatewayService", "load_targets", "select_shard"]
 
@@ -43,6 +51,11 @@ class GatewayConfig:
         log_interval_s: log an ``eks-gateway-status {json}`` line this often (0: never).
         max_connecting: connection attempts in flight at once, over all readers of the process.
         senders: tasks sending punches to the channel layer.
+        journal: the punch journal file (None: punches are kept in memory only, and a gateway restart loses
+            the unacknowledged ones).
+        journal_fsync: fsync each journal write (a power loss keeps it too).
+        ack_timeout_s: send a punch again when the worker has not acknowledged it this long after the send; the
+            wait doubles per attempt up to ``ack_max_s``.
     """
 
     channel: str
@@ -55,6 +68,10 @@ class GatewayConfig:
     max_connecting: int = 100
     senders: int = 4
     seed: int | None = None
+    journal: Path | None = None
+    journal_fsync: bool = True
+    ack_timeout_s: float = 5.0
+    ack_max_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.channel:
@@ -67,6 +84,20 @@ class GatewayConfig:
             raise ValueError(f"--max-connecting must be >= 1, got {self.max_connecting}")
         if self.senders < 1:
             raise ValueError(f"--senders must be >= 1, got {self.senders}")
+        if not (math.isfinite(self.ack_timeout_s) and self.ack_timeout_s > 0):
+            raise ValueError(f"--ack-timeout-s must be a number > 0 seconds, got {self.ack_timeout_s!r}")
+        if not (math.isfinite(self.ack_max_s) and self.ack_max_s >= self.ack_timeout_s):
+            raise ValueError(f"--ack-max-s must be a number >= --ack-timeout-s, got {self.ack_max_s!r}")
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A punch sent, or about to be, and not yet acknowledged."""
+
+    event: PunchEvent
+    attempts: int = 0
+    #: When to send it again (loop time); None while it waits in the queue for a sender.
+    resend_at: float | None = None
 
 
 def select_shard(targets: Iterable[ReaderTarget], shard: Shard) -> list[ReaderTarget]:
@@ -91,7 +122,10 @@ class GatewayService:
         self.layer = channel_layer
         self.stats = GatewayStats(shard=str(config.shard))
         self.targets = list(targets)
-        self._queue: asyncio.Queue[PunchEvent] = asyncio.Queue()
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._pending: dict[str, _Pending] = {}
+        self._journal = PunchJournal(config.journal, fsync=config.journal_fsync) if config.journal else None
+        self.reply_channel: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._status: StatusServer | None = None
         self.supervisors: list[ReaderSupervisor] = []
@@ -100,12 +134,48 @@ class GatewayService:
     def status_port(self) -> int | None:
         return self._status.port if self._status is not None else None
 
+    @property
+    def pending(self) -> int:
+        """Punches not yet acknowledged by the worker."""
+        return len(self._pending)
+
     def submit(self, event: PunchEvent) -> None:
-        self._queue.put_nowait(event)
+        """Take a new punch: journaled first, so a kill from here on cannot lose it."""
+        if self._journal is not None:
+            self._journal.punched(event)
+        self._enqueue(event)
+
+    def key_changed(self, reader: int, serial: str, present: bool) -> None:
+        if self._journal is not None:
+            self._journal.key_changed(reader, serial, present)
+
+    def _enqueue(self, event: PunchEvent) -> None:
+        self._pending[event.event_id] = _Pending(event)
+        self.stats.gauge("punches_pending", len(self._pending))
+        self._queue.put_nowait(event.event_id)
+
+    def _memories(self) -> dict[int, ReaderMemory]:
+        """Each reader's last key, and the queue refilled with the punches the journal holds unacknowledged."""
+        if self._journal is None:
+            return {}
+        state = self._journal.open()
+        if self._journal.dropped_torn_line:
+            logger.warning("punch journal %s: a last line cut short by a kill was dropped", self._journal.path)
+            self.stats.error("journal_torn_line")
+        for event in list(state.pending.values()):
+            self.stats.count("punches_recovered")
+            self._enqueue(event)
+        if state.pending:
+            logger.info("punch journal %s: sending %d unacknowledged punches again", self._journal.path, self.pending)
+        return {reader: ReaderMemory(key.serial, key.present) for reader, key in state.keys.items()}
 
     async def start(self) -> None:
         rng = random.Random(self.config.seed)
         slots = asyncio.Semaphore(self.config.max_connecting)
+        memories = self._memories()
+        self.reply_channel = await self.layer.new_channel("eks-gateway.")
+        self._spawn(self._receive_acks())
+        self._spawn(self._resend_unacknowledged())
         for _ in range(self.config.senders):
             self._spawn(self._send_punches(random.Random(rng.random())))
         for target in self.targets:
@@ -117,6 +187,8 @@ class GatewayService:
                 self.stats,
                 connect_slots=slots,
                 rng=random.Random(rng.random()),
+                memory=memories.get(target.terminal_id),
+                key_sink=self.key_changed,
             )
             self.supervisors.append(supervisor)
             self._spawn(supervisor.run())
@@ -139,8 +211,11 @@ class GatewayService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if not self._queue.empty():
-            logger.warning("eks gateway stopped with %d punches not yet sent", self._queue.qsize())
+        if self._pending:
+            kept = f"kept in {self._journal.path}" if self._journal else "LOST: no --journal"
+            logger.warning("eks gateway stopped with %d punches not acknowledged (%s)", self.pending, kept)
+        if self._journal is not None:
+            self._journal.close()
         self.log_status()
 
     async def wait_connected(self, count: int | None = None, timeout: float = 10.0) -> None:
@@ -166,20 +241,69 @@ class GatewayService:
             self.stats.error("internal")
 
     async def _send_punches(self, rng: random.Random) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            event = await self._queue.get()
+            event_id = await self._queue.get()
             backoff = Backoff(BackoffPolicy(base_s=0.05, max_s=2.0), rng)
-            while True:
+            while (pending := self._pending.get(event_id)) is not None:
+                message = {**pending.event.as_message(), "reply_channel": self.reply_channel}
                 try:
-                    await self.layer.send(self.config.channel, event.as_message())
+                    await self.layer.send(self.config.channel, message)
                 except Exception as exc:
                     # Whatever the layer raises (ChannelFull, Redis down), the punch must not be dropped.
                     self.stats.error("send_failed")
-                    logger.warning("punch %s not sent (%s: %s); retrying", event.event_id, type(exc).__name__, exc)
+                    logger.warning("punch %s not sent (%s: %s); retrying", event_id, type(exc).__name__, exc)
                     await asyncio.sleep(backoff.next_delay())
                     continue
-                self.stats.count("punches_sent")
+                pending.attempts += 1
+                wait = min(self.config.ack_timeout_s * 2 ** (pending.attempts - 1), self.config.ack_max_s)
+                pending.resend_at = loop.time() + wait
+                self.stats.count("punches_sent" if pending.attempts == 1 else "punches_resent")
                 break
+
+    async def _resend_unacknowledged(self) -> None:
+        loop = asyncio.get_running_loop()
+        # A fraction of the time-out: a resend is late by at most that much.
+        tick = min(0.5, self.config.ack_timeout_s / 4)
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for event_id, pending in self._pending.items():
+                if pending.resend_at is not None and now >= pending.resend_at:
+                    pending.resend_at = None
+                    self.stats.count("ack_timeouts")
+                    self._queue.put_nowait(event_id)
+
+    async def _receive_acks(self) -> None:
+        assert self.reply_channel is not None
+        backoff = Backoff(BackoffPolicy(base_s=0.05, max_s=2.0), random.Random(self.config.seed))
+        while True:
+            try:
+                message = await self.layer.receive(self.reply_channel)
+            except Exception as exc:
+                # Redis down: the unacknowledged punches wait (and are sent again); keep listening once it is back.
+                self.stats.error("ack_receive_failed")
+                logger.warning("acks not received (%s: %s); retrying", type(exc).__name__, exc)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            backoff.reset()
+            self._on_ack(message)
+
+    def _on_ack(self, message: Mapping[str, Any]) -> None:
+        event_id, outcome = message.get("event_id"), message.get("outcome")
+        if message.get("type") != ACK_TYPE or not isinstance(event_id, str) or not isinstance(outcome, str):
+            self.stats.error("bad_ack")
+            logger.warning("not a punch acknowledgement on the reply channel: %r", message)
+            return
+        if self._pending.pop(event_id, None) is None:
+            # The answer to a resend whose first send was acknowledged already.
+            self.stats.count("acks_repeated")
+            return
+        if self._journal is not None:
+            self._journal.acked(event_id, outcome)
+        self.stats.count("punches_acked")
+        self.stats.count(f"ack.{outcome}")
+        self.stats.gauge("punches_pending", len(self._pending))
 
     def log_status(self) -> None:
         status_logger.info("eks-gateway-status %s", json.dumps(self.stats.snapshot(), sort_keys=True))

@@ -56,6 +56,8 @@ class GatewayStats:
     readers: dict[int, ReaderState] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    #: Levels rather than totals (punches waiting for the worker's acknowledgement).
+    gauges: dict[str, int] = field(default_factory=dict)
 
     def add_reader(self, target: ReaderTarget) -> ReaderState:
         state = ReaderState(target)
@@ -64,6 +66,9 @@ class GatewayStats:
 
     def count(self, name: str, amount: int = 1) -> None:
         self.counters[name] += amount
+
+    def gauge(self, name: str, value: int) -> None:
+        self.gauges[name] = value
 
     def error(self, kind: str) -> None:
         self.errors[kind] += 1
@@ -82,4 +87,5 @@ class GatewayStats:
             "reconnects": self.counters["reconnects"],
             "events": {name: self.counters[name] for name in sorted(self.counters)},
             "errors": {kind: self.errors[kind] for kind in sorted(self.errors)},
+            "gauges": dict(sorted(self.gauges.items())),
         }

@@ -14,7 +14,14 @@ import logging
 import random
 
 from reference_app.gateway.backoff import Backoff, BackoffPolicy
-from reference_app.gateway.client import ClientConfig, PunchSink, ReaderMemory, ReaderSession, SessionResult
+from reference_app.gateway.client import (
+    ClientConfig,
+    KeySink,
+    PunchSink,
+    ReaderMemory,
+    ReaderSession,
+    SessionResult,
+)
 from reference_app.gateway.stats import GatewayStats, ReaderState, ReaderTarget
 
 __all__ = ["ReaderSupervisor"]
@@ -28,6 +35,8 @@ class ReaderSupervisor:
     Args:
         connect_slots: shared by all readers of a process, so a start-up or a mass reconnect opens at most
             that many connections at a time.
+        memory: the reader's last key from the punch journal (default: none known).
+        key_sink: told when the last key changes without a punch (the journal records it).
     """
 
     def __init__(
@@ -40,20 +49,26 @@ class ReaderSupervisor:
         *,
         connect_slots: asyncio.Semaphore,
         rng: random.Random | None = None,
+        memory: ReaderMemory | None = None,
+        key_sink: KeySink | None = None,
     ) -> None:
         self.target = target
         self.config = config
         self.sink = sink
         self.stats = stats
         self.state: ReaderState = stats.add_reader(target)
-        self.memory = ReaderMemory()
+        # A memory restored from the punch journal makes a key found still in after a gateway restart no new insert.
+        self.memory = memory if memory is not None else ReaderMemory()
+        self.key_sink = key_sink
         self.backoff = Backoff(policy, rng)
         self._connect_slots = connect_slots
 
     async def run(self) -> None:
         first = True
         while True:
-            session = ReaderSession(self.target, self.config, self.memory, self.sink, self.stats, self.state)
+            session = ReaderSession(
+                self.target, self.config, self.memory, self.sink, self.stats, self.state, self.key_sink
+            )
             if not first:
                 self.stats.count("reconnects")
             first = False

@@ -9,9 +9,10 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.consumer import AsyncConsumer
+from django.db import DatabaseError
 
 from reference_app.jsonsocket import JsonSocketConsumer, Payload
-from reference_app.timeclock.events import InvalidEvent, PunchEvent
+from reference_app.timeclock.events import ACK_TYPE, InvalidEvent, PunchEvent
 from reference_app.timeclock.models import Terminal
 from reference_app.timeclock.punching import Outcome, record_punch, terminal_group
 from reference_app.tokens import digest
@@ -74,7 +75,14 @@ class PunchWorker(AsyncConsumer):
         except InvalidEvent as exc:
             logger.error("punch event refused: %s (message %r)", exc, message)
             return
-        result = await sync_to_async(record_punch)(event)
+        try:
+            result = await sync_to_async(record_punch)(event)
+        except DatabaseError as exc:
+            # Not acknowledged, so the gateway sends it again; the worker stays up for the next one.
+            logger.error("punch event %s not stored (%s: %s)", event.event_id, type(exc).__name__, exc)
+            return
+        # The punch is committed (or was already): from here on a re-send of it stores nothing.
+        await self._acknowledge(message, event, result.outcome)
         if result.outcome is Outcome.UNKNOWN_READER:
             logger.error("punch event %s names no known terminal: reader=%r", event.event_id, event.reader)
             return
@@ -87,3 +95,15 @@ class PunchWorker(AsyncConsumer):
         await self.channel_layer.group_send(
             terminal_group(result.terminal_id), {"type": "kiosk.event", "message": result.message}
         )
+
+    async def _acknowledge(self, message: Payload, event: PunchEvent, outcome: Outcome) -> None:
+        reply = message.get("reply_channel")
+        if not isinstance(reply, str) or not reply:
+            return  # a sender that does not ask for acknowledgements (docs/protocols.md#timeclock-worker)
+        try:
+            await self.channel_layer.send(
+                reply, {"type": ACK_TYPE, "event_id": event.event_id, "outcome": outcome.value}
+            )
+        except Exception as exc:
+            # The layer is down: the sender's time-out sends the event again, and the replay is acknowledged then.
+            logger.warning("punch event %s: acknowledgement not sent (%s: %s)", event.event_id, type(exc).__name__, exc)

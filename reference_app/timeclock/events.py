@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["EVENT_TYPE", "InvalidEvent", "PunchEvent"]
+__all__ = ["ACK_TYPE", "EVENT_TYPE", "InvalidEvent", "PunchEvent"]
 
 #: The ``type`` of a punch event on the worker channel; the worker consumer method is ``punch_event``.
 EVENT_TYPE = "punch.event"
+#: The ``type`` of the worker's answer on the event's ``reply_channel``: the event id is stored (or was already).
+ACK_TYPE = "punch.ack"
 _SERIAL = re.compile(r"^[0-9A-Fa-f]{16}$")
 _EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 

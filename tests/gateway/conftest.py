@@ -6,7 +6,8 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,11 +51,27 @@ def open_fds() -> int:
 
 
 @dataclass
+class WorkerTap:
+    """Between the worker channel and the worker: loses deliveries or acknowledgements on purpose, as a Redis
+    restart or a killed worker would."""
+
+    drop_deliveries: int = 0
+    drop_acks: int = 0
+    paused: asyncio.Event = field(default_factory=asyncio.Event)
+    seen: int = 0
+
+    def __post_init__(self) -> None:
+        self.paused.set()
+
+
+@dataclass
 class Rig:
     fleet: Fleet
     control: Controller
     service: GatewayService
     terminals: list[Terminal]
+    tap: WorkerTap
+    restart: Callable[[], Awaitable[GatewayService]]
 
     @property
     def errors(self) -> dict[str, int]:
@@ -111,10 +128,19 @@ async def _seed(ports: list[int]) -> list[Terminal]:
     return await create()
 
 
-async def _pump(layer: Any, channel: str, worker: ApplicationCommunicator) -> None:
+async def _pump(layer: Any, channel: str, worker: ApplicationCommunicator, tap: WorkerTap) -> None:
     # What ``runworker`` does: every message on the channel goes to the one worker instance, in order.
     while True:
         message = await layer.receive(channel)
+        await tap.paused.wait()
+        tap.seen += 1
+        if tap.drop_deliveries > 0 and message.get("type") == "punch.event":
+            tap.drop_deliveries -= 1
+            continue
+        if tap.drop_acks > 0 and message.get("type") == "punch.event":
+            tap.drop_acks -= 1
+            # Stored, but its acknowledgement goes nowhere.
+            message = {**message, "reply_channel": "gateway-test-nobody"}
         await worker.send_input(message)
 
 
@@ -123,7 +149,14 @@ async def make_rig() -> AsyncIterator[Callable[..., Awaitable[Rig]]]:
     """Build a rig of N readers; everything it started is stopped, newest first, after the test."""
     cleanups: list[Callable[[], Awaitable[None]]] = []
 
-    async def build(devices: int = 1, *, client: ClientConfig = FAST, push_on_accept: bool = True) -> Rig:
+    async def build(
+        devices: int = 1,
+        *,
+        client: ClientConfig = FAST,
+        push_on_accept: bool = True,
+        journal: Path | None = None,
+        ack_timeout_s: float = 5.0,
+    ) -> Rig:
         fleet = Fleet(
             FleetConfig(
                 devices,
@@ -139,7 +172,8 @@ async def make_rig() -> AsyncIterator[Callable[..., Awaitable[Rig]]]:
         layer = get_channel_layer()
         channel = f"gateway-test-{uuid.uuid4().hex[:8]}"
         worker = ApplicationCommunicator(PunchWorker.as_asgi(), {"type": "channel", "channel": channel})
-        pump = asyncio.get_running_loop().create_task(_pump(layer, channel, worker))
+        tap = WorkerTap()
+        pump = asyncio.get_running_loop().create_task(_pump(layer, channel, worker, tap))
 
         async def stop_worker() -> None:
             pump.cancel()
@@ -148,12 +182,36 @@ async def make_rig() -> AsyncIterator[Callable[..., Awaitable[Rig]]]:
 
         cleanups.append(stop_worker)
         targets = [ReaderTarget(t.pk, t.name, t.reader_host, t.reader_port) for t in terminals]
-        config = GatewayConfig(channel=channel, client=client, backoff=FAST_BACKOFF, log_interval_s=0, seed=5)
-        service = GatewayService(targets, config, layer)
-        await service.start()
-        cleanups.append(service.stop)
-        await service.wait_connected(timeout=TIMEOUT)
-        return Rig(fleet, Controller(fleet), service, terminals)
+        config = GatewayConfig(
+            channel=channel,
+            client=client,
+            backoff=FAST_BACKOFF,
+            log_interval_s=0,
+            seed=5,
+            journal=journal,
+            ack_timeout_s=ack_timeout_s,
+        )
+        services: list[GatewayService] = []
+
+        async def start() -> GatewayService:
+            service = GatewayService(targets, config, layer)
+            services.append(service)
+            await service.start()
+            await service.wait_connected(timeout=TIMEOUT)
+            return service
+
+        async def stop_gateway() -> None:
+            await services[-1].stop()
+
+        async def restart() -> GatewayService:
+            """Stop the gateway as its process would end, then start a new one on the same journal."""
+            await stop_gateway()
+            rig.service = await start()
+            return rig.service
+
+        cleanups.append(stop_gateway)
+        rig = Rig(fleet, Controller(fleet), await start(), terminals, tap, restart)
+        return rig
 
     yield build
     for cleanup in reversed(cleanups):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from argparse import ArgumentParser, ArgumentTypeError
+from pathlib import Path
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -14,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from eks_emulator.fleet import Shard
 from reference_app.gateway.backoff import BackoffPolicy
 from reference_app.gateway.client import ClientConfig
+from reference_app.gateway.journal import JournalError
 from reference_app.gateway.service import GatewayConfig, GatewayService, load_targets
 
 
@@ -122,8 +124,35 @@ class Command(BaseCommand):
             help="Connection attempts in flight at once (default 100).",
         )
         parser.add_argument("--seed", type=int, default=None, help="Seed the backoff jitter (default: random).")
+        gateway = GatewayConfig(channel="-")
+        parser.add_argument(
+            "--journal",
+            type=Path,
+            default=None,
+            help="The punch journal, which keeps unacknowledged punches and each reader's last key across a restart "
+            "(default: eks-gateway-<i>-of-<n>.journal in the data directory, REFERENCE_APP_DATA_DIR).",
+        )
+        parser.add_argument(
+            "--no-journal-fsync",
+            action="store_true",
+            help="Do not fsync each journal write: a killed gateway still keeps it, a power loss may not.",
+        )
+        parser.add_argument(
+            "--ack-timeout-s",
+            type=_seconds,
+            default=gateway.ack_timeout_s,
+            help="Send a punch again when the worker has not acknowledged it this long after sending "
+            f"(default {gateway.ack_timeout_s}); the wait doubles per attempt up to --ack-max-s.",
+        )
+        parser.add_argument(
+            "--ack-max-s",
+            type=_seconds,
+            default=gateway.ack_max_s,
+            help=f"The longest wait for an acknowledgement before sending again (default {gateway.ack_max_s}).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        shard: Shard = options["shard"]
         try:
             config = GatewayConfig(
                 channel=settings.TIMECLOCK_CHANNEL,
@@ -143,6 +172,11 @@ class Command(BaseCommand):
                 log_interval_s=options["log_interval_s"],
                 max_connecting=options["max_connecting"],
                 seed=options["seed"],
+                journal=options["journal"]
+                or Path(settings.DATA_DIR) / f"eks-gateway-{shard.index}-of-{shard.count}.journal",
+                journal_fsync=not options["no_journal_fsync"],
+                ack_timeout_s=options["ack_timeout_s"],
+                ack_max_s=options["ack_max_s"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
@@ -154,7 +188,7 @@ class Command(BaseCommand):
             )
         try:
             asyncio.run(self._serve(GatewayService(targets, config, get_channel_layer())))
-        except OSError as exc:
+        except (OSError, JournalError) as exc:
             raise CommandError(str(exc)) from None
 
     async def _serve(self, service: GatewayService) -> None:
