@@ -102,8 +102,12 @@ def cell_warnings(cell: Mapping[str, Any], label: str) -> list[str]:
     if (crashed := user_error_sentence(cell)) is not None:
         out.append(f"{label}: {crashed}")
     for fault in cell.get("faults") or ():
+        # Documents written before fault kinds carry only the toxic's fields.
+        name = fault.get("label") or f"{fault['toxic']} ({fault['direction']}, {fault['path']} path)"
+        if fault.get("error"):
+            out.append(f"{label}: fault {name} at {fault['start_s']:g} s: {fault['error']}")
         if fault["began_wall_s"] is None:
-            out.append(f"{label}: fault {fault['toxic']} at {fault['start_s']:g} s never began: the load ended first")
+            out.append(f"{label}: fault {name} at {fault['start_s']:g} s never began: the load ended first")
             continue
         recovered = (
             "no delivery came after it"
@@ -111,9 +115,8 @@ def cell_warnings(cell: Mapping[str, Any], label: str) -> list[str]:
             else f"the first delivery after it came within {fault['recovered_after_s'] + 1} s of its end"
         )
         out.append(
-            f"{label}: fault {fault['toxic']} ({fault['direction']}, {fault['path']} path) from {fault['start_s']:g} s "
-            f"for {fault['duration_s']:g} s: {fault['deliveries_during']:,} deliveries in the seconds it touched; "
-            f"{recovered}"
+            f"{label}: fault {name} from {fault['start_s']:g} s for {fault['duration_s']:g} s: "
+            f"{fault['deliveries_during']:,} deliveries in the seconds it touched; {recovered}"
         )
     for reason in cell.get("generator_health", {}).get("ended_early") or ():
         out.append(f"{label}: PARTIAL: {reason}; the figures cover only the time before")

@@ -107,9 +107,12 @@ class UserErrorDoc(TypedDict):
 
 
 class FaultWindowDoc(TypedDict):
-    toxic: str
-    path: str
-    direction: str
+    kind: NotRequired[str]
+    target: NotRequired[str]
+    label: NotRequired[str]
+    toxic: str | None
+    path: str | None
+    direction: str | None
     start_s: float
     duration_s: float
     began_wall_s: float | None
@@ -117,6 +120,9 @@ class FaultWindowDoc(TypedDict):
     deliveries_during: int | None
     sent_during: int | None
     recovered_after_s: int | None
+    began: NotRequired[str | None]
+    ended: NotRequired[str | None]
+    error: NotRequired[str | None]
 
 
 class GeneratorHealthDoc(TypedDict):

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from harness.faults.injectors import FaultTargets, Supervised
 from harness.faults.proxy import FaultProxy
 from harness.faults.schedule import FaultSchedule, window_figures
 from harness.load.generator import LIVE_FILE, GeneratorResult, run_generator
@@ -198,11 +199,14 @@ def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
             url, creds = load.url, load.credentials
         generator_url = url
         if scenario.faults:
-            # The generator talks to the server through the fault proxy, whose toxics follow the scenario's windows.
-            parts = urlsplit(url)
-            proxy = FaultProxy((parts.hostname or "127.0.0.1", parts.port or 80), seed=scenario.seed).start()
-            generator_url = urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))
-            schedule = FaultSchedule(proxy, scenario.faults).start()
+            targets = stack_fault_targets(stack)
+            if any(f.kind == "toxic" and f.target == "client" for f in scenario.faults):
+                # The generator talks to the server through a fault proxy, whose toxics follow the windows.
+                parts = urlsplit(url)
+                proxy = FaultProxy((parts.hostname or "127.0.0.1", parts.port or 80), seed=scenario.seed).start()
+                generator_url = urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))
+                targets.proxies["client"] = proxy
+            schedule = FaultSchedule(targets, scenario.faults).start()
         for n, (size, users, rate, room_size) in enumerate(plan):
             result = _generator_run(run, load, generator_url, creds, n, size, users, rate, room_size, show)
             runs.append((size, users, result))
@@ -217,6 +221,24 @@ def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
             show("stopping")
             stack.stop()
     return _measurements(run, load, url, runs, stack, sampler, len(plan), schedule)
+
+
+def stack_fault_targets(stack: Stack | None) -> FaultTargets:
+    """What the faults of a run may act on in ``stack`` (nothing but a client path without one): its Redis and the
+    proxy in front of it, and its timeclock worker, restarted by the harness as runworker has no supervisor."""
+    targets = FaultTargets()
+    if stack is None:
+        return targets
+    targets.redis = stack.redis
+    if stack.redis_proxy is not None:
+        targets.proxies["redis"] = stack.redis_proxy
+    if stack.worker is not None:
+        targets.supervised["worker"] = Supervised(
+            "timeclock-worker",
+            current=lambda: [stack.worker] if stack.worker is not None else [],
+            restart=lambda: [stack.restart_worker()],
+        )
+    return targets
 
 
 def _progress(run: CellRun, *, total_s: float) -> Callable[..., None]:

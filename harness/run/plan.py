@@ -95,6 +95,12 @@ def plan_cells(scenario: Scenario, target: str | None) -> list[Cell]:
             )
         if not scenario.generic and scenario.kind not in GENERATOR_KIND:
             raise UnsupportedScenario(f"scenario {scenario.name!r} ({scenario.kind}) cannot run against --target")
+        if stack_faults := [f.label for f in scenario.faults if f.needs_stack]:
+            raise UnsupportedScenario(
+                f"scenario {scenario.name!r}: the fault window(s) {'; '.join(stack_faults)} act on the processes of "
+                "a stack the harness starts (its Redis, worker, gateway); against --target only toxics on the "
+                "client path can run"
+            )
         return [Cell("external", "external", 1)]
     if scenario.app is not None:
         raise UnsupportedScenario(
@@ -182,6 +188,7 @@ def stack_config(scenario: Scenario, cell: Cell) -> StackConfig:
             terminals=tc.readers,
             reader_base_port=find_free_port_range(tc.readers, seed=scenario.seed),
             startup_timeout=120,
+            redis_proxy=_redis_path_faults(scenario),
         )
     load = scenario.load
     users = max(load.users, max(load.group_sizes, default=0), 2)
@@ -200,4 +207,9 @@ def stack_config(scenario: Scenario, cell: Cell) -> StackConfig:
         employees=max(2, users),
         terminals=2,
         startup_timeout=120,
+        redis_proxy=_redis_path_faults(scenario),
     )
+
+
+def _redis_path_faults(scenario: Scenario) -> bool:
+    return any(f.kind == "toxic" and f.target == "redis" for f in scenario.faults)

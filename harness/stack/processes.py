@@ -8,8 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -29,6 +31,12 @@ def _die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+# PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process: a process restarted by a
+# fault schedule's thread would be killed when that thread finishes. Children started off the main thread are
+# therefore forked from this one thread, which lives as long as the harness.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-spawner")
+
+
 @dataclass
 class ManagedProcess:
     name: str
@@ -43,6 +51,14 @@ class ManagedProcess:
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        if threading.current_thread() is not threading.main_thread():
+            _SPAWNER.submit(self._spawn).result()
+        else:
+            self._spawn()
+        return self
+
+    def _spawn(self) -> None:
+        assert self._log is not None
         try:
             self.popen = subprocess.Popen(
                 list(self.argv),
@@ -58,7 +74,6 @@ class ManagedProcess:
         except OSError as exc:
             self._log.close()
             raise ProcessError(f"cannot start {self.name} ({self.argv[0]}): {exc}") from None
-        return self
 
     @property
     def pid(self) -> int:
@@ -97,6 +112,24 @@ class ManagedProcess:
             return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the process itself (not its group): a fault aimed at one process."""
+        if self.popen is None:
+            raise ProcessError(f"{self.name} was never started")
+        try:
+            os.kill(self.popen.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` for the process to end; its exit code, or None if it is still running."""
+        if self.popen is None:
+            raise ProcessError(f"{self.name} was never started")
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the whole process group, then SIGKILL whatever is left after ``timeout``."""

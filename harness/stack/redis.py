@@ -117,45 +117,88 @@ class RedisServer:
 
     def start(self, *, timeout: float = 15.0) -> RedisServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="harness-redis-")
-        log_dir = self.log_dir or Path(self._tmp.name)
         # A free port can be taken between our probe and the server's bind; try a few before giving up.
         last_error = ""
         for _attempt in range(5):
             port = free_port()
-            process = ManagedProcess(
-                name=f"redis-{port}",
-                argv=[
-                    str(self.binary.path),
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--daemonize",
-                    "no",
-                    "--dir",
-                    self._tmp.name,
-                    "--maxclients",
-                    "10000",
-                ],
-                log_path=log_dir / f"redis-{port}.log",
-            )
-            process.start()
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if _ping(port):
-                    self.port, self.process = port, process
-                    return self
-                if not process.alive():
-                    break
-                time.sleep(0.05)
+            process = self._launch(port)
+            if self._wait_ready(port, process, timeout):
+                self.port, self.process = port, process
+                return self
             last_error = process.tail()
             process.stop()
         self._cleanup()
         raise ProcessError(f"redis-server {self.binary.path} did not start; its log ends with:\n{last_error}")
+
+    def _launch(self, port: int) -> ManagedProcess:
+        assert self._tmp is not None
+        log_dir = self.log_dir or Path(self._tmp.name)
+        return ManagedProcess(
+            name=f"redis-{port}",
+            argv=[
+                str(self.binary.path),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                self._tmp.name,
+                "--maxclients",
+                "10000",
+            ],
+            log_path=log_dir / f"redis-{port}.log",
+        ).start()
+
+    def _wait_ready(self, port: int, process: ManagedProcess, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _ping(port):
+                return True
+            if not process.alive():
+                return False
+            time.sleep(0.05)
+        return False
+
+    # -- faults (docs/faults.md): what a crash, a stall or an operator does to a running server -------------------
+
+    def _running(self) -> tuple[int, ManagedProcess]:
+        if self.port is None or self.process is None:
+            raise RuntimeError("the redis server is not running")
+        return self.port, self.process
+
+    def restart(self, *, timeout: float = 15.0) -> ManagedProcess:
+        """Start a new (empty) server on the port of the one killed (or stop the running one first); returns it.
+
+        Raises:
+            ProcessError: it did not answer PING within ``timeout`` (the port was taken meanwhile, say).
+        """
+        port, old = self._running()
+        old.stop()
+        # The old socket may linger in TIME_WAIT; redis-server sets SO_REUSEADDR, so the bind succeeds at once.
+        process = self._launch(port)
+        if not self._wait_ready(port, process, timeout):
+            tail = process.tail()
+            process.stop()
+            raise ProcessError(f"redis-server did not come back on port {port}; its log ends with:\n{tail}")
+        self.process = process
+        return process
+
+    def client_kill(self, client_type: str, timeout: float = 5.0) -> int:
+        """``CLIENT KILL TYPE <client_type>`` (normal, pubsub, …): the connections Redis closes; returns how many."""
+        port, _ = self._running()
+        command = f"CLIENT KILL TYPE {client_type} SKIPME yes\r\n".encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(command)
+            reply = sock.recv(64)
+        if not reply.startswith(b":"):
+            raise OSError(f"redis {command.decode().strip()} answered {reply[:60]!r}")
+        return int(reply[1:].split(b"\r\n", 1)[0])
 
     def flush(self, timeout: float = 5.0) -> None:
         """Delete every key of this private server (queued channel messages, group memberships).

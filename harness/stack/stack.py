@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from harness.faults.proxy import FaultProxy
 from harness.stack.layers import LayerSpec, layer_spec
 from harness.stack.network import free_port, http_get_json
 from harness.stack.processes import ManagedProcess
@@ -58,6 +59,8 @@ class StackConfig:
     python: str | None = None
     #: Variables added to the app's environment (e.g. a test-only knob on one arm of a gate).
     extra_env: tuple[tuple[str, str], ...] = ()
+    #: Put a fault proxy between the app's processes and the private Redis (``toxic`` faults on the redis path).
+    redis_proxy: bool = False
 
     def check(self) -> LayerSpec:
         server_spec(self.server)
@@ -86,6 +89,8 @@ class Stack:
     launch: ServerLaunch | None = None
     worker: ManagedProcess | None = None
     env: dict[str, str] = field(default_factory=dict)
+    #: Between the app and Redis, with ``redis_proxy``: the app's Redis URL points at it.
+    redis_proxy: FaultProxy | None = None
 
     @property
     def http_url(self) -> str:
@@ -122,6 +127,10 @@ class Stack:
             else:
                 self.redis = RedisServer(log_dir=self.run_dir).start()
                 self.redis_url = self.redis.url
+                if self.config.redis_proxy:
+                    assert self.redis.port is not None
+                    self.redis_proxy = FaultProxy(("127.0.0.1", self.redis.port), seed=self.config.seed).start()
+                    self.redis_url = f"redis://127.0.0.1:{self.redis_proxy.port}/0"
         self.port = self.config.port or free_port(self.config.host)
         self.env = self._environment(layer)
         self._manage("migrate", "--noinput", "-v", "0")
@@ -172,14 +181,30 @@ class Stack:
         for sock in self.launch.inherited:
             sock.close()
         if layer.shared_across_processes:
-            self.worker = ManagedProcess(
-                name="timeclock-worker",
-                argv=[self.python, "-m", APP_MODULE, "runworker", self.env["TIMECLOCK_CHANNEL"]],
-                log_path=self.run_dir / "worker.log",
-                env=self.env,
-                cwd=self._cwd,
-            ).start()
+            self.worker = self._start_worker()
         self._wait_healthy()
+
+    def _start_worker(self) -> ManagedProcess:
+        return ManagedProcess(
+            name="timeclock-worker",
+            argv=[self.python, "-m", APP_MODULE, "runworker", self.env["TIMECLOCK_CHANNEL"]],
+            log_path=self.run_dir / "worker.log",
+            env=self.env,
+            cwd=self._cwd,
+        ).start()
+
+    def restart_worker(self) -> ManagedProcess:
+        """Start the timeclock worker again after it died or was killed (a supervisor's job: runworker exits on a
+        layer error and restarts nothing itself); returns the new process, which appends to the same log.
+
+        Raises:
+            StackError: the stack runs no separate worker (its layer lives inside the server process).
+        """
+        if self.worker is None:
+            raise StackError("this stack runs no separate timeclock worker (its layer is in-process)")
+        self.worker.stop()
+        self.worker = self._start_worker()
+        return self.worker
 
     def restart_servers(self, *, flush_layer: bool = False) -> None:
         """Stop the server processes (and the worker) and start fresh ones on the same port, database and layer.
@@ -282,6 +307,8 @@ class Stack:
 
     def stop(self) -> None:
         self._stop_serving()
+        if self.redis_proxy is not None:
+            self.redis_proxy.stop()
         if self.redis is not None:
             self.redis.stop()
 

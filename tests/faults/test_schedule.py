@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.faults.injectors import FaultTargets
 from harness.faults.proxy import FaultProxy
 from harness.faults.schedule import FaultSchedule, FaultWindow, window_figures
 from harness.results.format import cell_warnings
@@ -29,13 +30,27 @@ def _echo_doc(faults: list[dict[str, object]]) -> dict[str, object]:
         ([{"toxic": "thunder", "start_s": 1, "duration_s": 1}], "[[faults]][0].toxic: toxic 'thunder'"),
         ([{"toxic": "blackhole", "start_s": -1, "duration_s": 1}], "[[faults]][0].start_s"),
         ([{"toxic": "blackhole", "start_s": 1, "duration_s": 0}], "[[faults]][0].duration_s"),
-        ([{"toxic": "blackhole", "start_s": 1, "duration_s": 1, "path": "redis"}], "[[faults]][0].path"),
+        ([{"toxic": "blackhole", "start_s": 1, "duration_s": 1, "path": "disk"}], "[[faults]][0].path"),
+        ([{"start_s": 1, "duration_s": 1}], "[[faults]][0].toxic: a toxic fault needs its toxic"),
+        ([{"kind": "kill", "start_s": 1, "duration_s": 1}], "[[faults]][0].target: a kill fault needs a target"),
+        ([{"kind": "kill", "target": "database", "start_s": 1, "duration_s": 1}], "one of redis, worker, gateway"),
+        ([{"kind": "kill", "target": "redis", "signal": "HUP", "start_s": 1, "duration_s": 1}], "].signal"),
+        ([{"kind": "kill", "target": "redis", "toxic": "blackhole", "start_s": 1, "duration_s": 1}], "toxic"),
+        ([{"kind": "pause", "target": "redis", "signal": "KILL", "start_s": 1, "duration_s": 1}], "signal"),
+        ([{"kind": "client_kill", "target": "master", "start_s": 1, "duration_s": 1}], "one of normal, pubsub"),
+        ([{"kind": "eks", "target": "meteor", "start_s": 1, "duration_s": 1}], "[[faults]][0].target"),
+        ([{"kind": "eks", "target": "rst", "fraction": 1.5, "start_s": 1, "duration_s": 1}], "> 0 and <= 1"),
+        ([{"kind": "flood", "target": "redis", "start_s": 1, "duration_s": 1}], "[[faults]][0].kind"),
+        (
+            [{"toxic": "blackhole", "path": "redis", "target": "redis", "start_s": 1, "duration_s": 1}],
+            "give the toxic's path once",
+        ),
         (
             [
                 {"toxic": "blackhole", "start_s": 1, "duration_s": 3},
                 {"toxic": "reset_peer", "start_s": 2, "duration_s": 1},
             ],
-            "starts before the one at 1 s ends (4 s): one toxic at a time",
+            "starts before the one at 1 s ends (4 s): one fault at a time",
         ),
     ],
 )
@@ -47,8 +62,11 @@ def test_a_bad_fault_window_names_its_key(faults: list[dict[str, object]], messa
 
 def test_the_schedule_puts_toxics_on_and_off_on_time() -> None:
     with FaultProxy(("127.0.0.1", 9)) as proxy:
-        specs = [FaultSpec("blackhole", 0.2, 0.3, "upstream"), FaultSpec("latency:delay_ms=5", 0.6, 0.2)]
-        schedule = FaultSchedule(proxy, specs).start()
+        specs = [
+            FaultSpec(0.2, 0.3, toxic="blackhole", direction="upstream"),
+            FaultSpec(0.6, 0.2, toxic="latency:delay_ms=5"),
+        ]
+        schedule = FaultSchedule(FaultTargets(proxies={"client": proxy}), specs).start()
         time.sleep(1.0)
         schedule.stop()
     assert [(c.direction, type(c.toxic).__name__ if c.toxic else None) for c in proxy.log] == [
@@ -64,12 +82,20 @@ def test_the_schedule_puts_toxics_on_and_off_on_time() -> None:
     assert 0.25 <= first.ended_monotonic_s - first.began_monotonic_s < 0.6
 
 
+class _Idle:
+    def begin(self) -> str:
+        return "nothing"
+
+    def end(self) -> str:
+        return "nothing"
+
+
 def test_window_figures_read_the_seconds_the_window_touched() -> None:
-    window = FaultWindow(FaultSpec("blackhole", 2, 2), began_wall_s=102.4, ended_wall_s=104.4)
+    window = FaultWindow(FaultSpec(2, 2, toxic="blackhole"), _Idle(), began_wall_s=102.4, ended_wall_s=104.4)
     points = [{"epoch_s": t, "sent": 4, "received": 0 if 102 <= t <= 105 else 4} for t in range(100, 108)]
     figures = window_figures(window, points)
     assert (figures["deliveries_during"], figures["sent_during"], figures["recovered_after_s"]) == (0, 12, 2)
-    never = window_figures(FaultWindow(FaultSpec("blackhole", 9, 1)), points)
+    never = window_figures(FaultWindow(FaultSpec(9, 1, toxic="blackhole"), _Idle()), points)
     assert never["began_wall_s"] is None and never["deliveries_during"] is None
     (warning,) = cell_warnings({"faults": [never]}, "x")
     assert "never began" in warning
@@ -86,7 +112,7 @@ def test_a_blackhole_window_loses_what_is_sent_into_it_and_the_run_says_so(tmp_p
             grace_s=1,
             load=dataclasses.replace(base.load, users=2, spawn_rate=20, rate=10),
             slos=(),
-            faults=(FaultSpec("blackhole", 2.5, 1.5, "upstream"),),
+            faults=(FaultSpec(2.5, 1.5, toxic="blackhole", direction="upstream"),),
         )
         outcome = run_scenario(scenario, target=f"{url}/", out_dir=tmp_path / "run", stream=io.StringIO())
     (cell,) = outcome.document["cells"]
