@@ -13,6 +13,8 @@ from types import FrameType
 
 from harness.capacity.command import add_parser as capacity_parser
 from harness.capacity.command import run_command as capacity_command
+from harness.faults.audit_command import add_parser as audit_punches_parser
+from harness.faults.audit_command import run_command as audit_punches_command
 from harness.faults.command import add_parser as fault_proxy_parser
 from harness.faults.command import run_command as fault_proxy_command
 from harness.gate.command import add_parser as gate_parser
@@ -337,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     capacity_parser(sub)
     init_parser(sub)
     fault_proxy_parser(sub)
+    audit_punches_parser(sub)
     return parser
 
 
@@ -356,6 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return init_command(args)
     if args.command == "fault-proxy":
         return fault_proxy_command(args)
+    if args.command == "audit-punches":
+        return audit_punches_command(args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

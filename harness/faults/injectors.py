@@ -9,6 +9,7 @@ each ``begin`` and ``end`` returns a sentence of what it did (pids, connections 
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ class Supervised:
     restart: Callable[[], Sequence[ManagedProcess]]
     #: (monotonic time, what happened) of every kill and restart, for the run's log.
     log: list[tuple[float, str]] = field(default_factory=list)
+    #: Held down by a kill window: a supervisor must not restart it before the window ends.
+    held: bool = False
+    #: Taken by whoever kills, restarts or inspects the processes (the fault schedule, the supervisor).
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -101,9 +106,11 @@ class _ProcessKill:
 
     def begin(self) -> str:
         pids = []
-        for process in self.target.current():
-            process.send_signal(self.sig)
-            pids.append(process.pid)
+        with self.target.lock:
+            self.target.held = True
+            for process in self.target.current():
+                process.send_signal(self.sig)
+                pids.append(process.pid)
         for process in self.target.current():
             # A TERM that is ignored for 10 s is not the fault asked for: say so rather than restart over it.
             if process.wait_exit(10.0) is None:
@@ -114,7 +121,11 @@ class _ProcessKill:
 
     def end(self) -> str:
         began = time.monotonic()
-        started = self.target.restart()
+        with self.target.lock:
+            try:
+                started = self.target.restart()
+            finally:
+                self.target.held = False
         said = (
             f"{self.target.name} restarted as pid(s) {', '.join(str(p.pid) for p in started)} "
             f"in {time.monotonic() - began:.2f} s"

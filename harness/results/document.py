@@ -55,7 +55,9 @@ from harness.results.model import (
     MetricDoc,
     ProcessHealthDoc,
     ProcessSampleDoc,
+    PunchAuditDoc,
     RedisSampleDoc,
+    RestartDoc,
     ResultDoc,
     SloVerdictDoc,
     TimePointDoc,
@@ -233,6 +235,11 @@ class CellMeasurements:
     redis_samples: tuple[RedisSample, ...] = ()
     #: The fault windows of the cell as they happened (harness.faults.schedule.window_figures), if any.
     faults: tuple[Mapping[str, Any], ...] = ()
+    #: The exactly-once audit of a timeclock cell's punches (harness.measure.punch_audit.PunchAudit.as_dict).
+    punch_audit: Mapping[str, Any] | None = None
+    #: Processes of the stack that exited on their own during a run with faults and were restarted
+    #: (harness.faults.supervisor.Restart.to_dict).
+    restarts: tuple[Mapping[str, Any], ...] = ()
 
 
 def build_cell(cell: CellMeasurements, slos: Sequence[Slo] = ()) -> CellDoc:
@@ -282,6 +289,10 @@ def build_cell(cell: CellMeasurements, slos: Sequence[Slo] = ()) -> CellDoc:
         doc["layer_pressure"] = cast(LayerPressureDoc, dict(cell.layer_pressure))
     if cell.faults:
         doc["faults"] = [cast(FaultWindowDoc, dict(f)) for f in cell.faults]
+    if cell.punch_audit is not None:
+        doc["punch_audit"] = cast(PunchAuditDoc, dict(cell.punch_audit))
+    if cell.restarts:
+        doc["restarts"] = [cast(RestartDoc, dict(r)) for r in cell.restarts]
     if cell.timeseries is not None:
         doc["timeseries"] = {
             "interval_s": cell.timeseries.interval_s,

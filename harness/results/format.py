@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from harness.measure.punch_audit import PunchAudit
+
 __all__ = [
     "busiest_process",
     "busiest_text",
@@ -114,10 +116,31 @@ def cell_warnings(cell: Mapping[str, Any], label: str) -> list[str]:
             if fault["recovered_after_s"] is None
             else f"the first delivery after it came within {fault['recovered_after_s'] + 1} s of its end"
         )
+        if fault.get("first_punch_after_s") is not None:
+            after = fault["first_punch_after_s"]
+            recovered += f"; the first punch inserted after it reached its kiosk {after:.2f} s after its end"
+        if fault.get("kiosk_closes"):
+            codes = ", ".join(f"{n} x {code}" for code, n in sorted(fault["kiosk_closes"].items()))
+            recovered += f"; kiosk sockets closed: {codes}, welcomed again {fault.get('kiosk_reconnects', 0)}"
         out.append(
             f"{label}: fault {name} from {fault['start_s']:g} s for {fault['duration_s']:g} s: "
             f"{fault['deliveries_during']:,} deliveries in the seconds it touched; {recovered}"
         )
+    for restart in cell.get("restarts") or ():
+        done = (
+            f"restarted as pid {', '.join(map(str, restart['new_pids']))}"
+            if restart["new_pids"]
+            else (f"could not be restarted: {restart['error']}")
+        )
+        out.append(
+            f"{label}: {restart['process']} pid {restart['old_pid']} exited on its own (code {restart['exit_code']}); "
+            f"the harness's supervisor {done}"
+        )
+    if (audit := cell.get("punch_audit")) is not None:
+        fields = {k: v for k, v in audit.items() if k != "exactly_once"}
+        out.append(f"{label}: {PunchAudit(**fields).sentence()}")
+    if cell.get("parameters", {}).get("drained") is False:
+        out.append(f"{label}: the gateways still held unacknowledged punches when the drain ended: the audit is early")
     for reason in cell.get("generator_health", {}).get("ended_early") or ():
         out.append(f"{label}: PARTIAL: {reason}; the figures cover only the time before")
     if cell.get("parameters", {}).get("settled") is False:

@@ -123,6 +123,37 @@ class FaultWindowDoc(TypedDict):
     began: NotRequired[str | None]
     ended: NotRequired[str | None]
     error: NotRequired[str | None]
+    first_punch_after_s: NotRequired[float | None]
+    kiosk_closes: NotRequired[dict[str, int]]
+    first_close_after_s: NotRequired[float | None]
+    kiosk_reconnects: NotRequired[int]
+
+
+class PunchAuditDoc(TypedDict):
+    inserts: int
+    stored_once: int
+    recovered_late: int
+    lost: int
+    unseen: int
+    duplicated: int
+    unexpected: int
+    late_s: float
+    max_store_delay_s: float | None
+    lost_examples: list[str]
+    duplicated_examples: list[str]
+    unexpected_examples: list[str]
+    unseen_examples: list[str]
+    exactly_once: bool
+
+
+class RestartDoc(TypedDict):
+    process: str
+    wall_s: float
+    monotonic_s: float
+    exit_code: int | None
+    old_pid: int
+    new_pids: list[int]
+    error: str | None
 
 
 class GeneratorHealthDoc(TypedDict):
@@ -240,6 +271,8 @@ class CellDoc(TypedDict):
     fanout_by_group_size: NotRequired[list[GroupSizeMetricDoc]]
     join_storm_by_group_size: NotRequired[list[JoinStormDoc]]
     layer_pressure: NotRequired[LayerPressureDoc]
+    punch_audit: NotRequired[PunchAuditDoc]
+    restarts: NotRequired[list[RestartDoc]]
     faults: NotRequired[list[FaultWindowDoc]]
 
 

@@ -16,6 +16,7 @@ import orjson
 from harness.faults.injectors import FaultTargets, Supervised
 from harness.faults.proxy import FaultProxy
 from harness.faults.schedule import FaultSchedule, window_figures
+from harness.faults.supervisor import ProcessSupervisor
 from harness.load.generator import LIVE_FILE, GeneratorResult, run_generator
 from harness.load.options import SETTLE_KINDS
 from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
@@ -188,6 +189,7 @@ def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
     sampler: ResourceSampler | None = None
     proxy: FaultProxy | None = None
     schedule: FaultSchedule | None = None
+    supervisor: ProcessSupervisor | None = None
     runs: list[tuple[int | None, int, GeneratorResult]] = []
     try:
         if load.url is None:
@@ -206,13 +208,17 @@ def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
                 proxy = FaultProxy((parts.hostname or "127.0.0.1", parts.port or 80), seed=scenario.seed).start()
                 generator_url = urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))
                 targets.proxies["client"] = proxy
-            schedule = FaultSchedule(targets, scenario.faults).start()
+            schedule = FaultSchedule(targets, scenario.faults)
+            supervisor = ProcessSupervisor(targets.supervised).start()
+            schedule.start()
         for n, (size, users, rate, room_size) in enumerate(plan):
             result = _generator_run(run, load, generator_url, creds, n, size, users, rate, room_size, show)
             runs.append((size, users, result))
     finally:
         if schedule is not None:
             schedule.stop()
+        if supervisor is not None:
+            supervisor.stop()
         if proxy is not None:
             proxy.stop()
         if sampler is not None:
@@ -220,7 +226,7 @@ def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
         if stack is not None:
             show("stopping")
             stack.stop()
-    return _measurements(run, load, url, runs, stack, sampler, len(plan), schedule)
+    return _measurements(run, load, url, runs, stack, sampler, len(plan), schedule, supervisor)
 
 
 def stack_fault_targets(stack: Stack | None) -> FaultTargets:
@@ -341,6 +347,7 @@ def _measurements(
     sampler: ResourceSampler | None,
     planned_runs: int,
     schedule: FaultSchedule | None = None,
+    supervisor: ProcessSupervisor | None = None,
 ) -> CellMeasurements:
     scenario, cell = run.scenario, run.cell
     merged = _merge_runs(runs)
@@ -386,6 +393,7 @@ def _measurements(
         fanout_by_group_size=tuple(merged.by_size),
         join_storm_by_group_size=tuple(merged.storms),
         faults=faults,
+        restarts=tuple(r.to_dict() for r in supervisor.restarts) if supervisor is not None else (),
         layer_pressure=_pressure(stack, cell) if stack is not None else None,
         redis_samples=tuple(sampler.redis_samples) if sampler is not None else (),
     )

@@ -36,9 +36,14 @@ import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from harness.faults.injectors import FaultTargets, Supervised
+from harness.faults.schedule import FaultSchedule, FaultWindow
+from harness.faults.supervisor import ProcessSupervisor, Restart
 from harness.measure.accounting import ConnectFailureKind, ConnectFailures
 from harness.measure.latency import LatencyRecorder, LatencySummary
+from harness.measure.punch_audit import PunchAudit, audit_files, punch_lines
 from harness.results.format import format_ms
+from harness.scenario.faults import FaultSpec
 from harness.stack import Stack, StackConfig
 from harness.stack.network import find_free_port_range, http_json
 from harness.stack.processes import ManagedProcess
@@ -135,6 +140,18 @@ class ShiftChangeResult:
     readers_connected: int = 0
     #: Kiosk sockets that could not be opened, by kind (their terminals' punches count as not delivered).
     kiosk_failures: ConnectFailures = field(default_factory=ConnectFailures)
+    #: The fault windows as they happened (empty without faults).
+    fault_windows: list[FaultWindow] = field(default_factory=list)
+    #: Kiosk sockets the server closed while the events played: (CLOCK_MONOTONIC ns, close code or None).
+    kiosk_closes: list[tuple[int, int | None]] = field(default_factory=list)
+    #: When a kiosk was welcomed again after a close (ns).
+    kiosk_reconnects: list[int] = field(default_factory=list)
+    #: The exactly-once audit of the punches against the emulator's event log.
+    audit: PunchAudit | None = None
+    #: Whether every gateway had every punch acknowledged before the audit (False: the drain ran out first).
+    drained: bool = True
+    #: Processes that exited on their own during a chaos run, and were restarted by the harness's supervisor.
+    restarts: list[Restart] = field(default_factory=list)
 
     def _latency_line(self) -> str:
         if not self.latency.count:
@@ -146,7 +163,10 @@ class ShiftChangeResult:
         )
 
     def lines(self) -> list[str]:
-        return [
+        audit = [] if self.audit is None else [self.audit.sentence()]
+        if not self.drained:
+            audit.append("the gateways still held unacknowledged punches when the drain ended: the audit is early")
+        return audit + [
             f"server {self.server}, layer redis, {self.readers} readers, 1 emulator process, "
             f"{self.gateways} gateway process(es)",
             f"burst: {self.inserts} inserts within {self.burst_window_s:.0f} s; "
@@ -196,17 +216,55 @@ async def _wait_http(
     raise RuntimeError(f"{what} not ready within {timeout} s (last: {last}); log: {process.log_path}")
 
 
+#: A kiosk page reconnects after a close, as the reference app's does: at once, then backing off to this (s).
+_KIOSK_RECONNECT_MAX_S: Final = 2.0
+
+
 @dataclass
 class _Kiosk:
     terminal_id: int
     socket: ClientConnection
+    url: str
+    origin: str
     punches: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    #: Each time the server closed the socket (CLOCK_MONOTONIC ns) and its close code (1006: dropped without one).
+    closes: list[tuple[int, int | None]] = field(default_factory=list)
+    #: When each reconnect was welcomed again (ns).
+    reconnects: list[int] = field(default_factory=list)
 
     async def listen(self) -> None:
-        async for raw in self.socket:
-            message = json.loads(raw)
-            if message.get("type") == "punch":
-                self.punches.append((time.monotonic_ns(), message))
+        """Read punches until cancelled; after a close, reconnect (a kiosk that stays dark would hide every later
+        punch of its terminal)."""
+        while True:
+            try:
+                async for raw in self.socket:
+                    message = json.loads(raw)
+                    if message.get("type") == "punch":
+                        self.punches.append((time.monotonic_ns(), message))
+            except ConnectionClosed:
+                pass
+            self.closes.append((time.monotonic_ns(), self.socket.close_code))
+            self.socket = await self._reconnect()
+            self.reconnects.append(time.monotonic_ns())
+
+    async def _reconnect(self) -> ClientConnection:
+        delay = 0.05
+        while True:
+            try:
+                ws = await connect(self.url, origin=self.origin, open_timeout=10)  # type: ignore[arg-type]
+            except (OSError, TimeoutError, InvalidHandshake):
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, _KIOSK_RECONNECT_MAX_S)
+                continue
+            try:
+                welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            except (TimeoutError, ConnectionClosed, ValueError):
+                await ws.close()
+                await asyncio.sleep(delay)
+                continue
+            if welcome.get("type") == "welcome":
+                return ws
+            await ws.close()
 
 
 def _connect_failure_kind(exc: BaseException) -> ConnectFailureKind:
@@ -248,16 +306,36 @@ async def _open_kiosks(
             failures.record("handshake_error")
             await ws.close()
             return None
-        return _Kiosk(terminal["id"], ws)
+        return _Kiosk(terminal["id"], ws, url, stack.http_url)
 
     opened = await asyncio.gather(*(open_one(t) for t in terminals))
     return [k for k in opened if k is not None], failures
 
 
-def _stored_punches(db_path: Path) -> list[tuple[int, str, str]]:
+def _stored_punches(db_path: Path) -> list[tuple[int, int, str, str, str]]:
+    """(id, terminal id, serial, event id, recorded_at with its UTC offset) of every stored punch."""
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        rows = db.execute("SELECT terminal_id, key_serial, event_id FROM timeclock_punch").fetchall()
-    return [(int(t), str(k), str(e)) for t, k, e in rows]
+        rows = db.execute(
+            "SELECT id, terminal_id, key_serial, event_id, recorded_at FROM timeclock_punch ORDER BY id"
+        ).fetchall()
+    # Django keeps aware times in SQLite as UTC text without an offset.
+    return [(int(i), int(t), str(k), str(e), f"{str(r).replace(' ', 'T')}+00:00") for i, t, k, e, r in rows]
+
+
+def _audit(run_dir: Path, terminals: list[dict[str, Any]], employees: list[dict[str, Any]]) -> PunchAudit:
+    """Keep what the audit needs beside the emulator's event log, and audit from those files, as anyone can again
+    (``harness audit-punches DIR``)."""
+    (run_dir / "punches.jsonl").write_text(
+        "".join(line + "\n" for line in punch_lines(_stored_punches(run_dir / "db.sqlite3")))
+    )
+    context = {
+        "terminal_of_device": {str(device): t["id"] for device, t in enumerate(terminals)},
+        "known_serials": sorted(e["key_serial"] for e in employees),
+    }
+    (run_dir / "audit-context.json").write_text(json.dumps(context, indent=1))
+    audit = audit_files(run_dir)
+    (run_dir / "punch-audit.json").write_text(json.dumps(audit.as_dict(), indent=1))
+    return audit
 
 
 def _emulator(
@@ -356,11 +434,11 @@ async def _play(
 
 
 def _tally(
-    insert_ns: dict[tuple[int, str], int], kiosks: list[_Kiosk], stored: list[tuple[int, str, str]]
+    insert_ns: dict[tuple[int, str], int], kiosks: list[_Kiosk], stored: list[tuple[int, int, str, str, str]]
 ) -> tuple[int, int, dict[tuple[int, str], int]]:
     """Lost inserts, duplicate punches, and the first arrival (ns) of each event's punch at its kiosk."""
     per_event: dict[tuple[int, str], int] = {}
-    for terminal_id, serial, _ in stored:
+    for _, terminal_id, serial, _, _ in stored:
         per_event[(terminal_id, serial)] = per_event.get((terminal_id, serial), 0) + 1
     lost = sum(1 for key in insert_ns if per_event.get(key, 0) == 0)
     duplicates = sum(max(0, count - 1) for count in per_event.values())
@@ -382,6 +460,8 @@ async def _drive(
     gateways: int,
     drain_s: float,
     on_gateway: Callable[[str, int], None] | None,
+    faults: tuple[FaultSpec, ...] = (),
+    fault_targets: FaultTargets | None = None,
 ) -> ShiftChangeResult:
     credentials = stack.credentials()
     terminals = sorted(credentials["terminals"], key=lambda t: t["reader_port"])[:readers]
@@ -392,8 +472,46 @@ async def _drive(
     control_port, status_ports = first, list(range(first + 1, first + 1 + gateways))
     emulator = _emulator(readers, base_port, control_port, seed, run_dir, env).start()
     shard_processes = _gateways(status_ports, seed, run_dir, env)
+
+    def restart_gateways() -> list[ManagedProcess]:
+        # What a supervisor does for a gateway that died: the same command again; its journal brings back what
+        # the killed one had not seen acknowledged.
+        for old in shard_processes:
+            old.stop()
+        shard_processes[:] = _gateways(status_ports, seed, run_dir, env)
+        for gateway in shard_processes:
+            gateway.start()
+            if on_gateway is not None:
+                on_gateway(gateway.name, gateway.pid)
+        return list(shard_processes)
+
+    fault_schedule: FaultSchedule | None = None
+    supervisor: ProcessSupervisor | None = None
+    if faults:
+        targets = fault_targets or FaultTargets()
+        targets.supervised["gateway"] = Supervised(
+            "eks-gateway", current=lambda: list(shard_processes), restart=restart_gateways
+        )
+        injected: list[int] = []
+
+        def eks_inject(body: dict[str, Any]) -> list[int]:
+            status, answer = http_json("127.0.0.1", control_port, "POST", "/faults", {**body, "seed": seed})
+            if status != 200:
+                raise RuntimeError(f"the emulator refused the fault {body}: HTTP {status} {answer}")
+            injected[:] = [int(d) for d in answer["devices"]]
+            return list(injected)
+
+        def eks_clear() -> None:
+            for device in injected:
+                http_json("127.0.0.1", control_port, "DELETE", f"/devices/{device}/faults")
+
+        targets.eks_inject, targets.eks_clear = eks_inject, eks_clear
+        # Built before anything plays, so a fault the run cannot inject stops it at once.
+        fault_schedule = FaultSchedule(targets, faults)
+        supervisor = ProcessSupervisor(targets.supervised)
     kiosks: list[_Kiosk] = []
     listeners: list[asyncio.Task[None]] = []
+    drained = True
     with ThreadPoolExecutor(max_workers=_HTTP_THREADS, thread_name_prefix="shift-change-http") as pool:
         try:
             await _wait_http(
@@ -409,15 +527,26 @@ async def _drive(
             meters = {"harness": psutil.Process(), "eks-emulator": psutil.Process(emulator.pid)}
             before = {name: _cpu_s(p) for name, p in meters.items()}
             wall_before = time.monotonic()
+            if fault_schedule is not None and supervisor is not None:
+                supervisor.start()
+                fault_schedule.start()
             insert_ns, intended_ns = await _play(
                 pool, control_port, schedule, terminals, credentials["employees"], kiosks, burst_s, drain_s
             )
+            if fault_schedule is not None:
+                # Every window is over (and restored) before the drain is judged.
+                fault_schedule.stop()
+            drained = await _wait_acknowledged(pool, status_ports, wall_before + burst_s + drain_s)
             played_s = time.monotonic() - wall_before
             load_processes = [
                 LoadProcessCpu(name, p.pid, 100.0 * (_cpu_s(p) - before[name]) / played_s) for name, p in meters.items()
             ]
             gateway_status = await _gateway_totals(pool, status_ports)
         finally:
+            if fault_schedule is not None:
+                fault_schedule.stop()
+            if supervisor is not None:
+                supervisor.stop()
             for task in listeners:
                 task.cancel()
             await asyncio.gather(*listeners, return_exceptions=True)
@@ -426,6 +555,7 @@ async def _drive(
                 gateway.stop()
             emulator.stop()
 
+    audit = _audit(run_dir, terminals, credentials["employees"])
     stored = _stored_punches(run_dir / "db.sqlite3")
     lost, duplicates, first_seen = _tally(insert_ns, kiosks, stored)
     latencies_ns = [first_seen[key] - sent for key, sent in insert_ns.items() if key in first_seen]
@@ -456,7 +586,29 @@ async def _drive(
         load_processes=load_processes,
         readers_connected=readers_connected,
         kiosk_failures=kiosk_failures,
+        fault_windows=fault_schedule.windows if fault_schedule is not None else [],
+        kiosk_closes=sorted(close for k in kiosks for close in k.closes),
+        kiosk_reconnects=sorted(at for k in kiosks for at in k.reconnects),
+        audit=audit,
+        drained=drained,
+        restarts=supervisor.restarts if supervisor is not None else [],
     )
+
+
+async def _wait_acknowledged(pool: ThreadPoolExecutor, ports: list[int], deadline: float) -> bool:
+    """Wait (until ``deadline``, monotonic) for every gateway to hold no unacknowledged punch: the database then
+    has everything it will get, and the audit can be trusted. A gateway that does not answer counts as not drained."""
+    while True:
+        try:
+            shards = (await _gateway_totals(pool, ports))["shards"]
+            pending = sum(int(s.get("gauges", {}).get("punches_pending", 0)) for s in shards)
+        except OSError:
+            pending = -1
+        if pending == 0:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.2)
 
 
 def _cpu_s(process: psutil.Process) -> float:
@@ -536,6 +688,8 @@ def drive_shift_change(
     *,
     drain_s: float = 60.0,
     on_gateway: Callable[[str, int], None] | None = None,
+    faults: tuple[FaultSpec, ...] = (),
+    fault_targets: FaultTargets | None = None,
 ) -> ShiftChangeResult:
     """Run ``schedule`` through emulator, gateway(s), worker and kiosks on a running stack (SQLite in run_dir).
 
@@ -543,7 +697,22 @@ def drive_shift_change(
         drain_s: how long after the burst a punch may still reach its kiosk before it counts as not delivered.
         on_gateway: called with each gateway process's name and pid once it started (the gateway is part of the
             system under test: a sampler can follow it).
+        faults: fault windows, counted from the first badge event; the gateways and the emulator's catalogue are
+            added to ``fault_targets`` (the stack's Redis, proxy and worker).
     """
     return asyncio.run(
-        _drive(stack, readers, schedule, burst_s, seed, run_dir, stack.config.server, gateways, drain_s, on_gateway)
+        _drive(
+            stack,
+            readers,
+            schedule,
+            burst_s,
+            seed,
+            run_dir,
+            stack.config.server,
+            gateways,
+            drain_s,
+            on_gateway,
+            faults,
+            fault_targets,
+        )
     )

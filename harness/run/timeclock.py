@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Iterator
 
+from harness.faults.schedule import FaultWindow, window_figures
 from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
 from harness.measure.aggregation import HealthThresholds, ProcessHealth
 from harness.measure.latency import LatencyRecorder
@@ -25,7 +26,7 @@ from harness.results import (
     GeneratorHealth,
 )
 from harness.results.document import TimePoint, TimeSeries
-from harness.run.cell import _pressure, stack_roots
+from harness.run.cell import _pressure, stack_fault_targets, stack_roots
 from harness.run.plan import Cell, CellRun, UnsupportedScenario, stack_config
 from harness.run.shift_change import EventTiming, ShiftChangeResult, drive_shift_change, shift_schedule
 from harness.stack import Stack
@@ -125,6 +126,33 @@ def _generator_health(outcome: ShiftChangeResult, send_lag: LatencyRecorder) -> 
     )
 
 
+def _window(
+    window: FaultWindow, points: list[dict[str, int]], outcome: ShiftChangeResult, following: FaultWindow | None
+) -> dict[str, object]:
+    """A window's figures, with what a timeclock adds: the first punch inserted after the fault ended that reached
+    its kiosk (how long after the end), and the kiosk sockets closed and reconnected from its start to the next
+    window's."""
+    figures = window_figures(window, points)
+    if window.began_monotonic_s is None or window.ended_monotonic_s is None:
+        return figures
+    began_ns, ended_ns = round(window.began_monotonic_s * 1e9), round(window.ended_monotonic_s * 1e9)
+    after = [t.received_ns for t in outcome.timings if t.inserted_ns >= ended_ns and t.received_ns is not None]
+    figures["first_punch_after_s"] = round((min(after) - ended_ns) / 1e9, 3) if after else None
+    until = round(following.began_monotonic_s * 1e9) if following and following.began_monotonic_s else None
+    closes: dict[str, int] = {}
+    first_close: int | None = None
+    for at, code in outcome.kiosk_closes:
+        if at >= began_ns and (until is None or at < until):
+            closes[str(code)] = closes.get(str(code), 0) + 1
+            first_close = at if first_close is None else min(first_close, at)
+    figures["kiosk_closes"] = closes
+    figures["first_close_after_s"] = None if first_close is None else round((first_close - began_ns) / 1e9, 3)
+    figures["kiosk_reconnects"] = sum(
+        1 for at in outcome.kiosk_reconnects if at >= began_ns and (until is None or at < until)
+    )
+    return figures
+
+
 def run_timeclock_cell(
     run: CellRun, *, stack: Stack | None = None, drain_s: float = 60.0, sampler: ResourceSampler | None = None
 ) -> CellMeasurements:
@@ -174,6 +202,8 @@ def run_timeclock_cell(
             stack.run_dir,
             drain_s=drain_s,
             on_gateway=sampler.track,
+            faults=scenario.faults,
+            fault_targets=stack_fault_targets(stack),
         )
     # After an owned stack stopped: its processes' logs are complete then.
     pressure = _pressure(stack, cell)
@@ -184,6 +214,12 @@ def run_timeclock_cell(
         if t.received_ns is not None:
             metrics.record_ns("eks_insert_to_kiosk", t.received_ns - t.inserted_ns)
             metrics.record_ns("response_time", t.received_ns - t.intended_ns)
+    series = timeclock_timeseries(outcome.timings, connections=tc.readers)
+    points = [{"epoch_s": p.epoch_s, "sent": p.sent, "received": p.received} for p in series.points]
+    windows = outcome.fault_windows
+    faults = tuple(
+        _window(w, points, outcome, windows[i + 1] if i + 1 < len(windows) else None) for i, w in enumerate(windows)
+    )
     seen = outcome.kiosks_with_punch
     delivery = DeliveryCounts(
         streams=tc.readers,
@@ -209,7 +245,10 @@ def run_timeclock_cell(
         unexpected_closes=UnexpectedCloses(),
         generator=_generator_health(outcome, send_lag),
         server_processes=sampler.processes(),
-        timeseries=timeclock_timeseries(outcome.timings, connections=tc.readers),
+        timeseries=series,
+        faults=faults,
+        punch_audit=outcome.audit.as_dict() if outcome.audit is not None else None,
+        restarts=tuple(r.to_dict() for r in outcome.restarts),
         layer_pressure=pressure,
         redis_samples=tuple(sampler.redis_samples),
         parameters={
@@ -223,5 +262,6 @@ def run_timeclock_cell(
             "burst_duration_s": round(outcome.burst_duration_s, 3),
             "readers_connected": outcome.readers_connected,
             "kiosks_not_opened": outcome.kiosk_failures.total,
+            "drained": outcome.drained,
         },
     )

@@ -1,0 +1,92 @@
+"""The exactly-once audit: each outcome of an insert, from records and from the files a run keeps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.measure.punch_audit import InsertRecord, PunchRecord, audit_files, audit_punches, punch_lines
+
+S = [f"00A1B2C3D4E5F6{i:02X}" for i in range(8)]
+T0 = 1_800_000_000_000_000_000
+TERMINALS = {0: 11, 1: 12}
+
+
+def _insert(device: int, serial: str, *, pushed: bool = True, at_s: float = 0.0) -> InsertRecord:
+    return InsertRecord(device, serial, pushed, T0 + round(at_s * 1e9), f"ins-{device}-{serial[-2:]}")
+
+
+def _punch(n: int, terminal: int, serial: str, after_s: float) -> PunchRecord:
+    return PunchRecord(n, terminal, serial, f"eks-{terminal}-{serial}-{n}", T0 + round(after_s * 1e9))
+
+
+def test_each_outcome_of_an_insert_is_counted_apart() -> None:
+    inserts = [
+        _insert(0, S[0]),  # stored once
+        _insert(0, S[1]),  # stored late
+        _insert(0, S[2]),  # lost: announced, never stored
+        _insert(1, S[3], pushed=False),  # unseen: nobody connected
+        _insert(1, S[4]),  # punched twice
+        _insert(1, "FFFFFFFFFFFFFFFF"),  # a fault's random key: not audited
+        _insert(5, S[5]),  # a reader outside the run: not audited
+    ]
+    punches = [
+        _punch(1, 11, S[0], 0.05),
+        _punch(2, 11, S[1], 7.5),
+        _punch(3, 12, S[4], 0.05),
+        _punch(4, 12, S[4], 6.0),
+        _punch(5, 12, S[6], 0.05),  # no insert of that key at that terminal
+    ]
+    audit = audit_punches(inserts, punches, TERMINALS, set(S), late_s=2.0)
+    assert (audit.inserts, audit.stored_once, audit.recovered_late, audit.lost, audit.unseen) == (5, 2, 1, 1, 1)
+    assert (audit.duplicated, audit.unexpected) == (1, 1)
+    assert audit.lost_examples == ["ins-0-02"] and audit.unseen_examples == ["ins-1-03"]
+    assert audit.duplicated_examples == [f"eks-12-{S[4]}-4"] and audit.unexpected_examples == [f"eks-12-{S[6]}-5"]
+    assert audit.max_store_delay_s == 7.5
+    assert not audit.exactly_once
+    assert "NOT exactly once" in audit.sentence() and "1 lost, 1 unseen" in audit.sentence()
+
+
+def test_a_clean_history_is_exactly_once() -> None:
+    audit = audit_punches(
+        [_insert(0, S[0]), _insert(1, S[1])], [_punch(1, 11, S[0], 0.1), _punch(2, 12, S[1], 0.2)], TERMINALS, set(S)
+    )
+    assert audit.exactly_once and audit.stored_once == 2 and audit.lost == audit.duplicated == audit.unexpected == 0
+
+
+def test_a_key_inserted_again_by_a_reboot_is_one_insert() -> None:
+    # A reboot that keeps the key logs a second insert of it; one punch is what the timeclock owes.
+    audit = audit_punches([_insert(0, S[0]), _insert(0, S[0], at_s=3)], [_punch(1, 11, S[0], 0.1)], TERMINALS, set(S))
+    assert audit.inserts == 1 and audit.exactly_once
+
+
+def test_the_audit_repeats_from_the_files_a_run_keeps(tmp_path: Path) -> None:
+    events = [
+        {"event_id": "a", "seq": 1, "action": "insert", "device_id": 0, "key_id": S[0], "source": "api",
+         "pushed": True, "monotonic_ns": 1, "wall_time_ns": T0},
+        {"event_id": "b", "seq": 2, "action": "remove", "device_id": 0, "key_id": S[0], "source": "api",
+         "pushed": True, "monotonic_ns": 2, "wall_time_ns": T0 + 10**9},
+        {"event_id": "c", "seq": 3, "action": "insert", "device_id": 1, "key_id": S[1], "source": "api",
+         "pushed": True, "monotonic_ns": 3, "wall_time_ns": T0},
+    ]  # fmt: skip
+    (tmp_path / "eks-events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    # recorded_at as the run writes it from SQLite (UTC text given its offset): 0.5 s after the insert.
+    (tmp_path / "punches.jsonl").write_text(
+        "\n".join(punch_lines([(1, 11, S[0], "eks-x", "2027-01-15T08:00:00.500000+00:00")])) + "\n"
+    )
+    (tmp_path / "audit-context.json").write_text(
+        json.dumps({"terminal_of_device": {"0": 11, "1": 12}, "known_serials": S})
+    )
+    audit = audit_files(tmp_path)
+    assert (audit.inserts, audit.stored_once, audit.lost, audit.lost_examples) == (2, 1, 1, ["c"])
+    assert audit.max_store_delay_s == 0.5
+
+
+def test_a_damaged_file_is_named_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "eks-events.jsonl").write_text('{"action": "insert"}\n')
+    (tmp_path / "punches.jsonl").write_text("")
+    (tmp_path / "audit-context.json").write_text(json.dumps({"terminal_of_device": {}, "known_serials": []}))
+    with pytest.raises(ValueError, match=r"eks-events.jsonl, line 1: not an emulator insert event"):
+        audit_files(tmp_path)
