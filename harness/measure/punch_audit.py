@@ -7,10 +7,16 @@ the punches stored for it:
 
 * ``stored_once``: one punch, stored within ``late_s`` of the insert;
 * ``recovered_late``: one punch, stored later than that (it needed a re-send, the journal, a reconnect's re-read);
-* ``lost``: no punch, and the reader announced the insert to a connected client (``pushed``);
-* ``unseen``: no punch, and no client was connected when the key went in: an EKS reader keeps no history [F], so an
-  insert pulled out again before the gateway reconnects cannot be seen by anyone. Counted apart from ``lost`` and
-  never hidden: a gateway that stays away too long shows here;
+* ``lost``: no punch, though a client was connected when the key went in (``pushed``) and when it came out (or it
+  never came out): the system had every chance to read it;
+* ``cut_off``: no punch; the insert was announced to a client, but no client was connected any more when the key
+  came out (the gateway died, or lost the connection, between the ``Ek 01`` and its read, and was not back before
+  the key left). An EKS reader keeps no history [F], so no gateway can recover such an insert;
+* ``unseen``: no punch, and no client was connected when the key went in: likewise unrecoverable.
+
+``cut_off`` and ``unseen`` are not recorded punches and are never hidden: each is counted and named, and a gateway
+that stays away too long shows there; they are apart from ``lost`` because only a reader with a memory could save
+them.
 * ``duplicated``: the punches beyond the first of an insert;
 * ``unexpected``: punches that match no logged insert.
 
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +47,8 @@ class InsertRecord:
     pushed: bool
     wall_time_ns: int
     event_id: str
+    #: Whether a client was connected when the key came out (None: it was still in when the log ended).
+    removal_pushed: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +68,7 @@ class PunchAudit:
     stored_once: int
     recovered_late: int
     lost: int
+    cut_off: int
     unseen: int
     duplicated: int
     unexpected: int
@@ -68,6 +77,7 @@ class PunchAudit:
     #: The longest an insert waited for its (first) punch, seconds; None when nothing was stored.
     max_store_delay_s: float | None
     lost_examples: list[str] = field(default_factory=list)
+    cut_off_examples: list[str] = field(default_factory=list)
     duplicated_examples: list[str] = field(default_factory=list)
     unexpected_examples: list[str] = field(default_factory=list)
     unseen_examples: list[str] = field(default_factory=list)
@@ -85,9 +95,9 @@ class PunchAudit:
         delay = "" if self.max_store_delay_s is None else f"; longest insert -> stored {self.max_store_delay_s:.2f} s"
         return (
             f"punch audit ({verdict}): {self.inserts:,} inserts: {self.stored_once:,} stored once, "
-            f"{self.recovered_late:,} stored late (> {self.late_s:g} s), {self.lost:,} lost, {self.unseen:,} unseen "
-            f"(no client connected when the key went in and out), {self.duplicated:,} duplicate punches, "
-            f"{self.unexpected:,} unexpected{delay}"
+            f"{self.recovered_late:,} stored late (> {self.late_s:g} s), {self.lost:,} lost, {self.duplicated:,} "
+            f"duplicate punches, {self.unexpected:,} unexpected; not recorded and unrecoverable: {self.cut_off:,} cut "
+            f"off (no client left when the key came out), {self.unseen:,} unseen (none when it went in){delay}"
         )
 
 
@@ -119,15 +129,19 @@ def audit_punches(
         # A schedule uses a key once per reader; the insert that counts is the first (a re-insert by a fault's
         # bounce, or a reboot that keeps the key, is the same key still in as far as a punch goes).
         audited.setdefault(key, insert)
-    once = late = lost = unseen = duplicated = 0
+    once = late = lost = cut_off = unseen = duplicated = 0
     lost_ids: list[str] = []
+    cut_off_ids: list[str] = []
     unseen_ids: list[str] = []
     duplicated_ids: list[str] = []
     delays: list[float] = []
     for key, insert in audited.items():
         stored = sorted(by_event.get(key, ()), key=lambda p: p.recorded_at_ns)
         if not stored:
-            if insert.pushed:
+            if insert.pushed and insert.removal_pushed is False:
+                cut_off += 1
+                cut_off_ids.append(insert.event_id)
+            elif insert.pushed:
                 lost += 1
                 lost_ids.append(insert.event_id)
             else:
@@ -149,12 +163,14 @@ def audit_punches(
         stored_once=once,
         recovered_late=late,
         lost=lost,
+        cut_off=cut_off,
         unseen=unseen,
         duplicated=duplicated,
         unexpected=len(unexpected),
         late_s=late_s,
         max_store_delay_s=round(max(delays), 3) if delays else None,
         lost_examples=lost_ids[:EXAMPLES],
+        cut_off_examples=cut_off_ids[:EXAMPLES],
         duplicated_examples=duplicated_ids[:EXAMPLES],
         unexpected_examples=[p.event_id for p in unexpected[:EXAMPLES]],
         unseen_examples=unseen_ids[:EXAMPLES],
@@ -176,23 +192,31 @@ def _lines(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
 
 
 def read_inserts(path: Path) -> list[InsertRecord]:
-    """The inserts of an emulator event log (``--events-log``); ValueError names the line of a bad record."""
-    out = []
+    """The inserts of an emulator event log (``--events-log``), each with whether its key's removal was pushed;
+    ValueError names the line of a bad record."""
+    out: list[InsertRecord] = []
+    # The insert still in each reader (index into out): a reader holds one key, so the next remove is its own.
+    holding: dict[int, int] = {}
     for number, record in _lines(path):
-        if record.get("action") != "insert":
-            continue
+        action = record.get("action")
         try:
-            out.append(
-                InsertRecord(
-                    int(record["device_id"]),
-                    str(record["key_id"]),
-                    bool(record["pushed"]),
-                    int(record["wall_time_ns"]),
-                    str(record["event_id"]),
+            device = int(record["device_id"])
+            if action == "insert":
+                holding[device] = len(out)
+                out.append(
+                    InsertRecord(
+                        device,
+                        str(record["key_id"]),
+                        bool(record["pushed"]),
+                        int(record["wall_time_ns"]),
+                        str(record["event_id"]),
+                    )
                 )
-            )
+            elif action == "remove" and device in holding:
+                index = holding.pop(device)
+                out[index] = replace(out[index], removal_pushed=bool(record["pushed"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}, line {number}: not an emulator insert event ({exc!r})") from None
+            raise ValueError(f"{path}, line {number}: not an emulator key event ({exc!r})") from None
     return out
 
 

@@ -134,12 +134,14 @@ class PunchAuditDoc(TypedDict):
     stored_once: int
     recovered_late: int
     lost: int
+    cut_off: int
     unseen: int
     duplicated: int
     unexpected: int
     late_s: float
     max_store_delay_s: float | None
     lost_examples: list[str]
+    cut_off_examples: list[str]
     duplicated_examples: list[str]
     unexpected_examples: list[str]
     unseen_examples: list[str]

@@ -195,6 +195,13 @@ def breach_sentences(result: Mapping[str, Any]) -> list[str]:
         for verdict in cell.get("slo_verdicts", []):
             if not verdict["pass"]:
                 sentences.append(str(verdict.get("sentence") or _fallback_sentence(verdict, cell)))
+        audit = cell.get("punch_audit")
+        if audit is not None and not audit["exactly_once"]:
+            # Not an SLO one may choose: a timeclock that loses or doubles a punch fails, whatever else it did.
+            sentences.append(
+                f"punches not exactly once in {cell['server']}+{cell['layer']} x{cell['workers']}: "
+                f"{audit['lost']} lost, {audit['duplicated']} duplicated, {audit['unexpected']} unexpected"
+            )
     return sentences
 
 
@@ -208,10 +215,14 @@ def _fallback_sentence(verdict: Mapping[str, Any], cell: Mapping[str, Any]) -> s
 
 def exit_code(result: Mapping[str, Any]) -> int:
     """:data:`EXIT_CRASH` if the generator's users raised exceptions in any cell, or its test ended early because
-    every socket was gone (its figures are incomplete, so its verdicts cannot be trusted either way), else
-    :data:`EXIT_SLO_BREACH` if any verdict failed, else :data:`EXIT_OK`."""
+    every socket was gone (its figures are incomplete, so its verdicts cannot be trusted either way), or a fault
+    window could not begin or end, else :data:`EXIT_SLO_BREACH` if any verdict failed or a punch audit is not
+    exactly once, else :data:`EXIT_OK`."""
     for cell in result.get("cells", []):
         health = cell.get("generator_health", {})
         if health.get("user_errors") or health.get("ended_early"):
+            return EXIT_CRASH
+        # A fault window that could not begin or end: the run is not the one asked for.
+        if any(f.get("error") for f in cell.get("faults") or ()):
             return EXIT_CRASH
     return EXIT_SLO_BREACH if breach_sentences(result) else EXIT_OK

@@ -231,13 +231,20 @@ def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
 
 def stack_fault_targets(stack: Stack | None) -> FaultTargets:
     """What the faults of a run may act on in ``stack`` (nothing but a client path without one): its Redis and the
-    proxy in front of it, and its timeclock worker, restarted by the harness as runworker has no supervisor."""
+    proxy in front of it, its server processes and its timeclock worker, restarted by the harness as a process
+    manager would (runworker and Daphne restart nothing themselves)."""
     targets = FaultTargets()
     if stack is None:
         return targets
     targets.redis = stack.redis
     if stack.redis_proxy is not None:
         targets.proxies["redis"] = stack.redis_proxy
+    if stack.launch is not None:
+        targets.supervised["server"] = Supervised(
+            f"{stack.config.server}-server",
+            current=lambda: list(stack.launch.processes) if stack.launch is not None else [],
+            restart=stack.restart_server,
+        )
     if stack.worker is not None:
         targets.supervised["worker"] = Supervised(
             "timeclock-worker",

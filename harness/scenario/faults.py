@@ -5,8 +5,8 @@ Each entry is one window, from ``start_s`` seconds after the cell's load began, 
 
 * ``toxic``: a TCP toxic (``harness/faults/toxics.py``) through the harness's fault proxy, on the ``client`` path
   (generator → server) or the ``redis`` path (every app process → Redis);
-* ``kill``: a process of the stack (``redis``, ``worker``, ``gateway``) killed with ``signal`` (KILL or TERM) and
-  restarted, as a supervisor would, when the window ends;
+* ``kill``: processes of the stack (``redis``, the timeclock ``worker``, the EKS ``gateway``, the ``server``
+  processes) killed with ``signal`` (KILL or TERM) and restarted, as a supervisor would, when the window ends;
 * ``pause``: a process stopped with SIGSTOP and continued with SIGCONT when the window ends;
 * ``client_kill``: ``CLIENT KILL TYPE normal|pubsub`` on the stack's Redis at the window's start;
 * ``eks``: a fault of the EKS emulator's catalogue on a ``fraction`` of the readers, for the window.
@@ -45,8 +45,8 @@ EKS_FAULTS: Final = (
 #: What each kind may be aimed at.
 FAULT_TARGETS: Final[dict[FaultKind, tuple[str, ...]]] = {
     "toxic": ("client", "redis"),
-    "kill": ("redis", "worker", "gateway"),
-    "pause": ("redis", "worker", "gateway"),
+    "kill": ("redis", "worker", "gateway", "server"),
+    "pause": ("redis", "worker", "gateway", "server"),
     "client_kill": ("normal", "pubsub"),
     "eks": EKS_FAULTS,
 }

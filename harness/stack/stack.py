@@ -165,21 +165,52 @@ class Stack:
     def _cwd(self) -> Path | None:
         return self.run_dir if self.config.python else None
 
-    def _serve(self, layer: LayerSpec) -> None:
-        self.launch = server_spec(self.config.server).launch(
-            app=ASGI_APP,
-            host=self.config.host,
-            port=self.port,
-            workers=self.config.workers,
-            env=self.env,
-            log_dir=self.run_dir,
-            python=self.python,
-            cwd=self._cwd,
+    def _launch_servers(self) -> None:
+        self.launch = (
+            server_spec(self.config.server)
+            .launch(
+                app=ASGI_APP,
+                host=self.config.host,
+                port=self.port,
+                workers=self.config.workers,
+                env=self.env,
+                log_dir=self.run_dir,
+                python=self.python,
+                cwd=self._cwd,
+            )
+            .start()
         )
-        for process in self.launch.processes:
-            process.start()
-        for sock in self.launch.inherited:
-            sock.close()
+
+    def restart_server(self) -> list[ManagedProcess]:
+        """Start the server processes again on the same port after they died or were killed (what systemd does
+        for a unit that exits); returns them once the app answers ``/healthz`` again.
+
+        Raises:
+            StackError: they did not become healthy within the start-up time-out.
+        """
+        if self.launch is not None:
+            # Whatever is left of the old ones (a Uvicorn master's orphaned workers) goes with their process group.
+            self.launch.stop()
+        self._launch_servers()
+        assert self.launch is not None
+        deadline = time.monotonic() + self.config.startup_timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            try:
+                status, body = http_get_json(self.config.host, self.port, "/healthz")
+            except OSError as exc:
+                last = str(exc)
+            else:
+                if status == 200:
+                    return list(self.launch.processes)
+                last = f"HTTP {status} {body}"
+            time.sleep(0.1)
+        raise StackError(
+            f"the restarted server did not become healthy within {self.config.startup_timeout:.0f} s ({last})"
+        )
+
+    def _serve(self, layer: LayerSpec) -> None:
+        self._launch_servers()
         if layer.shared_across_processes:
             self.worker = self._start_worker()
         self._wait_healthy()

@@ -14,8 +14,10 @@ T0 = 1_800_000_000_000_000_000
 TERMINALS = {0: 11, 1: 12}
 
 
-def _insert(device: int, serial: str, *, pushed: bool = True, at_s: float = 0.0) -> InsertRecord:
-    return InsertRecord(device, serial, pushed, T0 + round(at_s * 1e9), f"ins-{device}-{serial[-2:]}")
+def _insert(
+    device: int, serial: str, *, pushed: bool = True, at_s: float = 0.0, removal_pushed: bool | None = True
+) -> InsertRecord:
+    return InsertRecord(device, serial, pushed, T0 + round(at_s * 1e9), f"ins-{device}-{serial[-2:]}", removal_pushed)
 
 
 def _punch(n: int, terminal: int, serial: str, after_s: float) -> PunchRecord:
@@ -26,7 +28,8 @@ def test_each_outcome_of_an_insert_is_counted_apart() -> None:
     inserts = [
         _insert(0, S[0]),  # stored once
         _insert(0, S[1]),  # stored late
-        _insert(0, S[2]),  # lost: announced, never stored
+        _insert(0, S[2]),  # lost: announced, never stored, a client still there when it came out
+        _insert(0, S[7], removal_pushed=False),  # cut off: announced, but nobody left when it came out
         _insert(1, S[3], pushed=False),  # unseen: nobody connected
         _insert(1, S[4]),  # punched twice
         _insert(1, "FFFFFFFFFFFFFFFF"),  # a fault's random key: not audited
@@ -40,13 +43,20 @@ def test_each_outcome_of_an_insert_is_counted_apart() -> None:
         _punch(5, 12, S[6], 0.05),  # no insert of that key at that terminal
     ]
     audit = audit_punches(inserts, punches, TERMINALS, set(S), late_s=2.0)
-    assert (audit.inserts, audit.stored_once, audit.recovered_late, audit.lost, audit.unseen) == (5, 2, 1, 1, 1)
+    assert (audit.inserts, audit.stored_once, audit.recovered_late, audit.lost, audit.unseen) == (6, 2, 1, 1, 1)
+    assert audit.cut_off == 1 and audit.cut_off_examples == ["ins-0-07"]
     assert (audit.duplicated, audit.unexpected) == (1, 1)
     assert audit.lost_examples == ["ins-0-02"] and audit.unseen_examples == ["ins-1-03"]
     assert audit.duplicated_examples == [f"eks-12-{S[4]}-4"] and audit.unexpected_examples == [f"eks-12-{S[6]}-5"]
     assert audit.max_store_delay_s == 7.5
     assert not audit.exactly_once
-    assert "NOT exactly once" in audit.sentence() and "1 lost, 1 unseen" in audit.sentence()
+    assert "NOT exactly once" in audit.sentence() and "1 lost, 1 duplicate punches" in audit.sentence()
+    assert "1 cut off (no client left when the key came out), 1 unseen" in audit.sentence()
+
+
+def test_an_insert_cut_off_from_every_client_is_not_a_loss_of_the_system() -> None:
+    audit = audit_punches([_insert(0, S[0], removal_pushed=False)], [], TERMINALS, set(S))
+    assert audit.exactly_once and (audit.lost, audit.cut_off) == (0, 1)
 
 
 def test_a_clean_history_is_exactly_once() -> None:
@@ -70,6 +80,10 @@ def test_the_audit_repeats_from_the_files_a_run_keeps(tmp_path: Path) -> None:
          "pushed": True, "monotonic_ns": 2, "wall_time_ns": T0 + 10**9},
         {"event_id": "c", "seq": 3, "action": "insert", "device_id": 1, "key_id": S[1], "source": "api",
          "pushed": True, "monotonic_ns": 3, "wall_time_ns": T0},
+        {"event_id": "d", "seq": 4, "action": "insert", "device_id": 2, "key_id": S[2], "source": "api",
+         "pushed": True, "monotonic_ns": 4, "wall_time_ns": T0},
+        {"event_id": "e", "seq": 5, "action": "remove", "device_id": 2, "key_id": S[2], "source": "api",
+         "pushed": False, "monotonic_ns": 5, "wall_time_ns": T0},
     ]  # fmt: skip
     (tmp_path / "eks-events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     # recorded_at as the run writes it from SQLite (UTC text given its offset): 0.5 s after the insert.
@@ -77,10 +91,12 @@ def test_the_audit_repeats_from_the_files_a_run_keeps(tmp_path: Path) -> None:
         "\n".join(punch_lines([(1, 11, S[0], "eks-x", "2027-01-15T08:00:00.500000+00:00")])) + "\n"
     )
     (tmp_path / "audit-context.json").write_text(
-        json.dumps({"terminal_of_device": {"0": 11, "1": 12}, "known_serials": S})
+        json.dumps({"terminal_of_device": {"0": 11, "1": 12, "2": 13}, "known_serials": S})
     )
     audit = audit_files(tmp_path)
-    assert (audit.inserts, audit.stored_once, audit.lost, audit.lost_examples) == (2, 1, 1, ["c"])
+    # c was still in when the log ended (a gateway was there to read it): lost; d left with nobody there: cut off.
+    assert (audit.inserts, audit.stored_once, audit.lost, audit.lost_examples) == (3, 1, 1, ["c"])
+    assert audit.cut_off_examples == ["d"]
     assert audit.max_store_delay_s == 0.5
 
 
@@ -88,5 +104,5 @@ def test_a_damaged_file_is_named_with_its_line(tmp_path: Path) -> None:
     (tmp_path / "eks-events.jsonl").write_text('{"action": "insert"}\n')
     (tmp_path / "punches.jsonl").write_text("")
     (tmp_path / "audit-context.json").write_text(json.dumps({"terminal_of_device": {}, "known_serials": []}))
-    with pytest.raises(ValueError, match=r"eks-events.jsonl, line 1: not an emulator insert event"):
+    with pytest.raises(ValueError, match=r"eks-events.jsonl, line 1: not an emulator key event"):
         audit_files(tmp_path)
