@@ -139,13 +139,16 @@ def channel_layers_setting(environ: Mapping[str, str] | None = None) -> dict[str
         raise ConfigError(f"CHANNEL_LAYER={name!r}: expected one of {', '.join(sorted(CHANNEL_LAYER_BACKENDS))}")
     capacity = env_int("CHANNEL_CAPACITY", 1000, minimum=1, environ=environ)
     expiry = env_int("CHANNEL_EXPIRY", 60, minimum=1, environ=environ)
+    # Sockets re-join their groups every GROUP_REFRESH_S, so a member can be forgotten after a few periods: the
+    # channel of a killed process then leaves its groups in minutes, not channels-redis' default day.
+    group_expiry = env_int("CHANNEL_GROUP_EXPIRY", 300, minimum=1, environ=environ)
     config: dict[str, Any]
     if name == "inmemory":
         config = {"capacity": capacity, "expiry": expiry}
     else:
         hosts = redis_host_entries(redis_hosts(env.get("REDIS_URL", "")))
         if name == "redis":
-            config = {"hosts": hosts, "capacity": capacity, "expiry": expiry}
+            config = {"hosts": hosts, "capacity": capacity, "expiry": expiry, "group_expiry": group_expiry}
         else:
             # The pub/sub layer has no per-channel queue, hence no capacity or expiry to set.
             config = {"hosts": hosts}

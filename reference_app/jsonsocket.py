@@ -3,12 +3,19 @@
 It owns the behaviour docs/protocols.md promises for all endpoints: one JSON object per text frame with a ``type``
 key, an ``error`` reply naming the problem for anything malformed (the socket stays open), and close code 4009 for a
 frame over ``WS_MAX_MESSAGE_BYTES``. Subclasses register one coroutine per accepted ``type``.
+
+Groups are joined with :meth:`JsonSocketConsumer.join_group`, which also re-joins them every ``GROUP_REFRESH_S``
+(docs/reliability.md#how-the-reference-app-recovers-per-fault): a membership Redis lost in a restart comes back
+within that period, and the layer's ``group_expiry`` can be short enough that the channels of a killed process leave
+every group on their own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
@@ -89,6 +96,37 @@ class JsonSocketConsumer(AsyncWebsocketConsumer):
 
     def handlers(self) -> dict[str, Handler]:
         return {"ping": self.on_ping}
+
+    async def join_group(self, group: str) -> None:
+        """Join ``group`` now and keep re-joining it while the socket is open (every ``GROUP_REFRESH_S``)."""
+        await self.channel_layer.group_add(group, self.channel_name)
+        joined: list[str] = self.__dict__.setdefault("_joined", [])
+        joined.append(group)
+        interval: float = settings.GROUP_REFRESH_S
+        if interval > 0 and self.__dict__.get("_refresher") is None:
+            self.__dict__["_refresher"] = asyncio.get_running_loop().create_task(self._refresh_groups(interval))
+
+    async def _refresh_groups(self, interval: float) -> None:
+        # Spread over the period: sockets that connected together must not refresh together.
+        await asyncio.sleep(random.uniform(0.5, 1.0) * interval)
+        while True:
+            for group in list(self.__dict__.get("_joined", ())):
+                try:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                except Exception as exc:
+                    # Redis is down: the next round tries again; the socket itself is the server's business.
+                    logger.warning("re-joining %s failed (%s: %s)", group, type(exc).__name__, exc)
+            await asyncio.sleep(interval)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the consumer ends (a disconnect, an exception), a refresher left running would keep a dead
+            # channel in its groups for ever.
+            refresher: asyncio.Task[None] | None = self.__dict__.pop("_refresher", None)
+            if refresher is not None:
+                refresher.cancel()
 
     def _handler_table(self) -> dict[str, Handler]:
         # Built on the first message and kept: handlers() allocates, and receive() is the hot path.

@@ -97,12 +97,18 @@ STATIC_ROOT = DATA_DIR / "static"
 # The shared page assets live beside the settings, not in one of the apps.
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+# Every socket re-joins its groups this often (seconds; 0: never), so a membership Redis lost comes back and the
+# layer's group_expiry can drop the channels of a killed process (docs/reliability.md).
+GROUP_REFRESH_S = env_int("GROUP_REFRESH_S", 60, minimum=0)
 # Limits applied to every JSON WebSocket endpoint (docs/protocols.md).
 WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 64 * 1024, minimum=256)
 CHAT_MAX_TEXT_CHARS = env_int("CHAT_MAX_TEXT_CHARS", 4000, minimum=1)
 # Test only: CPU microseconds spent on every chat message received, so harness gate's validation can inject a
 # regression of known size. 0 (off) unless set; never set it in a deployment.
 TEST_ONLY_CHAT_CPU_US = env_int("REFERENCE_APP_TEST_ONLY_CHAT_CPU_US", 0, minimum=0)
+# Test only: a deliberate hole (the notifications socket also joins the group of ?user=<id>), so the authorization
+# fuzz's own test can show it finds one. Off unless set; never set it in a deployment.
+TEST_ONLY_NOTIFY_GROUP_FROM_QUERY = env_bool("REFERENCE_APP_TEST_ONLY_NOTIFY_GROUP_FROM_QUERY", False)
 NOTIFICATIONS_BACKLOG_LIMIT = env_int("NOTIFICATIONS_BACKLOG_LIMIT", 200, minimum=0)
 NOTIFICATIONS_MAX_RECIPIENTS = env_int("NOTIFICATIONS_MAX_RECIPIENTS", 10_000, minimum=1)
 TIMECLOCK_CHANNEL = os.environ.get("TIMECLOCK_CHANNEL") or "timeclock-punches"

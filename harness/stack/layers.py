@@ -33,6 +33,12 @@ REDIS_SOCKET_TIMEOUT_S = 30
 REDIS_MAX_CONNECTIONS = 1000
 
 
+#: channels-redis keeps a group member 86,400 s by default: the channel of a socket whose process was killed (and so
+#: never left its groups) is sent every group message for a day, until it is over capacity. The reference app
+#: re-joins its groups every 60 s (GROUP_REFRESH_S), so its stacks can forget a member after 5 minutes instead.
+GROUP_EXPIRY_S = 300
+
+
 def redis_host(url: str) -> dict[str, Any]:
     """One channels-redis ``hosts`` entry with the stack's connection options (the two constants above)."""
     return {
@@ -63,7 +69,7 @@ LAYERS: dict[str, LayerSpec] = {
         LayerSpec(
             "redis",
             "channels_redis.core.RedisChannelLayer",
-            lambda url: {"hosts": _redis_hosts(url), "capacity": 1000, "expiry": 60},
+            lambda url: {"hosts": _redis_hosts(url), "capacity": 1000, "expiry": 60, "group_expiry": GROUP_EXPIRY_S},
             needs_redis=True,
             shared_across_processes=True,
             description="channels-redis list-based layer (queues per channel, capacity and expiry)",
@@ -78,6 +84,16 @@ LAYERS: dict[str, LayerSpec] = {
         ),
     )
 }
+
+
+def layer_settings(name: str) -> dict[str, Any]:
+    """The settings of a layer that change how it behaves under faults (its backend, capacity and expiry, and the
+    Redis connection options: socket and connect time-outs, the pool's cap), without the stack's own addresses."""
+    spec = layer_spec(name)
+    config = spec.config("redis://127.0.0.1:6379/0" if spec.needs_redis else None)
+    hosts = config.pop("hosts", [])
+    options = {k: v for k, v in hosts[0].items() if k != "address"} if hosts else {}
+    return {"backend": spec.backend, **config, **({"host_options": options} if options else {})}
 
 
 def layer_spec(name: str) -> LayerSpec:

@@ -53,7 +53,7 @@ class ChatConsumer(JsonSocketConsumer):
             await self.close(code=CLOSE_UNKNOWN_ROOM)
             return
         self.group = room_group(self.room)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join_group(self.group)
         await self.accept()
         await self.welcome(room=self.room, user=self.username)
         await self.channel_layer.group_send(

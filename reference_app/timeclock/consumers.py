@@ -48,7 +48,7 @@ class KioskConsumer(JsonSocketConsumer):
             await self.close()
             return
         self.group = terminal_group(terminal.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join_group(self.group)
         await self.accept()
         await self.welcome(terminal={"id": terminal.pk, "name": terminal.name})
 
