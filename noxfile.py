@@ -81,6 +81,20 @@ def layer_cost(session: nox.Session) -> None:
     session.run("python", "benchmarks/inmemory_layer_cost.py", *session.posargs)
 
 
+@nox.session
+def soak(session: nox.Session) -> None:
+    """30 minutes at 5,000 sockets per cell, judged flat, not merely bounded (docs/reliability.md#soak)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "harness", "run", "--scenario", "soak", *session.posargs)
+
+
+@nox.session(name="chaos")
+def chaos(session: nox.Session) -> None:
+    """The timeclock-chaos scenario: a shift change under the whole fault catalogue, punches audited exactly once."""
+    session.install("-e", ".")
+    session.run("python", "-m", "harness", "run", "--scenario", "timeclock-chaos", *session.posargs)
+
+
 @nox.session(name="gate-validation")
 def gate_validation(session: nox.Session) -> None:
     """The gate's measured false-alarm and detection rates on the reference app (docs/ci.md; about 80 minutes)."""

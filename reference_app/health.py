@@ -60,6 +60,8 @@ async def healthz(request: HttpRequest) -> HttpResponse:
         report[name] = "ok" if ok else "failing"
     layer = get_channel_layer()
     report["channel_layer_backend"] = f"{type(layer).__module__}.{type(layer).__qualname__}"
+    # What a soak run compares early and late: a consumer task that outlives its socket is a leak RSS hides for hours.
+    report["asyncio_tasks"] = len(asyncio.all_tasks())
     report["status"] = "failing" if problems or "failing" in report.values() else "ok"
     if problems:
         report["problems"] = problems

@@ -9,12 +9,22 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
-__all__ = ["ProcessSample", "RedisSample", "ResourceSampler", "ServerProcess", "redis_info"]
+__all__ = [
+    "KeyspaceSample",
+    "ProcessSample",
+    "RedisSample",
+    "ResourceSampler",
+    "ServerProcess",
+    "TaskSample",
+    "redis_info",
+    "redis_keyspace",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +46,25 @@ class RedisSample:
     ops_per_sec: int
     used_memory_bytes: int
     connected_clients: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyspaceSample:
+    """The stack's Redis keyspace at ``t_s``: all keys, and the channel layer's groups and their members."""
+
+    t_s: float
+    keys: int
+    groups: int
+    group_members: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSample:
+    """The asyncio tasks of the server process that answered ``GET /healthz`` at ``t_s``."""
+
+    t_s: float
+    pid: int
+    asyncio_tasks: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +103,59 @@ def redis_info(port: int, host: str = "127.0.0.1", timeout: float = 2.0) -> dict
     return info
 
 
+def _read_reply(stream: Any) -> Any:
+    """One RESP reply (simple string, error, integer, bulk string or array) from a socket's file."""
+    line = stream.readline()
+    if not line:
+        raise OSError("redis closed the connection")
+    kind, body = line[:1], line[1:-2]
+    if kind == b"+":
+        return body.decode()
+    if kind == b"-":
+        raise OSError(f"redis error: {body.decode(errors='replace')}")
+    if kind == b":":
+        return int(body)
+    if kind == b"$":
+        size = int(body)
+        return None if size < 0 else stream.read(size + 2)[:-2]
+    if kind == b"*":
+        return [_read_reply(stream) for _ in range(int(body))]
+    raise OSError(f"unexpected redis reply {line[:40]!r}")
+
+
+def _command(*args: str) -> bytes:
+    parts = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        data = arg.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def redis_keyspace(
+    port: int, host: str = "127.0.0.1", prefix: str = "asgi", timeout: float = 5.0
+) -> tuple[int, int, int]:
+    """(keys, groups, group members) of a Redis used by channels-redis with ``prefix``: ``DBSIZE``, then ``SCAN`` for
+    ``<prefix>:group:*`` and a pipelined ``ZCARD`` of each (the list layer keeps each group as a sorted set)."""
+    with socket.create_connection((host, port), timeout=timeout) as sock, sock.makefile("rb") as stream:
+        sock.sendall(_command("DBSIZE"))
+        keys = int(_read_reply(stream))
+        groups: list[str] = []
+        cursor = "0"
+        while True:
+            sock.sendall(_command("SCAN", cursor, "MATCH", f"{prefix}:group:*", "COUNT", "1000"))
+            reply = _read_reply(stream)
+            cursor = reply[0].decode()
+            groups += [key.decode() for key in reply[1]]
+            if cursor == "0":
+                break
+        if groups:
+            sock.sendall(b"".join(_command("ZCARD", g) for g in groups))
+            members = sum(int(_read_reply(stream)) for _ in groups)
+        else:
+            members = 0
+    return keys, len(groups), members
+
+
 @dataclass
 class _Tracked:
     name: str
@@ -84,18 +166,39 @@ class _Tracked:
 class ResourceSampler:
     """Samples the given processes, and the children they start (Uvicorn's workers), every ``interval_s``."""
 
-    def __init__(self, processes: Mapping[str, int], *, redis_port: int | None = None, interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        processes: Mapping[str, int],
+        *,
+        redis_port: int | None = None,
+        interval_s: float = 1.0,
+        keyspace: bool = False,
+        health: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
+        """
+        Args:
+            keyspace: also sample the Redis keyspace (keys, groups, members): a soak run's series.
+            health: called each sample for the app's ``/healthz`` document; its ``pid`` and ``asyncio_tasks`` make
+                a task sample (a soak run's series; absent from an app that does not report them).
+        """
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s}")
         self.roots = dict(processes)
         self.redis_port = redis_port
         self.interval_s = interval_s
+        self.keyspace = keyspace
+        self.health = health
         self._tracked: dict[int, _Tracked] = {}
         self.redis_samples: list[RedisSample] = []
+        self.keyspace_samples: list[KeyspaceSample] = []
+        self.task_samples: list[TaskSample] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._t0 = 0.0
+        #: When sampling started (the origin of every t_s), on both clocks.
+        self.started_monotonic = 0.0
+        self.started_wall = 0.0
 
     def track(self, name: str, pid: int) -> None:
         """Sample one more process (and its children) from the next sample on, e.g. one started after :meth:`start`."""
@@ -147,13 +250,28 @@ class ResourceSampler:
                 )
             except (OSError, ValueError) as exc:
                 self.errors.append(f"redis INFO at t={now:.1f}s: {exc}")
+            if self.keyspace:
+                try:
+                    keys, groups, members = redis_keyspace(self.redis_port)
+                    self.keyspace_samples.append(KeyspaceSample(round(now, 3), keys, groups, members))
+                except (OSError, ValueError, IndexError) as exc:
+                    self.errors.append(f"redis keyspace at t={now:.1f}s: {exc}")
+        if self.health is not None:
+            try:
+                doc = self.health()
+                pid, tasks = doc.get("pid"), doc.get("asyncio_tasks")
+                if isinstance(pid, int) and isinstance(tasks, int):
+                    self.task_samples.append(TaskSample(round(now, 3), pid, tasks))
+            except (OSError, ValueError) as exc:
+                self.errors.append(f"health at t={now:.1f}s: {exc}")
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             self.sample_once()
 
     def start(self) -> ResourceSampler:
-        self._t0 = time.monotonic()
+        self._t0 = self.started_monotonic = time.monotonic()
+        self.started_wall = time.time()
         self._discover()
         self._thread = threading.Thread(target=self._loop, name="resource-sampler", daemon=True)
         self._thread.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +26,7 @@ from harness.measure.latency import LatencyRecorder
 from harness.measure.layer_pressure import layer_pressure
 from harness.measure.metric_set import MetricSet
 from harness.measure.resources import ResourceSampler
+from harness.measure.soak import soak_verdict
 from harness.report.progress import ProgressState
 from harness.results import (
     CellMeasurements,
@@ -39,6 +40,7 @@ from harness.run.plan import GENERATOR_KIND, Cell, CellRun, GeneratorTarget, _ge
 from harness.scenario import Scenario
 from harness.stack import Stack
 from harness.stack.layers import layer_spec
+from harness.stack.network import http_get_json
 
 __all__ = ["SETTLE_QUIET_S", "SETTLE_TIMEOUT_S", "run_locust_cell", "stack_roots"]
 
@@ -196,7 +198,13 @@ def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
             stack = Stack(stack_config(run.scenario, run.cell), run.directory / "stack").start()
             url, creds = stack.ws_url, stack.credentials_path
             redis_port = stack.redis.port if stack.redis else None
-            sampler = ResourceSampler(stack_roots(stack, run.cell), redis_port=redis_port).start()
+            sampler = ResourceSampler(
+                stack_roots(stack, run.cell),
+                redis_port=redis_port,
+                # A soak compares Redis keys and groups, and the app's asyncio tasks, early against late.
+                keyspace=scenario.soak is not None and redis_port is not None,
+                health=_health_of(stack) if scenario.soak is not None else None,
+            ).start()
         else:
             url, creds = load.url, load.credentials
         generator_url = url
@@ -211,6 +219,7 @@ def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
             schedule = FaultSchedule(targets, scenario.faults)
             supervisor = ProcessSupervisor(targets.supervised).start()
             schedule.start()
+        load_started = time.monotonic()
         for n, (size, users, rate, room_size) in enumerate(plan):
             result = _generator_run(run, load, generator_url, creds, n, size, users, rate, room_size, show)
             runs.append((size, users, result))
@@ -226,7 +235,58 @@ def run_locust_cell(run: CellRun, load: GeneratorTarget) -> CellMeasurements:
         if stack is not None:
             show("stopping")
             stack.stop()
-    return _measurements(run, load, url, runs, stack, sampler, len(plan), schedule, supervisor)
+    return _measurements(run, load, url, runs, stack, sampler, len(plan), schedule, supervisor, load_started)
+
+
+def _health_of(stack: Stack) -> Callable[[], Mapping[str, Any]]:
+    def health() -> Mapping[str, Any]:
+        _, body = http_get_json(stack.config.host, stack.port, "/healthz")
+        return body if isinstance(body, Mapping) else {}
+
+    return health
+
+
+def _soak(
+    scenario: Scenario, sampler: ResourceSampler | None, series: TimeSeries, load_started: float | None
+) -> Mapping[str, Any] | None:
+    """The soak verdict of a cell with ``[soak]``, on the time axis of the load (0: the generator started), over the
+    warm-up and the measurement (the grace and the closing of sockets would flatter the late window)."""
+    if scenario.soak is None or sampler is None or load_started is None:
+        return None
+    shift = load_started - sampler.started_monotonic
+    span = scenario.warmup_s + scenario.duration_s
+    named: dict[str, tuple[str, list[tuple[float, float]]]] = {}
+    for process in sampler.processes():
+        label = f"{process.name} pid {process.pid}"
+        named[f"{label} rss"] = ("rss_bytes", [(s.t_s - shift, s.rss_bytes) for s in process.samples])
+        named[f"{label} fds"] = ("num_fds", [(s.t_s - shift, s.num_fds) for s in process.samples])
+    if sampler.redis_samples:
+        named["redis used memory"] = (
+            "redis_used_memory_bytes",
+            [(s.t_s - shift, s.used_memory_bytes) for s in sampler.redis_samples],
+        )
+    if sampler.keyspace_samples:
+        named["redis keys"] = ("redis_keys", [(s.t_s - shift, s.keys) for s in sampler.keyspace_samples])
+        named["redis group members"] = (
+            "redis_group_members",
+            [(s.t_s - shift, s.group_members) for s in sampler.keyspace_samples],
+        )
+    for pid in sorted({t.pid for t in sampler.task_samples}):
+        named[f"asyncio tasks pid {pid}"] = (
+            "asyncio_tasks",
+            [(t.t_s - shift, t.asyncio_tasks) for t in sampler.task_samples if t.pid == pid],
+        )
+    origin = sampler.started_wall + shift
+    latency: dict[str, list[tuple[float, float]]] = {"service time p99 (µs)": [], "response time p99 (µs)": []}
+    for point in series.points:
+        t = point.epoch_s + 0.5 - origin
+        if point.service_time_p99_us is not None:
+            latency["service time p99 (µs)"].append((t, point.service_time_p99_us))
+        if point.response_time_p99_us is not None:
+            latency["response time p99 (µs)"].append((t, point.response_time_p99_us))
+    within = {name: (kind, [p for p in points if p[0] <= span]) for name, (kind, points) in named.items()}
+    drift = {name: [p for p in points if p[0] <= span] for name, points in latency.items() if points}
+    return soak_verdict(scenario.soak, span, within, drift).to_dict()
 
 
 def stack_fault_targets(stack: Stack | None) -> FaultTargets:
@@ -355,6 +415,7 @@ def _measurements(
     planned_runs: int,
     schedule: FaultSchedule | None = None,
     supervisor: ProcessSupervisor | None = None,
+    load_started: float | None = None,
 ) -> CellMeasurements:
     scenario, cell = run.scenario, run.cell
     merged = _merge_runs(runs)
@@ -401,6 +462,7 @@ def _measurements(
         join_storm_by_group_size=tuple(merged.storms),
         faults=faults,
         restarts=tuple(r.to_dict() for r in supervisor.restarts) if supervisor is not None else (),
+        soak=_soak(scenario, sampler, series, load_started),
         layer_pressure=_pressure(stack, cell) if stack is not None else None,
         redis_samples=tuple(sampler.redis_samples) if sampler is not None else (),
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, cast, get_args
 
 from harness.measure.latency import KNOWN_METRICS
+from harness.measure.soak import SoakSettings
 from harness.scenario.app import AppProtocol, parse_app
 from harness.scenario.checker import ScenarioError, _Checker, _opt, _show
 from harness.scenario.faults import FaultSpec, parse_faults
@@ -236,7 +237,8 @@ class Scenario:
         timeclock: the shift-change burst, for kind ``timeclock`` only.
         gate: how ``harness gate`` runs and judges it (its defaults when the file has no ``[gate]`` table).
         app: kind ``app`` only: the user's own app's protocol (``[app]``).
-        faults: network fault windows on the client → server path (``[[faults]]``, docs/faults.md).
+        faults: fault windows (``[[faults]]``, docs/faults.md).
+        soak: judge the server side flat, not merely bounded, early against late (``[soak]``, docs/reliability.md).
         source: the file the scenario was read from, or None.
         overrides: the command-line overrides applied to the file, as ``KEY=VALUE`` in order
             (harness.scenario.overrides).
@@ -257,6 +259,7 @@ class Scenario:
     gate: GateTable = field(default_factory=GateTable)
     app: AppProtocol | None = None
     faults: tuple[FaultSpec, ...] = ()
+    soak: SoakSettings | None = None
     source: str | None = None
     overrides: tuple[str, ...] = ()
 
@@ -406,6 +409,26 @@ def _slos(c: _Checker, raw: Any) -> tuple[Slo, ...]:
     return tuple(slos)
 
 
+def _soak(c: _Checker, raw: Any, span_s: float) -> SoakSettings:
+    t = c.table(raw, "[soak]")
+    c.keys(t, "[soak]", (), ("settle_s", "window_s", "max_growth", "max_latency_growth"))
+    # Longer than the layers' 60 s message expiry: what the start-up queued has expired before the early window.
+    settle_s = c.number(t["settle_s"], "[soak].settle_s", minimum=0, inclusive=True) if "settle_s" in t else 120.0
+    window_s = c.number(t["window_s"], "[soak].window_s", minimum=0, inclusive=False) if "window_s" in t else 300.0
+    growth = c.number(t["max_growth"], "[soak].max_growth", minimum=0, inclusive=True) if "max_growth" in t else 0.05
+    latency = (
+        c.number(t["max_latency_growth"], "[soak].max_latency_growth", minimum=0, inclusive=True)
+        if "max_latency_growth" in t
+        else 0.25
+    )
+    settings = SoakSettings(settle_s, window_s, growth, latency)
+    try:
+        settings.check(span_s)
+    except ValueError as exc:
+        raise c.fail("[soak]", str(exc).removeprefix("[soak]: ")) from None
+    return settings
+
+
 def _timeclock(c: _Checker, raw: Any) -> Timeclock:
     t = c.table(raw, "[timeclock]")
     c.keys(t, "[timeclock]", ("readers", "inserts", "burst_s"), ())
@@ -417,7 +440,9 @@ def _timeclock(c: _Checker, raw: Any) -> Timeclock:
 
 
 _TOP_REQUIRED: Final = ("name", "description", "kind", "duration_s", "seed", "load")
-_TOP_OPTIONAL: Final = ("generic", "warmup_s", "grace_s", "matrix", "slos", "timeclock", "gate", "app", "faults")
+_TOP_OPTIONAL: Final = (
+    "generic", "warmup_s", "grace_s", "matrix", "slos", "timeclock", "gate", "app", "faults", "soak",
+)  # fmt: skip
 
 
 def parse_scenario(
@@ -500,8 +525,18 @@ def parse_scenario(
         gate=parse_gate(c, data["gate"], KNOWN_METRICS) if "gate" in data else GateTable(),
         app=app,
         faults=parse_faults(c, data["faults"]) if "faults" in data else (),
+        soak=_soak_for(c, data, kind, duration_s),
         source=source,
     )
+
+
+def _soak_for(c: _Checker, data: Mapping[str, Any], kind: Kind, duration_s: float) -> SoakSettings | None:
+    if "soak" not in data:
+        return None
+    if kind == "timeclock":
+        raise c.fail("[soak]", "a timeclock burst is not a soak; use a chat, notifications or app scenario")
+    warmup = data.get("warmup_s", 2.0)
+    return _soak(c, data["soak"], duration_s + (warmup if isinstance(warmup, int | float) else 0.0))
 
 
 def _display(path: Path) -> str:
