@@ -275,7 +275,14 @@ def _conform_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--groups",
         default=None,
         help="Comma-separated groups: wire,asgi,layer,security,app on servers the harness starts; wire,asgi,robustness "
-        "against --target (default: all that apply).",
+        "against --target (default: all that apply); authz (the authorization fuzz, minutes per server and layer) "
+        "only when named.",
+    )
+    p.add_argument(
+        "--authz-attempts",
+        type=int,
+        default=10_000,
+        help="Attempts of the authorization fuzz per server and layer (group authz; default 10000).",
     )
     p.add_argument("--slow", action="store_true", help="Include the slow checks (Autobahn 9.x limits and the like).")
     p.add_argument("--unit", type=float, default=1.0, help="Time unit in seconds that check timeouts scale with.")
@@ -288,13 +295,13 @@ def _conform(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from harness.conformance.implementations import select_implementations
-    from harness.conformance.matrix import GROUPS, TARGET_GROUPS, ConformConfig, run_conformance
+    from harness.conformance.matrix import GROUPS, OPT_IN_GROUPS, TARGET_GROUPS, ConformConfig, run_conformance
     from harness.conformance.report import summarise, write_outputs
 
     impls = select_implementations(args.server, args.ws_impl)
     groups = tuple(g.strip() for g in args.groups.split(",") if g.strip()) if args.groups else None
     if groups is None:
-        groups = TARGET_GROUPS if args.target else tuple(g for g in GROUPS if g != "robustness")
+        groups = TARGET_GROUPS if args.target else tuple(g for g in GROUPS if g not in OPT_IN_GROUPS)
     config = ConformConfig(
         implementations=impls,
         layers=tuple(args.layer or LAYERS),
@@ -302,6 +309,7 @@ def _conform(args: argparse.Namespace) -> int:
         target=args.target,
         include_slow=args.slow,
         unit=args.unit,
+        authz_attempts=args.authz_attempts,
     )
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or Path("reports") / f"{stamp}-conformance"

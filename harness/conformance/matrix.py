@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from harness.conformance.app_checks import run_app_checks
 from harness.conformance.app_client import AppTarget
 from harness.conformance.asgi_checks import probe_absent, probe_absent_result, run_asgi_checks
+from harness.conformance.authz_fuzz import run_authz_fuzz
 from harness.conformance.catalogue import wire_deviations
 from harness.conformance.implementations import IMPLEMENTATIONS, label
 from harness.conformance.layers.model import LayerCheckResult
@@ -49,7 +50,9 @@ __all__ = [
     "serving",
 ]
 
-GROUPS = ("wire", "asgi", "layer", "security", "app", "robustness")
+GROUPS = ("wire", "asgi", "layer", "security", "app", "robustness", "authz")
+#: Groups a plain ``harness conform`` leaves out: robustness needs --target, authz takes minutes per cell.
+OPT_IN_GROUPS = ("robustness", "authz")
 #: The groups that run against a server the harness did not start (``--target``), and the default there.
 TARGET_GROUPS = ("wire", "asgi", "robustness")
 #: Verdicts that fail the run unless the check is a known deviation.
@@ -107,10 +110,12 @@ class Record:
 class ConformConfig:
     implementations: tuple[str, ...] = tuple(IMPLEMENTATIONS)
     layers: tuple[str, ...] = tuple(LAYERS)
-    groups: tuple[str, ...] = tuple(g for g in GROUPS if g != "robustness")
+    groups: tuple[str, ...] = tuple(g for g in GROUPS if g not in OPT_IN_GROUPS)
     target: str | None = None
     include_slow: bool = False
     unit: float = 1.0
+    #: Attempts of the authorization fuzz per server and layer (group authz).
+    authz_attempts: int = 10_000
 
     def check(self) -> None:
         for name in self.implementations:
@@ -127,10 +132,12 @@ class ConformConfig:
                 raise ValueError(
                     f"--target runs the {', '.join(TARGET_GROUPS)} groups only; drop --groups {','.join(extra)}"
                 )
-        elif "robustness" in self.groups:
-            raise ValueError("the robustness group runs against --target only (your own app)")
             if not self.target.startswith(("ws://", "wss://")):
                 raise ValueError(f"--target {self.target!r}: expected a ws:// URL")
+        elif "robustness" in self.groups:
+            raise ValueError("the robustness group runs against --target only (your own app)")
+        if self.authz_attempts < 1:
+            raise ValueError(f"--authz-attempts must be >= 1, got {self.authz_attempts}")
 
 
 @contextmanager
@@ -245,7 +252,7 @@ def run_conformance(config: ConformConfig, out_dir: Path, progress: Progress = p
                 results = run_asgi_checks(base, unit=config.unit, server=spec.name)
             records += _check_records(results, spec, None)
 
-    app_groups = [g for g in ("app", "security") if g in config.groups]
+    app_groups = [g for g in ("app", "security", "authz") if g in config.groups]
     if app_groups:
         for spec in specs:
             for layer in config.layers:
@@ -258,6 +265,8 @@ def run_conformance(config: ConformConfig, out_dir: Path, progress: Progress = p
                     results = run_app_checks(target) if "app" in app_groups else []
                     if "security" in app_groups:
                         results += run_security_checks(target)
+                    if "authz" in app_groups:
+                        results += run_authz_fuzz(target, count=config.authz_attempts)
                 records += [dataclasses.replace(r, layer=layer) for r in _check_records(results, spec, None)]
 
     if "layer" in config.groups:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -36,7 +37,9 @@ class NotificationConsumer(JsonSocketConsumer):
         self.user_id = int(user.pk)
         # Join first, read the backlog second: a notification published in between is then either in the backlog or
         # queued for this consumer, and the consumer handles its queue only after connect() returns.
-        await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+        await self.join_group(user_group(self.user_id))
+        if settings.TEST_ONLY_NOTIFY_GROUP_FROM_QUERY:
+            await self._test_only_hole()
         await self.accept()
         await self.welcome(user=user.get_username())
         items, unread_total = await self._backlog(self.user_id)
@@ -57,6 +60,13 @@ class NotificationConsumer(JsonSocketConsumer):
         items = [n.as_message() for n in unread.order_by("id")[:limit]]
         total = len(items) if len(items) < limit else unread.count()
         return items, total
+
+    async def _test_only_hole(self) -> None:
+        # The insecure direct object reference the authorization fuzz must find (settings.py; tests only).
+        query = parse_qs(bytes(self.scope.get("query_string", b"")).decode("latin-1"))
+        for value in query.get("user", []):
+            if value.isdigit():
+                await self.channel_layer.group_add(user_group(int(value)), self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         if self.user_id is not None:
