@@ -358,7 +358,7 @@ def _searches(args: argparse.Namespace, jobs: list[tuple[_Job, Any]], *, plan: A
     from harness.report.capacity_html import render_capacity_report
     from harness.report.capacity_text import plan_table, scaling_table, step_table
     from harness.results.document import default_out_dir
-    from harness.stack.layers import layer_spec
+    from harness.stack.layers import layer_settings, layer_spec
     from harness.stack.redis import find_redis_server
 
     first = jobs[0][0]
@@ -388,7 +388,12 @@ def _searches(args: argparse.Namespace, jobs: list[tuple[_Job, Any]], *, plan: A
     doc = build_capacity_document(
         searches=searches,
         scaling=scaling,
-        fingerprint=collect_fingerprint(redis_server_bin=redis_bin, seed=first.scenario.seed, argv=list(sys.argv)),
+        fingerprint=collect_fingerprint(
+            redis_server_bin=redis_bin,
+            seed=first.scenario.seed,
+            argv=list(sys.argv),
+            layer_settings={} if args.target is not None else {c.layer: layer_settings(c.layer) for c in first.cells},
+        ),
         plan=None if plan is None else plan.name,
         plan_answer=None if plan is None else plan_answer(plan, searches),
         notes=notes,

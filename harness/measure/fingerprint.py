@@ -46,6 +46,8 @@ TRACKED_PACKAGES: Final[Mapping[str, str]] = {
     "daphne": "daphne",
     "uvicorn": "uvicorn",
     "channels_redis": "channels-redis",
+    # redis-py 8 changed socket time-outs and pool limits: what a Redis fault does depends on it.
+    "redis_py": "redis",
     "websockets": "websockets",
     "locust": "locust",
     "hdrhistogram": "hdrhistogram",
@@ -89,6 +91,8 @@ class Fingerprint:
         git_dirty: True if the checkout has uncommitted changes, None if unknown.
         argv: exact command line.
         seed: random seed of the run, None if none was used.
+        layer_settings: per channel layer the run used, the settings that change its behaviour under faults
+            (capacity, expiry, Redis time-outs and pool cap); empty when it used none or ran against a target.
     """
 
     timestamp_utc: str
@@ -108,6 +112,7 @@ class Fingerprint:
     git_dirty: bool | None
     argv: list[str] = field(default_factory=list)
     seed: int | None = None
+    layer_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict."""
@@ -217,6 +222,7 @@ def collect_fingerprint(
     argv: Sequence[str] | None = None,
     project_root: str | os.PathLike[str] = _PROJECT_ROOT,
     now: dt.datetime | None = None,
+    layer_settings: Mapping[str, dict[str, Any]] | None = None,
 ) -> Fingerprint:
     """Collect the fingerprint of this process's environment.
 
@@ -227,6 +233,7 @@ def collect_fingerprint(
         argv: command line to record; defaults to ``sys.argv``.
         project_root: checkout whose git commit is recorded.
         now: timestamp to record (tests pass a fixed one); defaults to now.
+        layer_settings: the settings of each channel layer the run used.
     """
     timestamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     commit, dirty = git_state(project_root)
@@ -248,4 +255,5 @@ def collect_fingerprint(
         git_dirty=dirty,
         argv=list(sys.argv if argv is None else argv),
         seed=seed,
+        layer_settings=dict(layer_settings or {}),
     )

@@ -240,6 +240,8 @@ class CellMeasurements:
     #: Processes of the stack that exited on their own during a run with faults and were restarted
     #: (harness.faults.supervisor.Restart.to_dict).
     restarts: tuple[Mapping[str, Any], ...] = ()
+    #: The soak verdict of a cell with ``[soak]`` (harness.measure.soak.SoakVerdict.to_dict).
+    soak: Mapping[str, Any] | None = None
 
 
 def build_cell(cell: CellMeasurements, slos: Sequence[Slo] = ()) -> CellDoc:
@@ -293,6 +295,8 @@ def build_cell(cell: CellMeasurements, slos: Sequence[Slo] = ()) -> CellDoc:
         doc["punch_audit"] = cast(PunchAuditDoc, dict(cell.punch_audit))
     if cell.restarts:
         doc["restarts"] = [cast(RestartDoc, dict(r)) for r in cell.restarts]
+    if cell.soak is not None:
+        doc["soak"] = dict(cell.soak)
     if cell.timeseries is not None:
         doc["timeseries"] = {
             "interval_s": cell.timeseries.interval_s,

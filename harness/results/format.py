@@ -122,10 +122,27 @@ def cell_warnings(cell: Mapping[str, Any], label: str) -> list[str]:
         if fault.get("kiosk_closes"):
             codes = ", ".join(f"{n} x {code}" for code, n in sorted(fault["kiosk_closes"].items()))
             recovered += f"; kiosk sockets closed: {codes}, welcomed again {fault.get('kiosk_reconnects', 0)}"
+        if fault.get("silent_kiosks"):
+            recovered += (
+                f"; SILENT after it: the kiosks of terminals {', '.join(map(str, fault['silent_kiosks']))} got none "
+                "of their punches stored since"
+            )
         out.append(
             f"{label}: fault {name} from {fault['start_s']:g} s for {fault['duration_s']:g} s: "
             f"{fault['deliveries_during']:,} deliveries in the seconds it touched; {recovered}"
         )
+    if (soak := cell.get("soak")) is not None:
+        growing = [s for s in (*soak["series"], *soak["latency"]) if s["flat"] is False]
+        if growing:
+            out += [f"{label}: soak: GROWING: {s['name']}: {s['reason']}" for s in growing]
+        else:
+            judged = sum(1 for s in (*soak["series"], *soak["latency"]) if s["flat"] is not None)
+            out.append(
+                f"{label}: soak: flat: {judged} series judged from {soak['early_window_s'][0]:g} s on, none grew "
+                "beyond its allowance"
+                if judged
+                else f"{label}: soak: no series had enough samples to judge"
+            )
     for restart in cell.get("restarts") or ():
         done = (
             f"restarted as pid {', '.join(map(str, restart['new_pids']))}"

@@ -127,6 +127,8 @@ class FaultWindowDoc(TypedDict):
     kiosk_closes: NotRequired[dict[str, int]]
     first_close_after_s: NotRequired[float | None]
     kiosk_reconnects: NotRequired[int]
+    silent_kiosks: NotRequired[list[int]]
+    kiosks_checked: NotRequired[int]
 
 
 class PunchAuditDoc(TypedDict):
@@ -275,6 +277,7 @@ class CellDoc(TypedDict):
     layer_pressure: NotRequired[LayerPressureDoc]
     punch_audit: NotRequired[PunchAuditDoc]
     restarts: NotRequired[list[RestartDoc]]
+    soak: NotRequired[dict[str, Any]]
     faults: NotRequired[list[FaultWindowDoc]]
 
 
@@ -296,6 +299,7 @@ class FingerprintDoc(TypedDict):
     git_dirty: bool | None
     argv: list[str]
     seed: int | None
+    layer_settings: NotRequired[dict[str, dict[str, Any]]]
 
 
 class ResultDoc(TypedDict):

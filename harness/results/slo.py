@@ -195,6 +195,13 @@ def breach_sentences(result: Mapping[str, Any]) -> list[str]:
         for verdict in cell.get("slo_verdicts", []):
             if not verdict["pass"]:
                 sentences.append(str(verdict.get("sentence") or _fallback_sentence(verdict, cell)))
+        soak = cell.get("soak")
+        if soak is not None and not soak["flat"]:
+            growing = [s["name"] for s in (*soak["series"], *soak["latency"]) if s["flat"] is False]
+            sentences.append(
+                f"soak not flat in {cell['server']}+{cell['layer']} x{cell['workers']}: "
+                + (", ".join(growing) if growing else "no series could be judged")
+            )
         audit = cell.get("punch_audit")
         if audit is not None and not audit["exactly_once"]:
             # Not an SLO one may choose: a timeclock that loses or doubles a punch fails, whatever else it did.

@@ -95,6 +95,11 @@ def plan_cells(scenario: Scenario, target: str | None) -> list[Cell]:
             )
         if not scenario.generic and scenario.kind not in GENERATOR_KIND:
             raise UnsupportedScenario(f"scenario {scenario.name!r} ({scenario.kind}) cannot run against --target")
+        if scenario.soak is not None:
+            raise UnsupportedScenario(
+                f"scenario {scenario.name!r} has [soak], which samples the processes and the Redis of a stack the "
+                "harness starts; run it without --target"
+            )
         if stack_faults := [f.label for f in scenario.faults if f.needs_stack]:
             raise UnsupportedScenario(
                 f"scenario {scenario.name!r}: the fault window(s) {'; '.join(stack_faults)} act on the processes of "

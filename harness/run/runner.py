@@ -27,7 +27,7 @@ from harness.run.cell import run_locust_cell
 from harness.run.plan import GENERATOR_KIND, TIMECLOCK, CellRun, GeneratorTarget, UnsupportedScenario, plan_cells
 from harness.run.timeclock import run_timeclock_cell
 from harness.scenario import Scenario
-from harness.stack.layers import layer_spec
+from harness.stack.layers import layer_settings, layer_spec
 from harness.stack.redis import find_redis_server
 
 __all__ = ["RunOutcome", "run_scenario"]
@@ -73,7 +73,12 @@ def run_scenario(
         redis_bin = find_redis_server().path
     document = build_result(
         run_id=run_id,
-        fingerprint=collect_fingerprint(redis_server_bin=redis_bin, seed=scenario.seed, argv=list(argv or sys.argv)),
+        fingerprint=collect_fingerprint(
+            redis_server_bin=redis_bin,
+            seed=scenario.seed,
+            argv=list(argv or sys.argv),
+            layer_settings={} if target is not None else {c.layer: layer_settings(c.layer) for c in cells},
+        ),
         config={"scenario": scenario.to_dict(), "target": target, "generator_processes": processes},
         cells=inputs,
         slos=scenario.slos,

@@ -98,11 +98,14 @@ def shift_schedule(readers: int, inserts: int, burst_s: float, seed: int) -> lis
 @dataclass(frozen=True, slots=True)
 class EventTiming:
     """One badge event's clocks (CLOCK_MONOTONIC ns): when the schedule meant the key to go in, when the emulator
-    wrote the insert, and when the punch reached the terminal's kiosk (None: it did not within the drain)."""
+    wrote the insert, and when the punch reached the terminal's kiosk (None: it did not within the drain); its
+    terminal, and whether the database holds its punch."""
 
     intended_ns: int
     inserted_ns: int
     received_ns: int | None
+    terminal: int = 0
+    stored: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -580,6 +583,7 @@ async def _drive(
     audit = _audit(run_dir, terminals, credentials["employees"])
     stored = _stored_punches(run_dir / "db.sqlite3")
     lost, duplicates, first_seen = _tally(insert_ns, kiosks, stored)
+    stored_keys = {(terminal, serial) for _, terminal, serial, _, _ in stored}
     latencies_ns = [first_seen[key] - sent for key, sent in insert_ns.items() if key in first_seen]
     latency = LatencyRecorder()
     for value in latencies_ns:
@@ -602,7 +606,10 @@ async def _drive(
         latencies_ns=latencies_ns,
         events=len(schedule),
         timings=sorted(
-            (EventTiming(intended_ns[key], sent, first_seen.get(key)) for key, sent in insert_ns.items()),
+            (
+                EventTiming(intended_ns[key], sent, first_seen.get(key), key[0], key in stored_keys)
+                for key, sent in insert_ns.items()
+            ),
             key=lambda t: t.intended_ns,
         ),
         load_processes=load_processes,

@@ -130,8 +130,8 @@ def _window(
     window: FaultWindow, points: list[dict[str, int]], outcome: ShiftChangeResult, following: FaultWindow | None
 ) -> dict[str, object]:
     """A window's figures, with what a timeclock adds: the first punch inserted after the fault ended that reached
-    its kiosk (how long after the end), and the kiosk sockets closed and reconnected from its start to the next
-    window's."""
+    its kiosk (how long after the end), the kiosk sockets closed and reconnected from its start to the next window's,
+    and the kiosks that stayed silent after it."""
     figures = window_figures(window, points)
     if window.began_monotonic_s is None or window.ended_monotonic_s is None:
         return figures
@@ -150,6 +150,13 @@ def _window(
     figures["kiosk_reconnects"] = sum(
         1 for at in outcome.kiosk_reconnects if at >= began_ns and (until is None or at < until)
     )
+    # The canary of each terminal is its own next punch: a kiosk that got none of the punches stored for inserts
+    # made after the fault ended (before the next fault) is silent, open or not; its membership, say, was lost.
+    after_end = [t for t in outcome.timings if t.inserted_ns >= ended_ns and (until is None or t.inserted_ns < until)]
+    stored_terminals = {t.terminal for t in after_end if t.stored}
+    reached = {t.terminal for t in after_end if t.stored and t.received_ns is not None}
+    figures["silent_kiosks"] = sorted(stored_terminals - reached)
+    figures["kiosks_checked"] = len(stored_terminals)
     return figures
 
 

@@ -136,6 +136,8 @@ class ManagedProcess:
         if self.popen is not None:
             if self.popen.poll() is None:
                 self._signal_group(signal.SIGTERM)
+                # A process a fault window left stopped (SIGSTOP) only acts on its TERM once continued.
+                self._signal_group(signal.SIGCONT)
                 try:
                     self.popen.wait(timeout)
                 except subprocess.TimeoutExpired:

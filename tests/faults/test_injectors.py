@@ -141,3 +141,14 @@ def test_an_eks_fault_asks_the_emulator_for_it_and_clears_it_at_the_end() -> Non
 def test_a_fault_the_run_cannot_inject_is_refused_before_it_starts(spec: FaultSpec, message: str) -> None:
     with pytest.raises(UnavailableFault, match=message):
         injector_for(spec, FaultTargets())
+
+
+def test_a_process_a_pause_window_left_stopped_still_stops_at_once(tmp_path: Path) -> None:
+    import signal
+
+    process = ManagedProcess("p", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "p.log").start()
+    process.send_signal(signal.SIGSTOP)
+    began = time.monotonic()
+    process.stop(timeout=10)
+    # Without a SIGCONT its TERM would wait, and the harness would sit out the 10 s before a KILL.
+    assert not process.alive() and time.monotonic() - began < 5

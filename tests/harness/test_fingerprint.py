@@ -34,6 +34,7 @@ EXPECTED_KEYS = {
     "git_dirty",
     "argv",
     "seed",
+    "layer_settings",
 }
 
 

@@ -231,6 +231,7 @@ def as_version_1(doc: dict) -> dict:
     """``doc`` rewritten as version 1 wrote it: one per-second ``p99_us`` (of service time) labelled
     ``response_time``, and a configured ``users`` count per point."""
     doc["schema_version"] = 1
+    doc["fingerprint"].pop("layer_settings", None)
     for cell in doc["cells"]:
         health = cell["generator_health"]
         del health["thresholds"]

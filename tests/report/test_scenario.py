@@ -97,7 +97,7 @@ BAD = [
     pytest.param(
         ("seed = 3", "seed = 3\ndurations = 4"),
         "(top level): unknown key durations; accepted: app, description, duration_s, faults, gate, generic, grace_s, "
-        "kind, load, matrix, name, seed, slos, timeclock, warmup_s",
+        "kind, load, matrix, name, seed, slos, soak, timeclock, warmup_s",
         id="unknown-top-key",
     ),
     pytest.param(("seed = 3\n", ""), "seed: missing; this key is required", id="missing-top-key"),

@@ -75,3 +75,43 @@ def test_the_emulator_counts_as_generator_and_its_saturation_is_named() -> None:
     assert [p.send_lag_p99_us for p in health.processes] == [lag.summary().p99, 0]
     calm = _generator_health(_outcome(load_processes=[LoadProcessCpu("harness", 11, 40.0)]), lag)
     assert not calm.generator_bound and calm.reasons == ()
+
+
+def test_a_window_names_the_kiosks_silent_after_it_and_what_closed_during_it() -> None:
+    from harness.faults.schedule import FaultWindow
+    from harness.run.timeclock import _window
+    from harness.scenario.faults import FaultSpec
+
+    class Idle:
+        def begin(self) -> str:
+            return ""
+
+        def end(self) -> str:
+            return ""
+
+    s = 1_000_000_000
+    window = FaultWindow(FaultSpec(1, 1, "kill", "redis"), Idle())
+    window.began_wall_s, window.ended_wall_s = 1001.0, 1002.0
+    window.began_monotonic_s, window.ended_monotonic_s = 1.0, 2.0
+    following = FaultWindow(FaultSpec(9, 1, "kill", "worker"), Idle())
+    following.began_monotonic_s = 9.0
+    timings = [
+        # Before the fault ended: not a canary.
+        EventTiming(0, int(1.5 * s), None, terminal=1, stored=True),
+        # After: terminal 1 hears its next punch, terminal 2 does not though it is stored, terminal 3 had none stored.
+        EventTiming(0, 3 * s, 3 * s + 50 * MS, terminal=1, stored=True),
+        EventTiming(0, 4 * s, None, terminal=2, stored=True),
+        EventTiming(0, 5 * s, None, terminal=3, stored=False),
+        # After the next window began: that window's business.
+        EventTiming(0, 10 * s, None, terminal=1, stored=True),
+    ]
+    outcome = _outcome(
+        timings=timings,
+        kiosk_closes=[(int(1.2 * s), 1011), (int(1.3 * s), 1011), (int(9.5 * s), 1006)],
+        kiosk_reconnects=[int(1.6 * s)],
+    )
+    figures = _window(window, [], outcome, following)
+    assert figures["silent_kiosks"] == [2] and figures["kiosks_checked"] == 2
+    assert figures["first_punch_after_s"] == 1.05
+    assert figures["kiosk_closes"] == {"1011": 2} and figures["first_close_after_s"] == 0.2
+    assert figures["kiosk_reconnects"] == 1
