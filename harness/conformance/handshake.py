@@ -36,6 +36,8 @@ class Target:
     host: str
     port: int
     path: str
+    #: Sent with every handshake to the target (an Origin an app's origin check accepts).
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def host_header(self) -> str:
@@ -65,7 +67,7 @@ def handshake_request(target: Target, key: str, extra: Sequence[tuple[str, str]]
         "Connection: Upgrade",
         f"Sec-WebSocket-Key: {key}",
         "Sec-WebSocket-Version: 13",
-        *(f"{name}: {value}" for name, value in extra),
+        *(f"{name}: {value}" for name, value in (*target.headers, *extra)),
     ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 

@@ -19,13 +19,14 @@ which it stopped.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import InvalidStatus, WebSocketException
 
 from harness.conformance.blocking import blocking
 from harness.conformance.catalogue import wire_cases
@@ -80,6 +81,13 @@ def robustness_cases() -> list[Case]:
     return cases
 
 
+def same_origin(url: str) -> str:
+    """The Origin a page of the target's own site would send: Channels' origin validators refuse a socket without
+    one, so a case sent without it would be refused before it reached the app, and pass without testing anything."""
+    target = parse_ws_url(url)
+    return f"http://{target.host_header}"
+
+
 class _Bystanders:
     """The sockets that must not notice the cases: kept open, pinged after each, replaced when dropped."""
 
@@ -90,7 +98,7 @@ class _Bystanders:
 
     async def _open(self) -> ClientConnection | None:
         try:
-            return await connect(self.url, open_timeout=2 * self.unit, max_size=None)
+            return await connect(self.url, origin=same_origin(self.url), open_timeout=2 * self.unit, max_size=None)  # type: ignore[arg-type]
         except (OSError, TimeoutError, WebSocketException):
             return None
 
@@ -126,9 +134,20 @@ class _Bystanders:
                 await ws.close()
 
 
+async def _refused(url: str, unit: float) -> str | None:
+    """Why a plain socket to ``url`` (with the site's own Origin) is refused, or None when it opens."""
+    try:
+        async with connect(url, origin=same_origin(url), open_timeout=2 * unit, max_size=None):  # type: ignore[arg-type]
+            return None
+    except InvalidStatus as exc:
+        return f"HTTP {exc.response.status_code}"
+    except (OSError, TimeoutError, WebSocketException) as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
 async def _send_payload(url: str, payload: AppPayload, unit: float) -> None:
     try:
-        async with connect(url, open_timeout=2 * unit, max_size=None) as ws:
+        async with connect(url, origin=same_origin(url), open_timeout=2 * unit, max_size=None) as ws:  # type: ignore[arg-type]
             await ws.send(payload.data)
             # Give the app time to handle it (and to fail at it) before the others are checked.
             try:
@@ -162,8 +181,14 @@ async def run_robustness_checks_async(
     progress: Callable[[str], None] | None = None,
 ) -> list[CheckResult]:
     """Run the group against ``url`` (a ``ws://`` URL the app serves), one case after another."""
-    target = parse_ws_url(url)
+    target = dataclasses.replace(parse_ws_url(url), headers=(("Origin", same_origin(url)),))
     bystanders = _Bystanders(url, unit)
+    refused = await _refused(url, unit)
+    if refused is not None:
+        # Every case would be refused at the handshake and pass without reaching the app: say so instead.
+        t0 = time.monotonic()
+        note = f"not run: {url} refused a plain socket ({refused}); give a URL whose socket the app accepts"
+        return [_result("R0", "preflight", "a socket to the target opens", Verdict.NOT_APPLICABLE, [note], t0)]
     steps: list[tuple[str, str, str, Awaitable[object]]] = [
         (c.id, f"wire {c.category}", c.description, run_case(c, target, unit=unit))
         for c in (robustness_cases() if cases is None else cases)

@@ -81,6 +81,17 @@ class PunchAudit:
     duplicated_examples: list[str] = field(default_factory=list)
     unexpected_examples: list[str] = field(default_factory=list)
     unseen_examples: list[str] = field(default_factory=list)
+    #: Each audited insert's wall-clock time (ns), outcome and extra punches, for per-window counts; not serialised.
+    insert_outcomes: list[tuple[int, str, int]] = field(default_factory=list, repr=False)
+
+    def counts_between(self, start_ns: int, end_ns: int | None) -> dict[str, int]:
+        """The outcomes of the inserts made from ``start_ns`` up to ``end_ns`` (None: the end of the run)."""
+        counts = dict.fromkeys(("stored_once", "recovered_late", "lost", "cut_off", "unseen", "duplicated"), 0)
+        for at, outcome, extra in self.insert_outcomes:
+            if at >= start_ns and (end_ns is None or at < end_ns):
+                counts[outcome] += 1
+                counts["duplicated"] += extra
+        return counts
 
     @property
     def exactly_once(self) -> bool:
@@ -88,7 +99,9 @@ class PunchAudit:
         return self.lost == 0 and self.duplicated == 0 and self.unexpected == 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "exactly_once": self.exactly_once}
+        data = asdict(self)
+        del data["insert_outcomes"]
+        return {**data, "exactly_once": self.exactly_once}
 
     def sentence(self) -> str:
         verdict = "exactly once" if self.exactly_once else "NOT exactly once"
@@ -135,18 +148,22 @@ def audit_punches(
     unseen_ids: list[str] = []
     duplicated_ids: list[str] = []
     delays: list[float] = []
+    outcomes: list[tuple[int, str, int]] = []
     for key, insert in audited.items():
         stored = sorted(by_event.get(key, ()), key=lambda p: p.recorded_at_ns)
         if not stored:
             if insert.pushed and insert.removal_pushed is False:
                 cut_off += 1
                 cut_off_ids.append(insert.event_id)
+                outcomes.append((insert.wall_time_ns, "cut_off", 0))
             elif insert.pushed:
                 lost += 1
                 lost_ids.append(insert.event_id)
+                outcomes.append((insert.wall_time_ns, "lost", 0))
             else:
                 unseen += 1
                 unseen_ids.append(insert.event_id)
+                outcomes.append((insert.wall_time_ns, "unseen", 0))
             continue
         delay = (stored[0].recorded_at_ns - insert.wall_time_ns) / 1e9
         delays.append(delay)
@@ -154,6 +171,7 @@ def audit_punches(
             late += 1
         else:
             once += 1
+        outcomes.append((insert.wall_time_ns, "recovered_late" if delay > late_s else "stored_once", len(stored) - 1))
         if len(stored) > 1:
             duplicated += len(stored) - 1
             duplicated_ids.extend(p.event_id for p in stored[1:])
@@ -174,6 +192,7 @@ def audit_punches(
         duplicated_examples=duplicated_ids[:EXAMPLES],
         unexpected_examples=[p.event_id for p in unexpected[:EXAMPLES]],
         unseen_examples=unseen_ids[:EXAMPLES],
+        insert_outcomes=outcomes,
     )
 
 

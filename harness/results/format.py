@@ -122,6 +122,10 @@ def cell_warnings(cell: Mapping[str, Any], label: str) -> list[str]:
         if fault.get("kiosk_closes"):
             codes = ", ".join(f"{n} x {code}" for code, n in sorted(fault["kiosk_closes"].items()))
             recovered += f"; kiosk sockets closed: {codes}, welcomed again {fault.get('kiosk_reconnects', 0)}"
+        if (punches := fault.get("punches")) and any(punches[k] for k in ("lost", "cut_off", "unseen", "duplicated")):
+            recovered += "; inserts from its start to the next window's: " + ", ".join(
+                f"{punches[k]} {k.replace('_', ' ')}" for k in ("lost", "cut_off", "unseen", "duplicated") if punches[k]
+            )
         if fault.get("silent_kiosks"):
             recovered += (
                 f"; SILENT after it: the kiosks of terminals {', '.join(map(str, fault['silent_kiosks']))} got none "

@@ -129,6 +129,7 @@ class FaultWindowDoc(TypedDict):
     kiosk_reconnects: NotRequired[int]
     silent_kiosks: NotRequired[list[int]]
     kiosks_checked: NotRequired[int]
+    punches: NotRequired[dict[str, int]]
 
 
 class PunchAuditDoc(TypedDict):

@@ -145,10 +145,10 @@ class ShiftChangeResult:
     kiosk_failures: ConnectFailures = field(default_factory=ConnectFailures)
     #: The fault windows as they happened (empty without faults).
     fault_windows: list[FaultWindow] = field(default_factory=list)
-    #: Kiosk sockets the server closed while the events played: (CLOCK_MONOTONIC ns, close code or None).
-    kiosk_closes: list[tuple[int, int | None]] = field(default_factory=list)
-    #: When a kiosk was welcomed again after a close (ns).
-    kiosk_reconnects: list[int] = field(default_factory=list)
+    #: Kiosk sockets the server closed while the events played: (CLOCK_MONOTONIC ns, close code or None, terminal).
+    kiosk_closes: list[tuple[int, int | None, int]] = field(default_factory=list)
+    #: When a kiosk was welcomed again after a close (ns), and its terminal.
+    kiosk_reconnects: list[tuple[int, int]] = field(default_factory=list)
     #: The exactly-once audit of the punches against the emulator's event log.
     audit: PunchAudit | None = None
     #: Whether every gateway had every punch acknowledged before the audit (False: the drain ran out first).
@@ -616,8 +616,8 @@ async def _drive(
         readers_connected=readers_connected,
         kiosk_failures=kiosk_failures,
         fault_windows=fault_schedule.windows if fault_schedule is not None else [],
-        kiosk_closes=sorted(close for k in kiosks for close in k.closes),
-        kiosk_reconnects=sorted(at for k in kiosks for at in k.reconnects),
+        kiosk_closes=sorted((at, code, k.terminal_id) for k in kiosks for at, code in k.closes),
+        kiosk_reconnects=sorted((at, k.terminal_id) for k in kiosks for at in k.reconnects),
         audit=audit,
         drained=drained,
         restarts=supervisor.restarts if supervisor is not None else [],

@@ -126,12 +126,30 @@ def _generator_health(outcome: ShiftChangeResult, send_lag: LatencyRecorder) -> 
     )
 
 
+def _away_intervals(outcome: ShiftChangeResult) -> dict[int, list[tuple[int, int]]]:
+    """Per terminal, the spans (ns) from a close of its kiosk to its next welcome (open-ended if none came)."""
+    events = sorted(
+        [(at, terminal, "close") for at, _, terminal in outcome.kiosk_closes]
+        + [(at, terminal, "welcome") for at, terminal in outcome.kiosk_reconnects]
+    )
+    away: dict[int, list[tuple[int, int]]] = {}
+    closed_at: dict[int, int] = {}
+    for at, terminal, what in events:
+        if what == "close":
+            closed_at.setdefault(terminal, at)
+        elif terminal in closed_at:
+            away.setdefault(terminal, []).append((closed_at.pop(terminal), at))
+    for terminal, at in closed_at.items():
+        away.setdefault(terminal, []).append((at, 2**63))
+    return away
+
+
 def _window(
     window: FaultWindow, points: list[dict[str, int]], outcome: ShiftChangeResult, following: FaultWindow | None
 ) -> dict[str, object]:
     """A window's figures, with what a timeclock adds: the first punch inserted after the fault ended that reached
     its kiosk (how long after the end), the kiosk sockets closed and reconnected from its start to the next window's,
-    and the kiosks that stayed silent after it."""
+    the kiosks that stayed silent after it, and the audit's outcomes of the inserts made in that span."""
     figures = window_figures(window, points)
     if window.began_monotonic_s is None or window.ended_monotonic_s is None:
         return figures
@@ -141,22 +159,36 @@ def _window(
     until = round(following.began_monotonic_s * 1e9) if following and following.began_monotonic_s else None
     closes: dict[str, int] = {}
     first_close: int | None = None
-    for at, code in outcome.kiosk_closes:
+    for at, code, _ in outcome.kiosk_closes:
         if at >= began_ns and (until is None or at < until):
             closes[str(code)] = closes.get(str(code), 0) + 1
             first_close = at if first_close is None else min(first_close, at)
     figures["kiosk_closes"] = closes
     figures["first_close_after_s"] = None if first_close is None else round((first_close - began_ns) / 1e9, 3)
     figures["kiosk_reconnects"] = sum(
-        1 for at in outcome.kiosk_reconnects if at >= began_ns and (until is None or at < until)
+        1 for at, _ in outcome.kiosk_reconnects if at >= began_ns and (until is None or at < until)
     )
-    # The canary of each terminal is its own next punch: a kiosk that got none of the punches stored for inserts
-    # made after the fault ended (before the next fault) is silent, open or not; its membership, say, was lost.
-    after_end = [t for t in outcome.timings if t.inserted_ns >= ended_ns and (until is None or t.inserted_ns < until)]
+    # The canary of each terminal is its own next punch: a kiosk that got none of the punches stored for inserts made
+    # after the fault ended (before the next fault) is silent, open or not; its membership, say, was lost. A punch
+    # pushed while the kiosk was away (closed, not yet welcomed again) is no evidence either way.
+    away = _away_intervals(outcome)
+    after_end = [
+        t
+        for t in outcome.timings
+        if t.inserted_ns >= ended_ns
+        and (until is None or t.inserted_ns < until)
+        and not any(start <= t.inserted_ns < end for start, end in away.get(t.terminal, ()))
+    ]
     stored_terminals = {t.terminal for t in after_end if t.stored}
     reached = {t.terminal for t in after_end if t.stored and t.received_ns is not None}
     figures["silent_kiosks"] = sorted(stored_terminals - reached)
     figures["kiosks_checked"] = len(stored_terminals)
+    if outcome.audit is not None and window.began_wall_s is not None:
+        # The audit's outcomes of the inserts made from this window's start to the next one's (wall clock).
+        following_wall = following.began_wall_s if following is not None else None
+        figures["punches"] = outcome.audit.counts_between(
+            round(window.began_wall_s * 1e9), round(following_wall * 1e9) if following_wall is not None else None
+        )
     return figures
 
 

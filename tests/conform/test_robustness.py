@@ -42,3 +42,16 @@ def test_a_server_that_dies_fails_and_the_rest_is_not_run(fragile: str) -> None:
     assert {v for _, v in verdicts[3:]} == {Verdict.NOT_APPLICABLE}
     assert "a new socket could not be opened" in results[0].notes[-1]
     assert "the server answered nothing since case R1.1" in results[-1].notes[1]
+
+
+def test_an_app_behind_an_origin_check_gets_the_cases_with_its_own_origin(fragile: str) -> None:
+    # Channels' origin validators refuse a socket without Origin: without one, no case would reach the app.
+    results = {r.id: r for r in run_robustness_checks(f"{fragile}/guarded/drop", unit=0.5, cases=[])}
+    failed = [i for i, r in results.items() if r.behaviour is not Verdict.OK]
+    assert failed == ["R1.10"], {i: results[i].notes for i in failed}
+
+
+def test_a_target_that_refuses_every_socket_is_not_passed_vacuously(fragile: str) -> None:
+    (result,) = run_robustness_checks(f"{fragile}/refuse", unit=0.5, cases=[])
+    assert result.id == "R0" and result.behaviour is Verdict.NOT_APPLICABLE
+    assert "refused a plain socket (HTTP 403)" in result.notes[1]

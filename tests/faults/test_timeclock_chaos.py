@@ -71,8 +71,12 @@ def test_a_shift_change_under_faults_stores_every_punch_once_and_says_what_each_
     # kiosk stays silent: each terminal's next stored punch reached it.
     assert all(w["first_punch_after_s"] is not None for w in windows), windows
     assert all(w["silent_kiosks"] == [] for w in windows), windows
-    # The worker's window ends 0.2 s before Redis's begins: no insert falls between them to check a kiosk with.
-    assert [w["kiosks_checked"] > 0 for w in windows] == [True, False, True, True, True], windows
+    # Per window, the audit's outcomes of the inserts made from its start to the next window's.
+    assert all(w["punches"]["lost"] == w["punches"]["duplicated"] == 0 for w in windows), windows
+    assert sum(sum(v for k, v in w["punches"].items() if k != "duplicated") for w in windows) <= 40
+    # Not every window can check a kiosk (the worker's ends 0.2 s before Redis's begins; after a reset the kiosks may
+    # still be reconnecting when the next window begins), but most do.
+    assert sum(w["kiosks_checked"] > 0 for w in windows) >= 3, windows
     assert outcome.exit_code == 0
 
     stack = next((tmp_path / "run").glob("cell-*/stack"))

@@ -106,3 +106,20 @@ def test_a_damaged_file_is_named_with_its_line(tmp_path: Path) -> None:
     (tmp_path / "audit-context.json").write_text(json.dumps({"terminal_of_device": {}, "known_serials": []}))
     with pytest.raises(ValueError, match=r"eks-events.jsonl, line 1: not an emulator key event"):
         audit_files(tmp_path)
+
+
+def test_outcomes_are_counted_by_when_the_insert_was_made() -> None:
+    inserts = [
+        _insert(0, S[0], at_s=1),  # stored late, in the first span
+        _insert(0, S[1], at_s=5),  # lost, in the second
+        _insert(1, S[2], at_s=6, pushed=False),  # unseen, in the second
+        _insert(1, S[3], at_s=9),  # stored twice, after the second span began
+    ]
+    punches = [_punch(1, 11, S[0], 4.0), _punch(2, 12, S[3], 9.1), _punch(3, 12, S[3], 9.5)]
+    audit = audit_punches(inserts, punches, TERMINALS, set(S))
+    s = 1_000_000_000
+    first = audit.counts_between(T0, T0 + 4 * s)
+    second = audit.counts_between(T0 + 4 * s, None)
+    assert (first["recovered_late"], first["lost"], first["unseen"]) == (1, 0, 0)
+    assert (second["lost"], second["unseen"], second["stored_once"], second["duplicated"]) == (1, 1, 1, 1)
+    assert "insert_outcomes" not in audit.as_dict()
