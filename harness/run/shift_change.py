@@ -241,8 +241,11 @@ class _Kiosk:
         while True:
             try:
                 async for raw in self.socket:
-                    message = json.loads(raw)
-                    if message.get("type") == "punch":
+                    try:
+                        message = json.loads(raw)
+                    except ValueError:
+                        continue  # not a kiosk message; the punches are what is counted
+                    if isinstance(message, dict) and message.get("type") == "punch":
                         self.punches.append((time.monotonic_ns(), message))
             except ConnectionClosed:
                 pass
@@ -265,9 +268,10 @@ class _Kiosk:
                 await ws.close()
                 await asyncio.sleep(delay)
                 continue
-            if welcome.get("type") == "welcome":
+            if isinstance(welcome, dict) and welcome.get("type") == "welcome":
                 return ws
             await ws.close()
+            await asyncio.sleep(delay)
 
 
 def _connect_failure_kind(exc: BaseException) -> ConnectFailureKind:

@@ -168,16 +168,19 @@ def _window(
     figures["kiosk_reconnects"] = sum(
         1 for at, _ in outcome.kiosk_reconnects if at >= began_ns and (until is None or at < until)
     )
-    # The canary of each terminal is its own next punch: a kiosk that got none of the punches stored for inserts made
-    # after the fault ended (before the next fault) is silent, open or not; its membership, say, was lost. A punch
-    # pushed while the kiosk was away (closed, not yet welcomed again) is no evidence either way.
+    # The canary of each terminal is its own next punch: a kiosk that stayed open and got none of the punches stored
+    # for inserts made after the fault ended (before the next fault) is silent; its membership, say, was lost. A punch
+    # pushed while the kiosk was away (closed, not yet welcomed again), or to a socket the server then closed, is no
+    # evidence either way: that client saw its socket drop and reconnects.
     away = _away_intervals(outcome)
+    closed_later = {terminal: [at for at, _, t in outcome.kiosk_closes if t == terminal] for terminal in away}
     after_end = [
         t
         for t in outcome.timings
         if t.inserted_ns >= ended_ns
         and (until is None or t.inserted_ns < until)
         and not any(start <= t.inserted_ns < end for start, end in away.get(t.terminal, ()))
+        and not any(at >= t.inserted_ns and (until is None or at < until) for at in closed_later.get(t.terminal, ()))
     ]
     stored_terminals = {t.terminal for t in after_end if t.stored}
     reached = {t.terminal for t in after_end if t.stored and t.received_ns is not None}

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 TOKEN = "hostile-input-token"
 #: Examples per property: each sends a list of messages, so a property sees hundreds of messages in all.
-EXAMPLES = 20
+EXAMPLES = 15
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,

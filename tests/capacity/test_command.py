@@ -116,7 +116,7 @@ def test_the_search_finds_a_known_capacity_within_ten_per_cent(serve: Serve, tmp
             "--confirm-factor",
             "1.5",
             "--precision",
-            "8",
+            "10",
             "--settle-s",
             "1",
             "--out",
@@ -147,11 +147,11 @@ def test_the_reference_app_stack_is_restarted_before_every_trial_and_its_resourc
     code, search = _small_search(
         tmp_path,
         *("--scenario", "gate-chat", "--dimension", "rate", "--slo", "p99<500ms", "--slo", "loss<=0"),
-        *("--start", "20", "--max", "40", "--trial-s", "2"),
+        *("--start", "20", "--max", "20", "--trial-s", "2"),
     )
     assert code == 0 and search["outcome"] == "holds_at_maximum", search["sentence"]
-    assert [t["load"] for t in search["trials"]] == [20, 40, 40]
-    assert search["restarts"] == 3 and search["plan"]["restart_before_trial"]
+    assert [t["load"] for t in search["trials"]] == [20, 20]
+    assert search["restarts"] == 2 and search["plan"]["restart_before_trial"]
     assert search["plan"]["generator_processes"] == 0
     # The generator's lag limit follows the objectives: a tenth of p99<500ms.
     (health,) = {
@@ -168,7 +168,7 @@ def test_the_reference_app_stack_is_restarted_before_every_trial_and_its_resourc
         assert [p["cpu_percent"] for p in processes] == sorted((p["cpu_percent"] for p in processes), reverse=True)
         assert figures["deliveries_per_s"] == pytest.approx(2 * figures["offered_per_s"], rel=0.1)  # rooms of 2
     restarts = (tmp_path / "stack" / "uvicorn.log").read_text().count("Application startup complete")
-    assert restarts >= 4  # the first start and one per trial
+    assert restarts >= 3  # the first start and one per trial
 
 
 def test_a_target_nobody_answers_stops_the_search_at_its_first_trial(

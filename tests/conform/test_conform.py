@@ -84,21 +84,23 @@ def test_bad_configuration_is_named() -> None:
 
 def test_cli_writes_index_report_and_junit(tmp_path: Path) -> None:
     out = tmp_path / "conf"
+    # The layer group only: the CLI's outputs are the same for every group, and the wire group's 335 checks through
+    # the CLI run in test_a_correct_server_without_the_probe_app_shows_no_false_failure (CI seconds).
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "conform", "--server", "uvicorn", "--ws-impl", "websockets-sansio",
-         "--layer", "inmemory", "--groups", "wire,layer", "--out", str(out)],
+         "--layer", "inmemory", "--groups", "layer", "--out", str(out)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     index = json.loads((out / "index.json").read_text())
     groups = {c["group"] for c in index["checks"]}
-    assert groups == {"wire", "layer"}
-    assert len([c for c in index["checks"] if c["group"] == "wire"]) >= 300
+    assert groups == {"layer"}
+    assert len(index["checks"]) >= 60
     assert all({"id", "group", "layer", "behaviour", "behaviour_close", "remote_close_code", "duration_s"} <= set(c)
                for c in index["checks"])  # fmt: skip
     assert ET.parse(out / "junit.xml").getroot().tag == "testsuites"
     assert "Verdicts per group and cell" in (out / "report.html").read_text()
-    assert "wire: uvicorn/websockets-sansio x -" in proc.stdout
+    assert "layer: inmemory" in proc.stdout
 
 
 @pytest.mark.wire

@@ -79,25 +79,6 @@ def test_generic_scenarios_need_a_target_and_timeclock_needs_its_own_stack() -> 
         plan_cells(load_named("timeclock-shift-change"), "ws://127.0.0.1:9/")
 
 
-def test_timeclock_shift_change_through_readers_gateway_and_kiosks(tmp_path: Path) -> None:
-    base = load_named("timeclock-shift-change")
-    assert base.timeclock is not None
-    scenario = dataclasses.replace(
-        base,
-        duration_s=4,
-        warmup_s=1,
-        grace_s=1,
-        matrix=Matrix(("uvicorn",), ("redis",), (1,)),
-        timeclock=dataclasses.replace(base.timeclock, readers=5, inserts=3, burst_s=4),
-    )
-    outcome = run_scenario(scenario, out_dir=tmp_path / "run", argv=["harness", "run"], stream=io.StringIO())
-    (cell,) = outcome.document["cells"]
-    assert cell["metrics"]["eks_insert_to_kiosk"]["count"] == 15
-    assert (cell["delivery"]["expected"], cell["delivery"]["lost"], cell["delivery"]["duplicated"]) == (15, 0, 0)
-    assert cell["parameters"]["punches_stored"] == 15
-    assert outcome.exit_code == 0, [v["sentence"] for v in cell["slo_verdicts"]]
-
-
 def test_load_shapes_map_onto_generator_arguments() -> None:
     from harness.run.plan import _generator_runs, _shape
 
