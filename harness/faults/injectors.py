@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from harness.faults.proxy import FaultProxy
 from harness.faults.toxics import DIRECTIONS, Direction
 from harness.scenario.faults import FaultSpec
-from harness.stack.processes import ManagedProcess
+from harness.stack.processes import SignalledProcess
 from harness.stack.redis import RedisServer
 
 __all__ = ["FaultTargets", "Injector", "Supervised", "UnavailableFault", "injector_for"]
@@ -44,12 +44,18 @@ class Supervised:
     """
 
     name: str
-    current: Callable[[], Sequence[ManagedProcess]]
-    restart: Callable[[], Sequence[ManagedProcess]]
+    current: Callable[[], Sequence[SignalledProcess]]
+    restart: Callable[[], Sequence[SignalledProcess]]
     #: (monotonic time, what happened) of every kill and restart, for the run's log.
     log: list[tuple[float, str]] = field(default_factory=list)
     #: Held down by a kill window: a supervisor must not restart it before the window ends.
     held: bool = False
+    #: Other targets a kill window on this one holds down too: the whole server while one of its processes is down,
+    #: lest the supervisor restart that one early (they share this target's lock).
+    holds: tuple[Supervised, ...] = ()
+    #: Whether the supervisor restarts it when it dies on its own; False when another target's restart covers it
+    #: (the first of several server workers: the server's own restart brings back whichever of them died).
+    watched: bool = True
     #: Taken by whoever kills, restarts or inspects the processes (the fault schedule, the supervisor).
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -100,20 +106,35 @@ class _ClientKill:
 
 
 @dataclass
+class _Flush:
+    redis: RedisServer
+
+    def begin(self) -> str:
+        self.redis.flush()
+        return "FLUSHALL: every key gone (queued messages, group memberships), connections kept"
+
+    def end(self) -> str:
+        return "nothing to undo"
+
+
+@dataclass
 class _ProcessKill:
     target: Supervised
     sig: signal.Signals
 
     def begin(self) -> str:
-        pids = []
         with self.target.lock:
-            self.target.held = True
-            for process in self.target.current():
+            for held in (self.target, *self.target.holds):
+                held.held = True
+            # The ones signalled, not whatever runs by the time they are waited for (a master replaces its worker).
+            killed = list(self.target.current())
+            for process in killed:
                 process.send_signal(self.sig)
-                pids.append(process.pid)
-        for process in self.target.current():
+        pids = [process.pid for process in killed]
+        for process in killed:
+            process.wait_exit(10.0)
             # A TERM that is ignored for 10 s is not the fault asked for: say so rather than restart over it.
-            if process.wait_exit(10.0) is None:
+            if process.alive():
                 raise RuntimeError(f"{process.name} (pid {process.pid}) did not exit within 10 s of {self.sig.name}")
         said = f"{self.target.name} pid(s) {', '.join(map(str, pids))} killed with {self.sig.name}"
         self.target.log.append((time.monotonic(), said))
@@ -125,7 +146,8 @@ class _ProcessKill:
             try:
                 started = self.target.restart()
             finally:
-                self.target.held = False
+                for held in (self.target, *self.target.holds):
+                    held.held = False
         said = (
             f"{self.target.name} restarted as pid(s) {', '.join(str(p.pid) for p in started)} "
             f"in {time.monotonic() - began:.2f} s"
@@ -137,19 +159,26 @@ class _ProcessKill:
 @dataclass
 class _ProcessPause:
     target: Supervised
-
-    def _all(self, sig: signal.Signals) -> list[int]:
-        pids = []
-        for process in self.target.current():
-            process.send_signal(sig)
-            pids.append(process.pid)
-        return pids
+    #: The processes stopped: the ones continued, whatever runs by then.
+    paused: list[SignalledProcess] = field(default_factory=list)
 
     def begin(self) -> str:
-        return f"{self.target.name} pid(s) {', '.join(map(str, self._all(signal.SIGSTOP)))} stopped (SIGSTOP)"
+        self.paused = list(self.target.current())
+        for process in self.paused:
+            process.send_signal(signal.SIGSTOP)
+        return f"{self.target.name} pid(s) {', '.join(str(p.pid) for p in self.paused)} stopped (SIGSTOP)"
 
     def end(self) -> str:
-        return f"{self.target.name} pid(s) {', '.join(map(str, self._all(signal.SIGCONT)))} continued (SIGCONT)"
+        gone = [p for p in self.paused if not p.alive()]
+        for process in self.paused:
+            if process.alive():
+                process.send_signal(signal.SIGCONT)
+        continued = ", ".join(str(p.pid) for p in self.paused if p.alive())
+        said = f"{self.target.name} pid(s) {continued} continued (SIGCONT)"
+        if gone:
+            # Uvicorn's master kills a worker that stops answering its health check, and starts another.
+            said += f"; pid(s) {', '.join(str(p.pid) for p in gone)} had been killed meanwhile"
+        return said
 
 
 @dataclass
@@ -197,14 +226,21 @@ def injector_for(spec: FaultSpec, targets: FaultTargets) -> Injector:
         if targets.eks_inject is None or targets.eks_clear is None:
             raise UnavailableFault(f"{spec.label}: this run has no EKS emulator (timeclock scenarios have)")
         return _Eks(targets.eks_inject, targets.eks_clear, spec)
-    if spec.target == "redis" or spec.kind == "client_kill":
+    if spec.target == "redis" or spec.kind in ("client_kill", "flush"):
         if targets.redis is None:
             raise UnavailableFault(
                 f"{spec.label}: this run has no Redis of its own to fault (the in-memory layer, or --redis-url)"
             )
         if spec.kind == "client_kill":
             return _ClientKill(targets.redis, spec.target)
+        if spec.kind == "flush":
+            return _Flush(targets.redis)
     supervised = _redis_supervised(targets.redis) if spec.target == "redis" else targets.supervised.get(spec.target)
+    if supervised is None and spec.target == "server_worker":
+        raise UnavailableFault(
+            f"{spec.label}: one server worker needs a server of several processes ([matrix] workers >= 2); with one, "
+            "the target is server"
+        )
     if supervised is None:
         raise UnavailableFault(f"{spec.label}: this run has no {spec.target} process")
     if spec.kind == "kill":

@@ -74,6 +74,8 @@ class ProcessSupervisor:
     def _run(self) -> None:
         while not self._stop.wait(self.poll_s):
             for target in self.supervised.values():
+                if not target.watched:
+                    continue
                 with target.lock:
                     if target.held:
                         continue

@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import orjson
 
-from harness.load.options import check_warmup_from
+from harness.load.options import RECONNECT_KINDS, check_warmup_from
 from harness.load.settle import DEFAULT_QUIET_S, DEFAULT_TIMEOUT_S
 from harness.stack.processes import ManagedProcess
 
@@ -136,6 +136,7 @@ def run_generator(
     room_size: int = 0,
     payload_bytes: int = 0,
     max_inflight: int = 0,
+    reconnect: bool = False,
     extra_args: Sequence[str] = (),
     timeout_s: float | None = None,
 ) -> GeneratorResult:
@@ -171,6 +172,7 @@ def run_generator(
         room_size: users per room/URL (broadcast, chat), recipients (notifications).
         payload_bytes: pad each message to this size.
         max_inflight: unanswered own messages per user before sending waits (0: no limit).
+        reconnect: users whose socket closes connect again (echo, broadcast and chat kinds).
         extra_args: more Locust or ``--harness-*`` arguments, appended last.
         timeout_s: kill Locust after this many seconds (default: run time + 60 s).
 
@@ -192,6 +194,8 @@ def run_generator(
     result_path.unlink(missing_ok=True)
     (out / LIVE_FILE).unlink(missing_ok=True)
     check_warmup_from(kind, warmup_from)
+    if reconnect and kind not in RECONNECT_KINDS:
+        raise ValueError(f"reconnect is for kinds {', '.join(RECONNECT_KINDS)}, not {kind}")
     if not settle_quiet_s > 0 or not settle_timeout_s > 0:
         raise ValueError(
             f"need settle_quiet_s > 0 and settle_timeout_s > 0, got {settle_quiet_s!r} and {settle_timeout_s!r}"
@@ -254,6 +258,8 @@ def run_generator(
         "--harness-live",
         str(out / LIVE_FILE),
     ]
+    if reconnect:
+        argv.append("--harness-reconnect")
     if credentials is not None:
         argv += ["--harness-credentials", str(credentials)]
     if processes:

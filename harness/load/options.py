@@ -21,6 +21,7 @@ __all__ = [
     "ARRIVALS",
     "KIND_CLASSES",
     "KINDS",
+    "RECONNECT_KINDS",
     "SETTLE_KINDS",
     "SHAPES",
     "WARMUP_FROM",
@@ -47,6 +48,8 @@ SHAPES: Final = ("constant", "ramp", "steps")
 WARMUP_FROM: Final = ("connect", "start", "settle")
 #: Kinds whose users may wait at the settle barrier: one socket each, opened before their warm-up.
 SETTLE_KINDS: Final = ("echo", "broadcast", "chat", "app")
+#: Kinds whose users can reconnect (--harness-reconnect): one socket each, whose group says what it is owed.
+RECONNECT_KINDS: Final = ("echo", "broadcast", "chat")
 #: How long a user keeps sending when --harness-send-seconds is 0: until Locust stops it.
 _FOREVER_S: Final = 10 * 24 * 3600.0
 #: Default of --harness-receive-batch-ms (docs/generator.md, "Receiving in batches"; figures in docs/performance.md).
@@ -89,6 +92,7 @@ class HarnessConfig:
     receive_batch_ms: float
     live: str
     app: str
+    reconnect: bool
 
     @classmethod
     def from_options(cls, opts: Any) -> HarnessConfig:
@@ -129,6 +133,7 @@ class HarnessConfig:
             receive_batch_ms=float(get("receive_batch_ms")),
             live=str(get("live") or ""),
             app=str(get("app") or ""),
+            reconnect=bool(get("reconnect")),
         )
 
     def schedule(self, seed: int) -> Schedule:
@@ -269,6 +274,14 @@ def add_arguments(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
         "to arrive (other runs end at Locust's --run-time)",
     )
     add("max-inflight", type=int, default=0, help="unanswered own messages per user before sending waits (0: none)")
+    add(
+        "reconnect",
+        action="store_true",
+        default=False,
+        help=f"a user whose socket closes connects again with jittered backoff, as a page would "
+        f"({', '.join(RECONNECT_KINDS)}); what it was owed is what was sent while it was a member "
+        "(harness.measure.membership)",
+    )
     add("origin", default="", help="Origin header (default: derived from the target)")
     add(
         "app",

@@ -32,7 +32,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load.hub_receiver import ReceiveBatch
-from harness.load.options import KIND_CLASSES, HarnessConfig, check_warmup_from
+from harness.load.options import KIND_CLASSES, RECONNECT_KINDS, HarnessConfig, check_warmup_from
 from harness.load.settle import Release, SettleBarrier
 from harness.load.user_numbers import user_index
 from harness.measure.aggregation import Aggregator, Collector, merge_snapshots
@@ -47,6 +47,9 @@ HOLDING_KINDS: Final = ("echo", "broadcast", "chat", "notifications", "kiosk", "
 #: How often the watchdog looks, and how long every socket must have been gone before the test ends early.
 _WATCH_S: Final = 0.5
 _GONE_S: Final = 2.0
+#: ... when the users reconnect (--harness-reconnect): they come back after an outage, such as a fault window that
+#: kills the server for seconds, so only a target gone this long ends the test.
+_GONE_RECONNECTING_S: Final = 30.0
 #: How often the settle barrier is polled: the release comes at most this late after the room went quiet.
 _SETTLE_POLL_S = 0.05
 
@@ -108,7 +111,14 @@ class ProcessRuntime:
         self.started_ns = time.monotonic_ns()
         opts = self.environment.parsed_options
         self.config = HarnessConfig.from_options(opts)
-        self.collector = Collector(run_id=self.config.run_id, process_id=self.process_id, role=self.role)
+        if self.config.reconnect and self.config.kind not in RECONNECT_KINDS:
+            raise RuntimeError(f"--harness-reconnect is for kinds {', '.join(RECONNECT_KINDS)}, not {self.config.kind}")
+        self.collector = Collector(
+            run_id=self.config.run_id,
+            process_id=self.process_id,
+            role=self.role,
+            reconnecting=self.config.reconnect,
+        )
         if self.role == "master":
             self.aggregator = Aggregator(run_id=self.config.run_id)
         if self.config.receive_batch_ms > 0:
@@ -167,9 +177,11 @@ class ProcessRuntime:
             gevent.spawn(runner.quit)
 
     def _watch_target(self, collector: Collector) -> None:
-        """End this process's test once every socket it opened has been closed for a while: its users do not
-        reconnect, so nothing more can be measured, and a run against a target that died should end in seconds,
-        not at its planned end, with its results marked as partial."""
+        """End this process's test once every socket it opened has been closed for a while: users that do not
+        reconnect can measure nothing more, and a run against a target that died should end in seconds, not at its
+        planned end, with its results marked as partial. Users that reconnect are given longer to come back."""
+        assert self.config is not None
+        gone_s = _GONE_RECONNECTING_S if self.config.reconnect else _GONE_S
         gone_since: float | None = None
         while True:
             gevent.sleep(_WATCH_S)
@@ -179,10 +191,10 @@ class ProcessRuntime:
             now = time.monotonic()
             if gone_since is None:
                 gone_since = now
-            elif now - gone_since >= _GONE_S:
+            elif now - gone_since >= gone_s:
                 collector.ended_early = (
                     f"all {collector.connections_ever} connections of process {self.process_id} were closed and "
-                    f"none reopened for {_GONE_S:g} s (the target went away, or closed every socket): the test "
+                    f"none reopened for {gone_s:g} s (the target went away, or closed every socket): the test "
                     "ended early"
                 )
                 log.warning("%s", collector.ended_early)

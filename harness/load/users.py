@@ -29,6 +29,7 @@ import locust  # isort: split
 import http.client
 import itertools
 import os
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -72,6 +73,11 @@ __all__ = [
 #: its greenlet has nothing to do; a wait in Locust's wait() is cut short when Locust stops the user, so it can
 #: be long. (Waking every second instead cost 50 idle users a few ms of CPU per second.)
 _IDLE_WAIT_S: Final = 3600.0
+#: --harness-reconnect: a user whose socket closed waits a random time up to FIRST * 2**attempt, capped at MAX
+#: (full jitter, as the reference app's pages do, with a cap of seconds rather than their 30 s so that a run
+#: measures the server's recovery more than the clients' patience), then connects again.
+RECONNECT_FIRST_S: Final = 0.5
+RECONNECT_MAX_S: Final = 5.0
 
 
 def _failure_kind(exc: ConnectFailure) -> ConnectFailureKind:
@@ -270,6 +276,8 @@ class _EnvelopeUser(_HarnessUser):
         super().on_start()
         self._window = gevent.lock.BoundedSemaphore(self.cfg.max_inflight) if self.cfg.max_inflight > 0 else None
         self._released: set[int] = set()
+        #: The socket this user sends on; None while a reconnecting user is away.
+        self._conn: WsConnection | None = None
 
     def url(self) -> str:
         return self.cfg.target
@@ -294,14 +302,59 @@ class _EnvelopeUser(_HarnessUser):
         return decode_envelope(message.data, run_id=self.cfg.run_id)
 
     def run_session(self) -> None:
+        log = self.collector.membership
+        if self._attach() is None:
+            if log is None:
+                return
+            self._greenlets.spawn(self._reconnect)
+        self.wait_warmup()
+        group = self.group()
+        uid = self.uid
+
+        def send_one(seq: int, intended_ns: int) -> bool:
+            conn = self._conn
+            if log is not None:
+                if conn is None:
+                    # Away: the page could not send now. Not sent later in a burst, and not a latency: counted.
+                    log.could_not_send(uid, time.time_ns())
+                    return True
+                # Only messages sent are numbered, so what a receiver was owed is a range of seqs.
+                seq = log.next_seq(uid, group)
+            assert conn is not None
+            # Time spent waiting for a reply (max-inflight) is the server holding the sender back,
+            # not the generator falling behind, so send lag counts only from when the window opened.
+            ready_ns = intended_ns
+            if self._window is not None and not self._window.acquire(blocking=False):
+                self._window.acquire()
+                ready_ns = max(intended_ns, time.monotonic_ns())
+            sent_ns = time.monotonic_ns()
+            wall_ns = time.time_ns()
+            if not self.transmit(conn, Envelope(self.cfg.run_id, uid, seq, intended_ns, sent_ns)):
+                if log is None:
+                    return False
+                log.could_not_send(uid, wall_ns)
+                return True
+            self.collector.record_send(uid, group, sent_ns - ready_ns)
+            if log is not None:
+                log.sent(uid, group, wall_ns)
+            return True
+
+        self.pace(send_one, seed=self.cfg.seed * 1_000_003 + self.index)
+
+    def _attach(self) -> WsConnection | None:
+        """Open this user's socket, run its steps, join its group and start receiving; None if it did not open."""
+        connecting_ns = time.time_ns()
         conn = self.open_socket(
             self.url(), cookies=self.cookies(), headers=self.upgrade_headers(), subprotocols=self.subprotocols()
         )
         if conn is None:
-            return
+            return None
         self.after_connect(conn)
         group = self.group()
         self.collector.join(self.uid, group)
+        if (log := self.collector.membership) is not None:
+            log.joined(self.uid, group, connecting_ns, time.time_ns())
+        self._conn = conn
         # A closed-loop sender waits for its own reply: that must release the window at once.
         self.spawn_receiver(
             conn,
@@ -310,22 +363,33 @@ class _EnvelopeUser(_HarnessUser):
             repeats=self._repeats,
             on_repeat=self.repeat_handler(),
         )
-        self.wait_warmup()
+        return conn
 
-        def send_one(seq: int, intended_ns: int) -> bool:
-            # Time spent waiting for a reply (max-inflight) is the server holding the sender back,
-            # not the generator falling behind, so send lag counts only from when the window opened.
-            ready_ns = intended_ns
-            if self._window is not None and not self._window.acquire(blocking=False):
-                self._window.acquire()
-                ready_ns = max(intended_ns, time.monotonic_ns())
-            sent_ns = time.monotonic_ns()
-            if not self.transmit(conn, Envelope(self.cfg.run_id, self.uid, seq, intended_ns, sent_ns)):
-                return False
-            self.collector.record_send(self.uid, group, sent_ns - ready_ns)
-            return True
+    def _on_closed(self, conn: WsConnection, exc: Closed) -> None:
+        left_ns = time.time_ns()
+        super()._on_closed(conn, exc)
+        log = self.collector.membership
+        if log is None or self._stopping or conn is not self._conn:
+            return
+        log.left(self.uid, self.group(), left_ns, exc.code)
+        self._conn = None
+        if self._window is not None:
+            # The replies owed on the dead socket never come: free a sender waiting for them.
+            while True:
+                try:
+                    self._window.release()
+                except ValueError:
+                    break
+        self._greenlets.spawn(self._reconnect)
 
-        self.pace(send_one, seed=self.cfg.seed * 1_000_003 + self.index)
+    def _reconnect(self) -> None:
+        """Connect again after a close (--harness-reconnect), with capped, fully jittered backoff, until it
+        succeeds or the user stops."""
+        rng = random.Random(self.cfg.seed * 7_919 + self.index + self.collector.connections_ever)
+        for attempt in itertools.count():
+            gevent.sleep(rng.uniform(0.0, min(RECONNECT_MAX_S, RECONNECT_FIRST_S * 2**attempt)))
+            if self._stopping or self._attach() is not None:
+                return
 
     def upgrade_headers(self) -> Mapping[str, str] | None:
         """Extra headers of this user's upgrade; none here."""

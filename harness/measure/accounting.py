@@ -13,13 +13,22 @@ arrival order:
 * **distinct**: ``received - duplicates - late_untracked``.
 * **expected**: the seqs the receiver should have got, a range
   ``[first, end)`` set by the caller (a receiver that joined a group late
-  expects fewer). Without an explicit expectation it is ``[0, highest + 1)``,
-  so losses after the last received message are invisible.
+  expects fewer), or several (a receiver that left and came back expects
+  what was sent while it was a member). Without an explicit expectation it
+  is ``[0, highest + 1)``, so losses after the last received message are
+  invisible.
+* **optional**: seqs that may or may not arrive, neither owed nor outside:
+  those sent while the receiver's socket was opening, or in the moments
+  before it saw its socket close (harness.measure.membership).
+* **cut_off**: optional seqs never received.
+* **tolerated**: seqs that are neither owed nor counted when they do not come, and not outside when
+  they do: those sent while a reconnecting receiver was away, which a server that was still
+  delivering late may hand to its new socket.
 * **lost**: seqs in the expected range never received, computed by
   :meth:`StreamTracker.counts`. The caller decides *when*: after the last send,
   wait a grace period for in-flight messages, then read the counts.
-* **outside_expected**: distinct seqs received outside the expected range
-  (e.g. a sender that sent more than it reported).
+* **outside_expected**: distinct seqs received outside the expected and
+  optional and tolerated ranges (e.g. a sender that sent more than it reported).
 
 Memory: a stream stores the received seqs as sorted disjoint intervals, so an
 in-order stream costs one interval however long the run, and each gap costs
@@ -38,6 +47,8 @@ import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Final, Literal, get_args
+
+from harness.measure.ranges import Ranges, minus, overlap, size, union
 
 __all__ = [
     "CONNECT_FAILURE_KINDS",
@@ -91,6 +102,8 @@ class DeliveryCounts:
         late_untracked: arrivals below an eviction floor (see module doc).
         exact: False if any stream evicted intervals, so lost/duplicated may
             be off by the ``late_untracked`` arrivals.
+        cut_off: optional seqs never received (see module doc); 0 in results
+            written before it existed.
     """
 
     streams: int
@@ -103,6 +116,7 @@ class DeliveryCounts:
     outside_expected: int
     late_untracked: int
     exact: bool
+    cut_off: int = 0
 
     def __add__(self, other: DeliveryCounts) -> DeliveryCounts:
         if not isinstance(other, DeliveryCounts):
@@ -127,7 +141,11 @@ class DeliveryCounts:
             AccountingDecodeError: if a count is missing or not a non-negative int, or ``exact`` is not a bool.
         """
         try:
-            ints = {f.name: _nonneg_int(data[f.name], f.name) for f in fields(cls) if f.name != "exact"}
+            ints = {
+                f.name: _nonneg_int(data[f.name] if f.name in data or f.name != "cut_off" else 0, f.name)
+                for f in fields(cls)
+                if f.name != "exact"
+            }
             exact = data["exact"]
         except KeyError as exc:
             raise AccountingDecodeError(f"delivery counts are missing {exc}") from None
@@ -136,8 +154,17 @@ class DeliveryCounts:
         return cls(**ints, exact=exact)
 
 
-def _overlap(start: int, end: int, lo: int, hi: int) -> int:
-    return max(0, min(end, hi) - max(start, lo))
+def _checked_ranges(ranges: Iterable[tuple[int, int]], what: str) -> Ranges:
+    out: Ranges = []
+    for pair in ranges:
+        first, end = pair
+        if not 0 <= first <= end:
+            raise ValueError(f"{what} range must satisfy 0 <= first <= end, got first={first}, end={end}")
+        if out and first < out[-1][1]:
+            raise ValueError(f"{what} ranges must be sorted and disjoint, got {pair!r} after {out[-1]!r}")
+        if first < end:
+            out.append((first, end))
+    return out
 
 
 class StreamTracker:
@@ -160,7 +187,9 @@ class StreamTracker:
         "floor",
         "seen_below_floor",
         "evictions",
-        "expected_range",
+        "expected_ranges",
+        "optional_ranges",
+        "tolerated_ranges",
     )
 
     def __init__(self, *, max_intervals: int = DEFAULT_MAX_INTERVALS) -> None:
@@ -179,7 +208,10 @@ class StreamTracker:
         self.floor = 0
         self.seen_below_floor = 0
         self.evictions = 0
-        self.expected_range: tuple[int, int] | None = None
+        #: What the receiver should have got (None: not declared, see :meth:`counts`), and what it may have got.
+        self.expected_ranges: Ranges | None = None
+        self.optional_ranges: Ranges = []
+        self.tolerated_ranges: Ranges = []
 
     def expect(self, first: int, end: int) -> None:
         """Declare that seqs ``first .. end - 1`` should arrive on this stream.
@@ -187,9 +219,25 @@ class StreamTracker:
         Raises:
             ValueError: unless ``0 <= first <= end``.
         """
-        if not 0 <= first <= end:
-            raise ValueError(f"expected range must satisfy 0 <= first <= end, got first={first}, end={end}")
-        self.expected_range = (first, end)
+        self.expect_ranges([(first, end)])
+
+    def expect_ranges(
+        self,
+        expected: Iterable[tuple[int, int]],
+        optional: Iterable[tuple[int, int]] = (),
+        tolerated: Iterable[tuple[int, int]] = (),
+    ) -> None:
+        """Declare the seqs that should arrive (``expected``), those that may (``optional``) and those that may
+        arrive without counting either way (``tolerated``), each as sorted, disjoint half-open ranges; a seq in
+        more than one is expected if it is, else optional.
+
+        Raises:
+            ValueError: for a range that is not ``0 <= first <= end``, or ranges out of order or overlapping.
+        """
+        owed = _checked_ranges(expected, "expected")
+        self.expected_ranges = owed
+        self.optional_ranges = minus(_checked_ranges(optional, "optional"), owed)
+        self.tolerated_ranges = minus(minus(_checked_ranges(tolerated, "tolerated"), owed), self.optional_ranges)
 
     def observe(self, seq: int) -> Observation:
         """Account one arrival of ``seq`` and say how it was classified.
@@ -249,21 +297,32 @@ class StreamTracker:
         """True while no interval has been evicted."""
         return self.evictions == 0
 
+    def holds(self, seq: int) -> bool:
+        """Whether ``seq`` was received; below the eviction floor it cannot be told, and counts as received (so a
+        check built on this never calls a message missing that may have come)."""
+        if seq < self.floor:
+            return True
+        i = bisect.bisect_right(self._starts, seq) - 1
+        return i >= 0 and seq < self._ends[i]
+
     def intervals(self) -> list[tuple[int, int]]:
         """Return received seqs above the floor as half-open ``(start, end)`` intervals."""
         return list(zip(self._starts, self._ends, strict=True))
 
     def counts(self) -> DeliveryCounts:
-        """Compute the counts against the expected range (see module doc)."""
-        first, end = self.expected_range if self.expected_range is not None else (0, self.highest + 1)
-        above = sum(_overlap(s, e, first, end) for s, e in zip(self._starts, self._ends, strict=True))
-        total_above = sum(e - s for s, e in zip(self._starts, self._ends, strict=True))
+        """Compute the counts against the expected ranges (see module doc)."""
+        owed = self.expected_ranges if self.expected_ranges is not None else [(0, self.highest + 1)]
+        received = self.intervals()
+        above = overlap(received, owed)
+        optional_received = overlap(received, self.optional_ranges)
+        tolerated_received = overlap(received, self.tolerated_ranges)
+        total_above = sum(e - s for s, e in received)
         # Below the floor only the number of distinct seqs is known, not which:
-        # assume they fall inside the expected range as far as it reaches there.
-        below = min(self.seen_below_floor, _overlap(0, self.floor, first, end))
+        # assume they fall inside the expected ranges as far as they reach there.
+        below = min(self.seen_below_floor, overlap([(0, self.floor)], owed))
         distinct = self.seen_below_floor + total_above
         in_range = above + below
-        expected = end - first
+        expected = size(owed)
         return DeliveryCounts(
             streams=1,
             expected=expected,
@@ -272,9 +331,10 @@ class StreamTracker:
             lost=expected - in_range,
             duplicated=self.duplicates,
             reordered=self.reordered,
-            outside_expected=distinct - in_range,
+            outside_expected=distinct - in_range - optional_received - tolerated_received,
             late_untracked=self.late_untracked,
             exact=self.exact,
+            cut_off=size(self.optional_ranges) - optional_received,
         )
 
     def merge(self, other: StreamTracker) -> None:
@@ -316,14 +376,13 @@ class StreamTracker:
                 self._starts[0] = cut
         self.floor = new_floor
         self.max_intervals = max(self.max_intervals, other.max_intervals)
-        if other.expected_range is not None:
-            if self.expected_range is None:
-                self.expected_range = other.expected_range
-            else:
-                self.expected_range = (
-                    min(self.expected_range[0], other.expected_range[0]),
-                    max(self.expected_range[1], other.expected_range[1]),
-                )
+        if other.expected_ranges is not None:
+            self.expected_ranges = union((self.expected_ranges or []) + other.expected_ranges)
+        self.optional_ranges = minus(union(self.optional_ranges + other.optional_ranges), self.expected_ranges or [])
+        self.tolerated_ranges = minus(
+            minus(union(self.tolerated_ranges + other.tolerated_ranges), self.expected_ranges or []),
+            self.optional_ranges,
+        )
         self._enforce_bound()
 
     def to_dict(self) -> dict[str, Any]:
@@ -338,7 +397,9 @@ class StreamTracker:
             "floor": self.floor,
             "seen_below_floor": self.seen_below_floor,
             "evictions": self.evictions,
-            "expected": list(self.expected_range) if self.expected_range is not None else None,
+            "expected": None if self.expected_ranges is None else [[s, e] for s, e in self.expected_ranges],
+            "optional": [[s, e] for s, e in self.optional_ranges],
+            "tolerated": [[s, e] for s, e in self.tolerated_ranges],
             "intervals": [[s, e] for s, e in self.intervals()],
         }
 
@@ -360,8 +421,13 @@ class StreamTracker:
             t.highest = highest
             expected = data["expected"]
             if expected is not None:
-                first, end = (_nonneg_int(v, "expected bound") for v in expected)
-                t.expect(first, end)
+                # A pair of ints: one range, as snapshots and results before optional ranges wrote it.
+                pairs = [expected] if expected and not isinstance(expected[0], list) else expected
+                t.expect_ranges(
+                    [tuple(_nonneg_int(v, "expected bound") for v in pair) for pair in pairs],  # type: ignore[misc]
+                    [tuple(_nonneg_int(v, "optional bound") for v in pair) for pair in data.get("optional", [])],  # type: ignore[misc]
+                    [tuple(_nonneg_int(v, "tolerated bound") for v in pair) for pair in data.get("tolerated", [])],  # type: ignore[misc]
+                )
             prev_end = t.floor - 1
             for pair in data["intervals"]:
                 s, e = (_nonneg_int(v, "interval bound") for v in pair)
@@ -420,6 +486,17 @@ class DeliveryLedger:
     def expect(self, sender: str, receiver: str, first: int, end: int) -> None:
         """Set the expected seq range ``[first, end)`` of one stream."""
         self.stream(sender, receiver).expect(first, end)
+
+    def expect_ranges(
+        self,
+        sender: str,
+        receiver: str,
+        expected: Iterable[tuple[int, int]],
+        optional: Iterable[tuple[int, int]] = (),
+        tolerated: Iterable[tuple[int, int]] = (),
+    ) -> None:
+        """Set the expected, optional and tolerated seq ranges of one stream (:meth:`StreamTracker.expect_ranges`)."""
+        self.stream(sender, receiver).expect_ranges(expected, optional, tolerated)
 
     def keys(self) -> list[tuple[str, str]]:
         """Return the stream keys in sorted order."""

@@ -16,7 +16,8 @@ is a duplicate or reordered depends on everything the stream received before.
 Expectations. Every member of a group (an echo socket is a group of one, a broadcast URL or chat
 room a group of its members) should receive every message sent to that group. Senders and
 receivers may sit in different processes, so the expected seq range of each (sender, receiver)
-stream is only set on the merged ledger: ``[0, messages sent)``. This module imports neither
+stream is only set on the merged ledger: ``[0, messages sent)``, or, when the users reconnect, what was sent while
+the receiver was a member (:mod:`harness.measure.membership`). This module imports neither
 locust, gevent nor asyncio, so it can be unit-tested in a plain process.
 """
 
@@ -39,6 +40,7 @@ from harness.measure.accounting import (
 )
 from harness.measure.join_storm import JoinStorm
 from harness.measure.latency import LatencyRecorder, buckets_percentile
+from harness.measure.membership import MembershipLog, stream_ranges
 from harness.measure.metric_set import MetricSet
 
 __all__ = [
@@ -74,13 +76,15 @@ SNAPSHOT_KEY: Final = "harness"
 # History: 1 = first version; 2 = series entries carry errors, open connections and a response-time histogram
 # next to the service-time one, and the snapshot says when it was taken; 3 = a second's two distributions are
 # tallies, [[bucket index, count], ...] of the harness's HDR buckets, instead of encoded histograms; 4 = the
-# process's join storm (``join_storm``: connect attempts, presence frames, the settle barrier's release).
-SNAPSHOT_VERSION: Final = 4
+# process's join storm (``join_storm``: connect attempts, presence frames, the settle barrier's release); 5 = the
+# membership log of reconnecting users (``membership``, null otherwise), and streams' optional ranges.
+SNAPSHOT_VERSION: Final = 5
 # History of the result file written by the master (generator.json): 1 = first version, as locust/result.json;
 # 2 = time_series points are result.json's (sent, received, errors, connections, service_time_p99_us,
 # response_time_p99_us, plus epoch_s; were sends, deliveries and one p99_us of service time), and the file is
-# generator.json; 3 = ``join_storm``, the processes' join storms merged (harness.measure.join_storm).
-RESULT_VERSION: Final = 3
+# generator.json; 3 = ``join_storm``, the processes' join storms merged (harness.measure.join_storm); 4 =
+# ``membership``, the merged membership log of reconnecting users (null otherwise), and ``delivery.cut_off``.
+RESULT_VERSION: Final = 4
 #: Envelope deliveries buffered before they are recorded in the histograms.
 _DELIVERIES_FOLD_AT: Final = 1024
 
@@ -147,7 +151,15 @@ class Collector:
             that are synchronised by NTP, unlike ``time.monotonic_ns``).
     """
 
-    def __init__(self, *, run_id: str, process_id: str, role: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        process_id: str,
+        role: str,
+        clock: Callable[[], float] = time.time,
+        reconnecting: bool = False,
+    ) -> None:
         self.run_id = run_id
         self.process_id = process_id
         self.role = role
@@ -165,6 +177,8 @@ class Collector:
         self.sent: dict[tuple[str, str], int] = {}
         #: Members (receivers) per group.
         self.members: dict[str, set[str]] = {}
+        #: When users reconnect: who was in which group when, and when each message was sent.
+        self.membership: MembershipLog | None = MembershipLog() if reconnecting else None
         #: Connections opened so far, and why this process ended its test before its time (None: it did not).
         self.connections_ever = 0
         self.ended_early: str | None = None
@@ -338,6 +352,7 @@ class Collector:
             "unexpected_closes": self.unexpected_closes.to_dict(),
             "sent": [[s, g, n] for (s, g), n in sorted(self.sent.items())],
             "members": {g: sorted(m) for g, m in sorted(self.members.items())},
+            "membership": None if self.membership is None else self.membership.to_dict(),
             "cpu_samples": list(self.cpu_samples),
             "series": self._series_entries(),
             "join_storm": self.storm.to_dict(),
@@ -550,6 +565,7 @@ def merge_snapshots(
     closes = UnexpectedCloses()
     sent: dict[tuple[str, str], int] = {}
     members: dict[str, set[str]] = {}
+    membership: MembershipLog | None = None
     decoded = [MetricSet.from_dict(snap["metrics"]) for snap in snaps]
     for snap, snap_metrics in zip(snaps, decoded, strict=True):
         metrics.merge(snap_metrics)
@@ -560,15 +576,23 @@ def merge_snapshots(
             sent[(sender, group)] = sent.get((sender, group), 0) + int(n)
         for group, names in snap["members"].items():
             members.setdefault(group, set()).update(names)
-    for (sender, group), n in sent.items():
-        others_only = group.startswith(OTHERS_PREFIX)
-        for receiver in members.get(group, ()):
-            if not (others_only and receiver == sender):
-                ledger.expect(sender, receiver, 0, n)
+        if snap.get("membership") is not None:
+            membership = membership or MembershipLog()
+            membership.merge(MembershipLog.from_dict(snap["membership"]))
+    if membership is not None:
+        others = [g for g in {g for _, g in membership.stays} if g.startswith(OTHERS_PREFIX)]
+        for sender, receiver, expected, optional, tolerated in stream_ranges(membership, others_only=others):
+            ledger.expect_ranges(sender, receiver, expected, optional, tolerated)
+    else:
+        for (sender, group), n in sent.items():
+            others_only = group.startswith(OTHERS_PREFIX)
+            for receiver in members.get(group, ()):
+                if not (others_only and receiver == sender):
+                    ledger.expect(sender, receiver, 0, n)
     # A stream no group membership explains was never expected: what arrived on it is outside the expected, not a
     # delivery owed (a server that sends messages to more receivers than their group).
     for sender, receiver in ledger.keys():
-        if ledger.stream(sender, receiver).expected_range is None:
+        if ledger.stream(sender, receiver).expected_ranges is None:
             ledger.expect(sender, receiver, 0, 0)
     health = [health_of(snap, thresholds, m) for snap, m in zip(snaps, decoded, strict=True)]
     reasons = [reason for h in health for reason in h.reasons]
@@ -590,6 +614,7 @@ def merge_snapshots(
         "delivery": ledger.totals().to_dict(),
         "foreign_messages": dict(sorted(ledger.foreign.items())),
         "ledger": ledger.to_dict(),
+        "membership": None if membership is None else membership.to_dict(),
         "connect_failures": failures.to_dict(),
         "unexpected_closes": closes.to_dict(),
         "generator_health": {

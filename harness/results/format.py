@@ -126,6 +126,35 @@ def cell_warnings(cell: Mapping[str, Any], label: str) -> list[str]:
             recovered += "; inserts from its start to the next window's: " + ", ".join(
                 f"{punches[k]} {k.replace('_', ' ')}" for k in ("lost", "cut_off", "unseen", "duplicated") if punches[k]
             )
+        if fault.get("first_room_message_after_s") is not None:
+            recovered += (
+                "; the first room message sent after it that reached another member was sent "
+                f"{fault['first_room_message_after_s']:.2f} s after its end"
+            )
+        if fault.get("socket_closes"):
+            codes = ", ".join(f"{n} x {code}" for code, n in sorted(fault["socket_closes"].items()))
+            recovered += f"; sockets closed: {codes}, users joined again {fault.get('reconnects', 0)}"
+        if fault.get("slowest_member_after_s") is not None and fault.get("members_checked"):
+            recovered += (
+                f"; the last of {fault['members_checked']} members to hear its room again heard a message sent "
+                f"{fault['slowest_member_after_s']:.2f} s after its end"
+            )
+        if fault.get("sends_unavailable"):
+            recovered += f"; {fault['sends_unavailable']:,} sends not made (the user's socket was closed)"
+        if (messages := fault.get("room_messages")) and (messages["lost"] or messages["cut_off"]):
+            recovered += (
+                f"; of the deliveries owed for messages sent from 1 s before its start to as long before the next "
+                "window's, "
+                f"{messages['lost']:,} of {messages['owed']:,} lost, and {messages['cut_off']:,} cut off by a close"
+            )
+        if fault.get("silent_members"):
+            listed = fault.get("silent_members_listed") or []
+            more = fault["silent_members"] - len(listed)
+            recovered += (
+                f"; SILENT after it: {fault['silent_members']} of {fault.get('members_checked', 0)} members checked "
+                f"received none of their room's messages sent since ({', '.join(listed)}"
+                + (f" and {more} more)" if more > 0 else ")")
+            )
         if fault.get("silent_kiosks"):
             recovered += (
                 f"; SILENT after it: the kiosks of terminals {', '.join(map(str, fault['silent_kiosks']))} got none "
@@ -206,6 +235,14 @@ def user_error_sentence(cell: Mapping[str, Any]) -> str | None:
 def receipt_sentences(cell: Mapping[str, Any]) -> list[str]:
     """What was received but not counted as an expected delivery, each in a sentence with a remedy."""
     sentences = [sentence] if (sentence := foreign_sentence(cell)) is not None else []
+    cut_off = int(cell.get("delivery", {}).get("cut_off", 0))
+    if cut_off:
+        sentences.append(
+            f"{cut_off:,} deliveries were cut off: sent while their receiver's socket was still opening, or in the "
+            "5 s before the receiver or the sender saw its socket close, they did not arrive; the users reconnect "
+            "(load.reconnect), so these are counted apart, neither owed nor lost "
+            "(docs/reliability.md#chat-rooms-under-faults)"
+        )
     outside = int(cell.get("delivery", {}).get("outside_expected", 0))
     if outside:
         if cell.get("parameters", {}).get("kind") == "app":

@@ -69,6 +69,7 @@ class DeliveryDoc(TypedDict):
     outside_expected: int
     late_untracked: int
     exact: bool
+    cut_off: NotRequired[int]
 
 
 class ConnectFailuresDoc(TypedDict):
@@ -130,6 +131,15 @@ class FaultWindowDoc(TypedDict):
     silent_kiosks: NotRequired[list[int]]
     kiosks_checked: NotRequired[int]
     punches: NotRequired[dict[str, int]]
+    socket_closes: NotRequired[dict[str, int]]
+    reconnects: NotRequired[int]
+    sends_unavailable: NotRequired[int]
+    room_messages: NotRequired[dict[str, int]]
+    first_room_message_after_s: NotRequired[float | None]
+    silent_members: NotRequired[int]
+    silent_members_listed: NotRequired[list[str]]
+    members_checked: NotRequired[int]
+    slowest_member_after_s: NotRequired[float | None]
 
 
 class PunchAuditDoc(TypedDict):

@@ -209,6 +209,15 @@ def breach_sentences(result: Mapping[str, Any]) -> list[str]:
                 f"punches not exactly once in {cell['server']}+{cell['layer']} x{cell['workers']}: "
                 f"{audit['lost']} lost, {audit['duplicated']} duplicated, {audit['unexpected']} unexpected"
             )
+        for fault in cell.get("faults") or ():
+            if fault.get("silent_members"):
+                # A member owed its room's messages after the fault that heard none until the next one: the app did
+                # not recover it (a socket left open without its membership), whatever the loss allowance says.
+                sentences.append(
+                    f"silent room members after fault {fault.get('label', fault.get('toxic'))} in "
+                    f"{cell['server']}+{cell['layer']} x{cell['workers']}: {fault['silent_members']} of "
+                    f"{fault.get('members_checked', 0)} heard none of their room's messages sent after it"
+                )
     return sentences
 
 
@@ -223,8 +232,8 @@ def _fallback_sentence(verdict: Mapping[str, Any], cell: Mapping[str, Any]) -> s
 def exit_code(result: Mapping[str, Any]) -> int:
     """:data:`EXIT_CRASH` if the generator's users raised exceptions in any cell, or its test ended early because
     every socket was gone (its figures are incomplete, so its verdicts cannot be trusted either way), or a fault
-    window could not begin or end, else :data:`EXIT_SLO_BREACH` if any verdict failed or a punch audit is not
-    exactly once, else :data:`EXIT_OK`."""
+    window could not begin or end, else :data:`EXIT_SLO_BREACH` if any verdict failed, a punch audit is not
+    exactly once, a soak is not flat or a fault window left silent room members, else :data:`EXIT_OK`."""
     for cell in result.get("cells", []):
         health = cell.get("generator_health", {})
         if health.get("user_errors") or health.get("ended_early"):

@@ -15,15 +15,16 @@ import orjson
 
 from harness.faults.injectors import FaultTargets, Supervised
 from harness.faults.proxy import FaultProxy
-from harness.faults.schedule import FaultSchedule, window_figures
+from harness.faults.schedule import FaultSchedule, FaultWindow, window_figures
 from harness.faults.supervisor import ProcessSupervisor
 from harness.load.generator import LIVE_FILE, GeneratorResult, run_generator
 from harness.load.options import SETTLE_KINDS
-from harness.measure.accounting import ConnectFailures, DeliveryCounts, UnexpectedCloses
-from harness.measure.aggregation import HealthThresholds, ProcessHealth
+from harness.measure.accounting import ConnectFailures, DeliveryCounts, DeliveryLedger, UnexpectedCloses
+from harness.measure.aggregation import OTHERS_PREFIX, HealthThresholds, ProcessHealth
 from harness.measure.join_storm import JoinStorm
 from harness.measure.latency import LatencyRecorder
 from harness.measure.layer_pressure import layer_pressure
+from harness.measure.membership import MembershipLog, window_membership
 from harness.measure.metric_set import MetricSet
 from harness.measure.resources import ResourceSampler
 from harness.measure.soak import soak_verdict
@@ -291,8 +292,9 @@ def _soak(
 
 def stack_fault_targets(stack: Stack | None) -> FaultTargets:
     """What the faults of a run may act on in ``stack`` (nothing but a client path without one): its Redis and the
-    proxy in front of it, its server processes and its timeclock worker, restarted by the harness as a process
-    manager would (runworker and Daphne restart nothing themselves)."""
+    proxy in front of it, its server processes (all, or the first of several workers) and its timeclock worker,
+    restarted by the harness as a process manager would (runworker and Daphne restart nothing themselves; Uvicorn's
+    master replaces its own workers)."""
     targets = FaultTargets()
     if stack is None:
         return targets
@@ -300,11 +302,22 @@ def stack_fault_targets(stack: Stack | None) -> FaultTargets:
     if stack.redis_proxy is not None:
         targets.proxies["redis"] = stack.redis_proxy
     if stack.launch is not None:
-        targets.supervised["server"] = Supervised(
+        server = targets.supervised["server"] = Supervised(
             f"{stack.config.server}-server",
             current=lambda: list(stack.launch.processes) if stack.launch is not None else [],
             restart=stack.restart_server,
         )
+        if stack.server_workers():
+            # One of several: while a window holds it down, the whole server is held, or the supervisor would
+            # start that one again before the window ends.
+            targets.supervised["server_worker"] = Supervised(
+                f"{stack.config.server}-worker",
+                current=lambda: stack.server_workers()[:1],
+                restart=stack.restore_server_workers,
+                holds=(server,),
+                lock=server.lock,
+                watched=False,
+            )
     if stack.worker is not None:
         targets.supervised["worker"] = Supervised(
             "timeclock-worker",
@@ -386,6 +399,7 @@ def _generator_run(
         grace_s=scenario.grace_s,
         room_size=room_size,
         payload_bytes=scenario.load.payload_bytes,
+        reconnect=scenario.load.reconnect,
         extra_args=(
             "--harness-seed",
             str(scenario.seed),
@@ -420,10 +434,7 @@ def _measurements(
     scenario, cell = run.scenario, run.cell
     merged = _merge_runs(runs)
     series = _timeseries([result.result for _, _, result in runs])
-    faults = tuple(
-        window_figures(w, [{"epoch_s": p.epoch_s, "sent": p.sent, "received": p.received} for p in series.points])
-        for w in (schedule.windows if schedule is not None else ())
-    )
+    faults = _fault_figures(schedule.windows if schedule is not None else [], series, runs)
     metrics = merged.metrics
     return CellMeasurements(
         server=cell.server,
@@ -466,6 +477,35 @@ def _measurements(
         layer_pressure=_pressure(stack, cell) if stack is not None else None,
         redis_samples=tuple(sampler.redis_samples) if sampler is not None else (),
     )
+
+
+def _fault_figures(
+    windows: Sequence[FaultWindow], series: TimeSeries, runs: Sequence[tuple[int | None, int, GeneratorResult]]
+) -> tuple[dict[str, Any], ...]:
+    """Each window's figures from the time series, and, when the users reconnect, what it did to the rooms (closes,
+    reconnects, messages owed and lost, silent members: harness.measure.membership)."""
+    points = [{"epoch_s": p.epoch_s, "sent": p.sent, "received": p.received} for p in series.points]
+    # A reconnecting scenario has one generator run (fan-out's several runs cannot reconnect).
+    logged = [r.result for _, _, r in runs if r.result.get("membership") is not None]
+    log = MembershipLog.from_dict(logged[0]["membership"]) if logged else None
+    ledger = DeliveryLedger.from_dict(logged[0]["ledger"]) if logged else None
+    out = []
+    for i, window in enumerate(windows):
+        figures = window_figures(window, points)
+        following = windows[i + 1] if i + 1 < len(windows) else None
+        if log is not None and ledger is not None and window.began_wall_s is not None:
+            ended = window.ended_wall_s if window.ended_wall_s is not None else window.began_wall_s
+            until = following.began_wall_s if following is not None else None
+            figures |= window_membership(
+                log,
+                ledger,
+                began_ns=round(window.began_wall_s * 1e9),
+                ended_ns=round(ended * 1e9),
+                until_ns=None if until is None else round(until * 1e9),
+                others_only=[g for _, g in log.stays if g.startswith(OTHERS_PREFIX)],
+            )
+        out.append(figures)
+    return tuple(out)
 
 
 def _pressure(stack: Stack, cell: Cell) -> dict[str, Any]:

@@ -94,6 +94,7 @@ class KindSpec:
             broadcast: a plain echo or broadcast server; app: the user's own app, always generic).
         generator: the Locust generator's ``--harness-kind`` that drives it; None when ``harness run`` drives it
             itself (timeclock: EKS readers, gateway and kiosk sockets).
+        reconnect: ``[load].reconnect`` is accepted (one socket per user in one generator run).
     """
 
     rate: Literal["required", "optional", "refused"]
@@ -102,17 +103,18 @@ class KindSpec:
     cross_connection: bool = False
     generic: bool = False
     generator: str | None = None
+    reconnect: bool = False
 
 
 #: The one table of scenario kinds.
 SCENARIO_KINDS: Final[Mapping[Kind, KindSpec]] = {
-    "chat": KindSpec("required", room_size="required", cross_connection=True, generator="chat"),
+    "chat": KindSpec("required", room_size="required", cross_connection=True, generator="chat", reconnect=True),
     "fanout": KindSpec("required", group_sizes=True, cross_connection=True, generator="chat"),
     "notifications": KindSpec("required", cross_connection=True, generator="notifications"),
     "timeclock": KindSpec("refused", cross_connection=True),
     "connect-storm": KindSpec("optional", generator="connect-storm"),
-    "echo": KindSpec("required", generic=True, generator="echo"),
-    "broadcast": KindSpec("required", cross_connection=True, generic=True, generator="broadcast"),
+    "echo": KindSpec("required", generic=True, generator="echo", reconnect=True),
+    "broadcast": KindSpec("required", cross_connection=True, generic=True, generator="broadcast", reconnect=True),
     "app": KindSpec("required", room_size="optional", cross_connection=True, generic=True, generator="app"),
 }
 
@@ -163,6 +165,8 @@ class Load:
         stages: the stages of a ``ramp`` or ``steps`` shape; empty for ``constant``.
         room_size: chat only: users per room; every member receives every message of its room (N:N).
         group_sizes: fanout only: members of each group; one publisher per group.
+        reconnect: chat, echo and broadcast: a user whose socket closes connects again with jittered backoff, as
+            a page would, and is owed what was sent while it was a member (docs/reliability.md).
     """
 
     users: int
@@ -174,6 +178,7 @@ class Load:
     stages: tuple[Stage, ...] = ()
     room_size: int | None = None
     group_sizes: tuple[int, ...] = ()
+    reconnect: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +335,8 @@ def _load(c: _Checker, raw: Any, kind: Kind) -> Load:
         optional.append("room_size")
     if spec.group_sizes:
         required.append("group_sizes")
+    if spec.reconnect:
+        optional.append("reconnect")
     c.keys(t, "[load]", required, optional)
 
     users = c.integer(t["users"], "[load].users", minimum=1)
@@ -370,6 +377,7 @@ def _load(c: _Checker, raw: Any, kind: Kind) -> Load:
         stages=stages,
         room_size=room_size,
         group_sizes=group_sizes,
+        reconnect=_opt(t, "reconnect", False, lambda v: c.boolean(v, "[load].reconnect")),
     )
 
 

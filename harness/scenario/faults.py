@@ -6,9 +6,12 @@ Each entry is one window, from ``start_s`` seconds after the cell's load began, 
 * ``toxic``: a TCP toxic (``harness/faults/toxics.py``) through the harness's fault proxy, on the ``client`` path
   (generator → server) or the ``redis`` path (every app process → Redis);
 * ``kill``: processes of the stack (``redis``, the timeclock ``worker``, the EKS ``gateway``, the ``server``
-  processes) killed with ``signal`` (KILL or TERM) and restarted, as a supervisor would, when the window ends;
+  processes, or one ``server_worker`` of several) killed with ``signal`` (KILL or TERM) and restarted, as a
+  supervisor would, when the window ends (Uvicorn's master replaces its own worker at once);
 * ``pause``: a process stopped with SIGSTOP and continued with SIGCONT when the window ends;
 * ``client_kill``: ``CLIENT KILL TYPE normal|pubsub`` on the stack's Redis at the window's start;
+* ``flush``: ``FLUSHALL`` on the stack's Redis at the window's start: its data gone with its connections kept (a
+  failover to an empty replica, an operator's mistake), so group memberships vanish under sockets that stay open;
 * ``eks``: a fault of the EKS emulator's catalogue on a ``fraction`` of the readers, for the window.
 
 The kinds that need a stack the harness started (everything but a ``client`` toxic) are refused with a ``--target``.
@@ -34,8 +37,8 @@ __all__ = [
 
 FaultDirection = Literal["upstream", "downstream", "both"]
 FAULT_DIRECTIONS: Final[tuple[FaultDirection, ...]] = ("upstream", "downstream", "both")
-FaultKind = Literal["toxic", "kill", "pause", "client_kill", "eks"]
-FAULT_KINDS: Final[tuple[FaultKind, ...]] = ("toxic", "kill", "pause", "client_kill", "eks")
+FaultKind = Literal["toxic", "kill", "pause", "client_kill", "flush", "eks"]
+FAULT_KINDS: Final[tuple[FaultKind, ...]] = ("toxic", "kill", "pause", "client_kill", "flush", "eks")
 #: The EKS emulator's fault catalogue (eks_emulator/faults.py; tests/faults keeps the two lists equal). The harness
 #: drives the emulator through its control API and does not import it.
 EKS_FAULTS: Final = (
@@ -45,9 +48,10 @@ EKS_FAULTS: Final = (
 #: What each kind may be aimed at.
 FAULT_TARGETS: Final[dict[FaultKind, tuple[str, ...]]] = {
     "toxic": ("client", "redis"),
-    "kill": ("redis", "worker", "gateway", "server"),
-    "pause": ("redis", "worker", "gateway", "server"),
+    "kill": ("redis", "worker", "gateway", "server", "server_worker"),
+    "pause": ("redis", "worker", "gateway", "server", "server_worker"),
     "client_kill": ("normal", "pubsub"),
+    "flush": ("redis",),
     "eks": EKS_FAULTS,
 }
 _DEFAULT_TARGET: Final[dict[FaultKind, str | None]] = {
@@ -55,6 +59,7 @@ _DEFAULT_TARGET: Final[dict[FaultKind, str | None]] = {
     "kill": None,
     "pause": None,
     "client_kill": None,
+    "flush": "redis",
     "eks": None,
 }
 
@@ -66,7 +71,7 @@ class FaultSpec:
     Attributes:
         start_s: seconds after the cell's load began (its generator, or its badge events, started).
         duration_s: seconds the fault lasts (a killed process stays down this long).
-        kind: toxic, kill, pause, client_kill or eks.
+        kind: toxic, kill, pause, client_kill, flush or eks.
         target: the toxic's path, the process, the Redis client type, or the EKS fault (``FAULT_TARGETS``).
         toxic: the toxic as written (``blackhole``, ``latency:delay_ms=200``); toxic kind only.
         direction: ``upstream`` (towards the server), ``downstream`` or ``both``; toxic kind only.
@@ -115,6 +120,7 @@ _KEYS: Final[dict[FaultKind, tuple[str, ...]]] = {
     "kill": ("target", "signal"),
     "pause": ("target",),
     "client_kill": ("target",),
+    "flush": ("target",),
     "eks": ("target", "fraction"),
 }
 

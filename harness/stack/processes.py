@@ -14,13 +14,93 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
-__all__ = ["ManagedProcess", "ProcessError"]
+import psutil
+
+__all__ = ["ChildProcess", "ManagedProcess", "ProcessError", "SignalledProcess", "copy_fd_of"]
 
 
 class ProcessError(RuntimeError):
     pass
+
+
+class SignalledProcess(Protocol):
+    """What a fault acts on: a process the harness started, or one a server started itself (Uvicorn's workers)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def pid(self) -> int: ...
+
+    def alive(self) -> bool: ...
+
+    def returncode(self) -> int | None: ...
+
+    def send_signal(self, sig: signal.Signals) -> None: ...
+
+    def wait_exit(self, timeout: float) -> int | None: ...
+
+
+@dataclass
+class ChildProcess:
+    """A process another process started (a Uvicorn worker under its master): signalled, watched, never restarted
+    by the harness. Its exit code is its parent's to read, so :meth:`returncode` and :meth:`wait_exit` cannot say it.
+    """
+
+    name: str
+    process: psutil.Process
+
+    @property
+    def pid(self) -> int:
+        return int(self.process.pid)
+
+    def alive(self) -> bool:
+        try:
+            return bool(self.process.is_running() and self.process.status() != psutil.STATUS_ZOMBIE)
+        except psutil.NoSuchProcess:
+            return False
+
+    def returncode(self) -> int | None:
+        return None
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Send ``sig``; a process already gone (its parent replaced it) is an error, not a no-op."""
+        try:
+            self.process.send_signal(sig)
+        except psutil.NoSuchProcess:
+            raise ProcessLookupError(f"{self.name} pid {self.pid} is gone (its parent may have replaced it)") from None
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` for it to end; None whether it ended or not (see :meth:`alive`)."""
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return None
+
+
+#: pidfd_getfd(2) (Linux >= 5.6): the same number on every architecture, from the unified syscall table.
+_SYS_PIDFD_GETFD = 438
+
+
+def copy_fd_of(pid: int, fd: int) -> int:
+    """A new descriptor of ours for descriptor ``fd`` of process ``pid`` (pidfd_getfd): how a Daphne that died is
+    started again on the listening socket its siblings still share, which the harness no longer holds.
+
+    Raises:
+        OSError: the kernel refused (too old, or not permitted to look into ``pid``).
+    """
+    pidfd = os.pidfd_open(pid)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        new = int(libc.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0))
+        if new < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"pidfd_getfd of fd {fd} in pid {pid}: {os.strerror(err)}")
+        return new
+    finally:
+        os.close(pidfd)
 
 
 def _die_with_parent() -> None:

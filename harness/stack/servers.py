@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import socket
@@ -11,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import psutil
+
 from harness.stack.network import listening_socket
-from harness.stack.processes import ManagedProcess, ProcessError
+from harness.stack.processes import ChildProcess, ManagedProcess, ProcessError, SignalledProcess, copy_fd_of
 
 __all__ = ["SERVERS", "ServerLaunch", "ServerSpec", "server_spec"]
 
@@ -95,6 +98,20 @@ class ServerSpec(Protocol):
         """The processes that serve ``app``, not started; ``python`` is the interpreter of the app's environment."""
         ...
 
+    def worker_processes(self, launch: ServerLaunch) -> list[SignalledProcess]:
+        """The processes that each serve a share of the connections, when there are several (a fault may take
+        one); none when one process is the whole server."""
+        ...
+
+    def restore_workers(self, launch: ServerLaunch, *, timeout: float) -> list[SignalledProcess]:
+        """After some of :meth:`worker_processes` died while the rest served on, have their number again, as the
+        server's own supervisor or a process manager would; returns them.
+
+        Raises:
+            ProcessError: they were not back within ``timeout`` seconds.
+        """
+        ...
+
 
 @dataclass(frozen=True)
 class Daphne:
@@ -149,6 +166,39 @@ class Daphne:
         ]
         return ServerLaunch(processes, re.compile(r"Listening on TCP address"), workers, [sock])
 
+    def worker_processes(self, launch: ServerLaunch) -> list[SignalledProcess]:
+        return list(launch.processes) if len(launch.processes) > 1 else []
+
+    def restore_workers(self, launch: ServerLaunch, *, timeout: float) -> list[SignalledProcess]:
+        """Start each dead Daphne again on the listening socket its siblings share: the harness closed its own copy
+        once they ran (or the port would outlive them all), so it takes one from a live sibling (pidfd_getfd)."""
+        live = [p for p in launch.processes if p.alive()]
+        if not live:
+            raise ProcessError("no Daphne process is left to share its listening socket; restart the server")
+        # Twisted closes the descriptor it was given once it has adopted a copy, so the number on the command line is
+        # gone (or reused) in the live process: find its listening socket by what the kernel says it is.
+        listening = [c.fd for c in psutil.Process(live[0].pid).net_connections("tcp") if c.status == psutil.CONN_LISTEN]
+        if len(listening) != 1:
+            raise ProcessError(f"{live[0].name} (pid {live[0].pid}) has {len(listening)} listening sockets, not one")
+        for i, dead in enumerate(launch.processes):
+            if dead.alive():
+                continue
+            fd = copy_fd_of(live[0].pid, listening[0])
+            try:
+                argv = list(dead.argv)
+                argv[argv.index("--fd") + 1] = str(fd)
+                before = len(launch.ready_marker.findall(dead.log_text()))
+                again = dataclasses.replace(dead, argv=argv, pass_fds=(fd,)).start()
+            finally:
+                os.close(fd)
+            launch.processes[i] = again
+            deadline = time.monotonic() + timeout
+            while len(launch.ready_marker.findall(again.log_text())) <= before:
+                if not again.alive() or time.monotonic() > deadline:
+                    raise ProcessError(f"{again.name} did not serve again within {timeout:.0f} s:\n{again.tail()}")
+                time.sleep(0.05)
+        return list(launch.processes)
+
 
 @dataclass(frozen=True)
 class Uvicorn:
@@ -182,6 +232,37 @@ class Uvicorn:
             argv += ["--workers", str(workers)]
         process = ManagedProcess(name=self.name, argv=argv, log_path=log_dir / f"{self.name}.log", env=env, cwd=cwd)
         return ServerLaunch([process], re.compile(r"Application startup complete"), workers, [])
+
+    def worker_processes(self, launch: ServerLaunch) -> list[SignalledProcess]:
+        """Uvicorn's worker children (spawned by multiprocessing, beside its resource tracker), oldest first."""
+        if launch.expected_ready < 2 or not launch.processes[0].alive():
+            return []
+        try:
+            children = psutil.Process(launch.processes[0].pid).children()
+            workers = [c for c in children if "multiprocessing.spawn" in " ".join(c.cmdline())]
+            workers.sort(key=lambda c: c.create_time())
+        except psutil.NoSuchProcess:
+            return []
+        return [ChildProcess(f"{self.name}-worker", c) for c in workers]
+
+    def restore_workers(self, launch: ServerLaunch, *, timeout: float) -> list[SignalledProcess]:
+        """Uvicorn's master replaces a dead worker itself (it checks every half second): wait for it to have all
+        of them running again, each through its application start-up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            workers = [w for w in self.worker_processes(launch) if w.alive()]
+            log = launch.processes[0].log_text()
+            started = all(f"Started server process [{w.pid}]" in log for w in workers)
+            # Every process started so far has finished its start-up (the lines of workers interleave).
+            complete = log.count("Started server process [") <= len(launch.ready_marker.findall(log))
+            if len(workers) >= launch.expected_ready and started and complete:
+                return list(workers)
+            if time.monotonic() > deadline:
+                raise ProcessError(
+                    f"Uvicorn's master had {len(workers)} of {launch.expected_ready} workers {timeout:.0f} s after "
+                    f"one died; log {launch.processes[0].log_path}:\n{launch.processes[0].tail()}"
+                )
+            time.sleep(0.1)
 
 
 SERVERS: dict[str, ServerSpec] = {

@@ -19,7 +19,7 @@ from typing import Any
 from harness.faults.proxy import FaultProxy
 from harness.stack.layers import LayerSpec, layer_spec
 from harness.stack.network import free_port, http_get_json
-from harness.stack.processes import ManagedProcess
+from harness.stack.processes import ManagedProcess, ProcessError, SignalledProcess
 from harness.stack.redis import RedisServer
 from harness.stack.servers import ServerLaunch, server_spec
 
@@ -181,13 +181,35 @@ class Stack:
             .start()
         )
 
-    def restart_server(self) -> list[ManagedProcess]:
+    def server_workers(self) -> list[SignalledProcess]:
+        """The server's processes that each serve a share of the connections (Daphne's N, Uvicorn's worker
+        children), when there are several; none when one process is the whole server."""
+        return server_spec(self.config.server).worker_processes(self.launch) if self.launch is not None else []
+
+    def restore_server_workers(self) -> list[SignalledProcess]:
+        """Have every server worker running again after some died while the rest served on (a Daphne started again
+        on the shared socket; Uvicorn's master replaces its own); returns them.
+
+        Raises:
+            StackError: they were not back within the start-up time-out.
+        """
+        if self.launch is None:
+            raise StackError("the stack runs no server")
+        try:
+            return server_spec(self.config.server).restore_workers(self.launch, timeout=self.config.startup_timeout)
+        except (ProcessError, OSError) as exc:
+            raise StackError(f"the server's workers did not come back: {exc}") from exc
+
+    def restart_server(self) -> list[SignalledProcess]:
         """Start the server processes again on the same port after they died or were killed (what systemd does
-        for a unit that exits); returns them once the app answers ``/healthz`` again.
+        for a unit that exits); returns them once the app answers ``/healthz`` again. When some of several still
+        serve, only the dead ones are started again, as a process manager restarts only the unit that failed.
 
         Raises:
             StackError: they did not become healthy within the start-up time-out.
         """
+        if self.launch is not None and len(self.server_workers()) > 1 and any(p.alive() for p in self.launch.processes):
+            return self.restore_server_workers()
         if self.launch is not None:
             # Whatever is left of the old ones (a Uvicorn master's orphaned workers) goes with their process group.
             self.launch.stop()

@@ -14,7 +14,10 @@ import pytest
 
 from eks_emulator.faults import FaultKind
 from harness.faults.injectors import FaultTargets, Supervised, UnavailableFault, injector_for
+from harness.run.cell import stack_fault_targets
 from harness.scenario.faults import EKS_FAULTS, FaultSpec
+from harness.stack import Stack, StackConfig
+from harness.stack.network import http_get_json
 from harness.stack.processes import ManagedProcess
 from harness.stack.redis import RedisServer
 
@@ -60,6 +63,46 @@ def test_redis_pause_answers_nothing_until_it_ends(redis: RedisServer) -> None:
     finally:
         injector.end()
     assert _command(redis.port, b"PING\r\n") == b"+PONG\r\n"
+
+
+def test_flush_empties_redis_and_keeps_its_connections(redis: RedisServer) -> None:
+    assert redis.port is not None
+    _command(redis.port, b"SET asgi:group:room member\r\n")
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=2.0) as kept:
+        said = injector_for(FaultSpec(0, 1, "flush", "redis"), FaultTargets(redis=redis)).begin()
+        assert "FLUSHALL" in said
+        kept.sendall(b"GET asgi:group:room\r\n")
+        assert kept.recv(64) == b"$-1\r\n"  # the same connection answers: only the data is gone
+
+
+@pytest.mark.wire
+@pytest.mark.parametrize("server", ["daphne", "uvicorn"])
+def test_one_server_worker_killed_leaves_the_others_serving_and_comes_back(server: str, tmp_path: Path) -> None:
+    with Stack(StackConfig(server=server, layer="redis", workers=2, users=2, rooms=1), tmp_path) as stack:
+        before = [w.pid for w in stack.server_workers()]
+        assert len(before) == 2
+        targets = stack_fault_targets(stack)
+        injector = injector_for(FaultSpec(0, 1, "kill", "server_worker"), targets)
+        said = injector.begin()
+        assert f"pid(s) {before[0]} killed with SIGKILL" in said
+        # The whole server is held while one of its processes is down: the supervisor leaves it to the window.
+        assert targets.supervised["server"].held
+        assert not psutil.pid_exists(before[0]) or psutil.Process(before[0]).status() == psutil.STATUS_ZOMBIE
+        # The other worker serves on meanwhile.
+        assert all(http_get_json(stack.config.host, stack.port, "/healthz")[0] == 200 for _ in range(5))
+        ended = injector.end()
+        after = [w.pid for w in stack.server_workers()]
+        assert "restarted as pid(s)" in ended and len(after) == 2 and before[1] in after and before[0] not in after
+        assert not targets.supervised["server"].held
+        assert http_get_json(stack.config.host, stack.port, "/healthz")[0] == 200
+        if server == "daphne":
+            # The new Daphne took the shared listening socket, not some other descriptor of its sibling's.
+            (new,) = (w for w in stack.server_workers() if w.pid not in before)
+            ports = {c.laddr.port for c in psutil.Process(new.pid).net_connections("tcp") if c.status == "LISTEN"}
+            assert ports == {stack.port}
+        if server == "uvicorn":
+            # Uvicorn's own master replaced it; its process is the one the stack started.
+            assert stack.server_pids == [stack.launch.processes[0].pid] and stack.launch.processes[0].alive()
 
 
 def test_client_kill_closes_the_connections_of_its_type(redis: RedisServer) -> None:
@@ -136,6 +179,8 @@ def test_an_eks_fault_asks_the_emulator_for_it_and_clears_it_at_the_end() -> Non
         (FaultSpec(0, 1, "kill", "gateway"), "no gateway process"),
         (FaultSpec(0, 1, "toxic", "redis", toxic="blackhole"), "no fault proxy on the redis path"),
         (FaultSpec(0, 1, "eks", "rst"), "no EKS emulator"),
+        (FaultSpec(0, 1, "flush", "redis"), "no Redis of its own"),
+        (FaultSpec(0, 1, "kill", "server_worker"), "workers >= 2"),
     ],
 )
 def test_a_fault_the_run_cannot_inject_is_refused_before_it_starts(spec: FaultSpec, message: str) -> None:

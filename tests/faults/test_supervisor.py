@@ -76,3 +76,32 @@ def test_a_process_held_down_by_a_kill_window_stays_down_until_the_window_ends(t
         for process in processes:
             process.stop()
     assert supervisor.restarts == [] and len(processes) == 2
+
+
+def test_a_part_another_target_restarts_is_not_restarted_on_its_own_and_its_kill_holds_the_whole(
+    tmp_path: Path,
+) -> None:
+    # The whole (a server of several processes) and its first part (one worker): the whole's restart brings back a
+    # dead part, so the supervisor must not restart the part itself, nor the whole while a window holds the part.
+    whole, whole_processes = _supervised(tmp_path, "import time; time.sleep(60)")
+    part, part_processes = _supervised(tmp_path, "import time; time.sleep(60)")
+    part.holds, part.watched, part.lock = (whole,), False, whole.lock
+    supervisor = ProcessSupervisor({"server": whole, "server_worker": part}, poll_s=0.05).start()
+    injector = injector_for(FaultSpec(0, 1, "kill", "server_worker"), FaultTargets(supervised={"server_worker": part}))
+    try:
+        injector.begin()
+        assert whole.held
+        whole_processes[0].send_signal(9)  # the whole dies too while the part's window holds it: left alone
+        time.sleep(0.5)
+        assert len(part_processes) == 1 and len(whole_processes) == 1
+        injector.end()
+        assert not whole.held and len(part_processes) == 2
+        # Now the whole is watched again: its dead process is restarted; the part is never restarted on its own.
+        assert _until(lambda: len(whole_processes) == 2)
+        part_processes[-1].send_signal(9)
+        time.sleep(0.3)
+        assert len(part_processes) == 2
+    finally:
+        supervisor.stop()
+        for process in (*whole_processes, *part_processes):
+            process.stop()

@@ -233,6 +233,7 @@ def as_version_1(doc: dict) -> dict:
     doc["schema_version"] = 1
     doc["fingerprint"].pop("layer_settings", None)
     for cell in doc["cells"]:
+        cell["delivery"].pop("cut_off", None)
         health = cell["generator_health"]
         del health["thresholds"]
         health.pop("user_errors", None)

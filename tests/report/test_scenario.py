@@ -90,9 +90,14 @@ BAD = [
     ),
     pytest.param(
         ("rate = 2", "rate = 2\nrates = 3"),
-        "[load]: unknown key rates; accepted: arrival, payload_bytes, rate, room_size, shape, spawn_rate, stages, "
-        "users",
+        "[load]: unknown key rates; accepted: arrival, payload_bytes, rate, reconnect, room_size, shape, spawn_rate, "
+        "stages, users",
         id="unknown-key-in-table",
+    ),
+    pytest.param(
+        ("rate = 2", 'rate = 2\nreconnect = "yes"'),
+        '[load].reconnect: expected true or false, got "yes"',
+        id="reconnect-not-a-boolean",
     ),
     pytest.param(
         ("seed = 3", "seed = 3\ndurations = 4"),

@@ -190,10 +190,10 @@ class WsConnection:
             else:
                 self._protocol.send_binary(payload)
         except InvalidState:
-            # The server's close frame was parsed but not yet delivered by recv(): finish closing.
-            self._finish_close()
-            assert self._closed is not None
-            raise self._closed from None
+            # The server's close frame was parsed but not yet delivered by recv(). Whoever reads this connection
+            # finishes the close (recv(), close(), or a receiver waiting on the socket in gevent's hub): reading it
+            # here too would be two greenlets on one socket, which gevent refuses with an exception in the sender.
+            raise self._closed_exc() from None
         self._flush()
 
     def _flush(self) -> None:
