@@ -118,7 +118,7 @@ def test_the_search_finds_a_known_capacity_within_ten_per_cent(serve: Serve, tmp
             "--precision",
             "10",
             "--settle-s",
-            "1",
+            "0.5",
             "--out",
             str(tmp_path),
         ]

@@ -206,10 +206,10 @@ def test_overloaded_generator_is_flagged_generator_bound(serve: Serve, tmp_path:
         "echo",
         users=1,
         spawn_rate=10,
-        duration_s=2.0,
+        duration_s=1.0,
         rate_per_user=200,
         out_dir=tmp_path / "out",
-        grace_s=1.0,
+        grace_s=0.5,
         extra_args=["--harness-burn-us", "20000"],
     )
     health = run.result["generator_health"]

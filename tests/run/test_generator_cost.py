@@ -60,7 +60,7 @@ def test_a_baseline_without_a_pair_is_not_checked() -> None:
 
 @pytest.mark.wire
 def test_the_receive_loop_user_reads_and_times_every_message_without_failures(tmp_path: Path) -> None:
-    m = run_plain_loop(SMALL, 1, tmp_path, 6.0)
+    m = run_plain_loop(SMALL, 1, tmp_path, 3.0)
     assert m.valid, m.flags
     # Flags cover failed requests (a close read as a message, a timeout ending the loop), unconnected users,
     # Locust's exit code and deliveries short of the schedule. A busy machine is flagged too, but says nothing about
