@@ -296,6 +296,8 @@ class Collector:
         if tracker is None:
             tracker = self._trackers[key] = self.ledger.stream(sender, receiver)
         if tracker.observe(seq) == "duplicate":
+            if self.membership is not None:
+                self.membership.duplicated(sender, receiver, seq)
             return False
         # The current second's bucket without a call to _second() when the second has not changed, which is
         # nearly always.

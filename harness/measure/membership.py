@@ -104,6 +104,8 @@ class MembershipLog:
     stays: dict[tuple[str, str], list[Stay]] = field(default_factory=dict)
     #: sender -> wall-clock ns of each scheduled send it could not make (no socket open then).
     unavailable: dict[str, list[int]] = field(default_factory=dict)
+    #: (sender, receiver) -> the seqs that arrived again after their first arrival, once per repeat.
+    duplicates: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
     def next_seq(self, sender: str, group: str) -> int:
         """The seq of ``sender``'s next message to ``group``: the number it has sent."""
@@ -125,6 +127,9 @@ class MembershipLog:
     def could_not_send(self, sender: str, at_ns: int) -> None:
         self.unavailable.setdefault(sender, []).append(at_ns)
 
+    def duplicated(self, sender: str, receiver: str, seq: int) -> None:
+        self.duplicates.setdefault((sender, receiver), []).append(seq)
+
     def merge(self, other: MembershipLog) -> None:
         """Fold in another process's log (users are distinct per process; a key seen twice is joined in time)."""
         for key, times in other.sends.items():
@@ -133,12 +138,15 @@ class MembershipLog:
             self.stays[key] = sorted(self.stays.get(key, []) + stays, key=lambda s: s.connecting_ns)
         for sender, times in other.unavailable.items():
             self.unavailable[sender] = sorted(self.unavailable.get(sender, []) + times)
+        for key, seqs in other.duplicates.items():
+            self.duplicates[key] = sorted(self.duplicates.get(key, []) + seqs)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "sends": [[s, g, times] for (s, g), times in sorted(self.sends.items())],
             "stays": [[m, g, [stay.to_list() for stay in stays]] for (m, g), stays in sorted(self.stays.items())],
             "unavailable": {sender: times for sender, times in sorted(self.unavailable.items())},
+            "duplicates": [[s, r, seqs] for (s, r), seqs in sorted(self.duplicates.items())],
         }
 
     @classmethod
@@ -156,6 +164,9 @@ class MembershipLog:
                 log.stays[(str(member), str(group))] = [Stay.from_list(s) for s in stays]
             for sender, times in data["unavailable"].items():
                 log.unavailable[str(sender)] = [_ns(t, "unavailable send time") for t in times]
+            # Absent in logs written before duplicates were kept.
+            for sender, receiver, seqs in data.get("duplicates", []):
+                log.duplicates[(str(sender), str(receiver))] = [_ns(seq, "duplicated seq") for seq in seqs]
         except KeyError as exc:
             raise AccountingDecodeError(f"membership log is missing {exc}") from None
         except (TypeError, ValueError, AttributeError) as exc:
@@ -272,7 +283,7 @@ def window_membership(
             if i > 0 and _within(stay.joined_ns, began_ns, until_ns):
                 reconnects += 1
     members = log.members()
-    messages = {"sent": 0, "owed": 0, "received": 0, "lost": 0, "cut_off": 0}
+    messages = {"sent": 0, "owed": 0, "received": 0, "lost": 0, "cut_off": 0, "duplicated": 0}
     # Per receiver: messages owed to it that were sent after the fault's end, and how many of them it received.
     owed_after: dict[str, list[int]] = {}
     # Per receiver: the send time of the first message sent after the fault's end that it received.
@@ -319,6 +330,12 @@ def window_membership(
                     if got:
                         tally[1] += 1
                         first_got[receiver] = min(first_got.get(receiver, at), at)
+    send_times = {sender: times for (sender, _), times in log.sends.items()}
+    for (sender, _), seqs in log.duplicates.items():
+        times = send_times.get(sender, [])
+        messages["duplicated"] += sum(
+            1 for seq in seqs if seq < len(times) and _within(times[seq], sent_from, sent_until)
+        )
     silent = sorted(r for r, (owed, got) in owed_after.items() if got == 0)
     unavailable = sum(1 for times in log.unavailable.values() for at in times if _within(at, began_ns, until_ns))
     return {

@@ -141,11 +141,14 @@ def cell_warnings(cell: Mapping[str, Any], label: str) -> list[str]:
             )
         if fault.get("sends_unavailable"):
             recovered += f"; {fault['sends_unavailable']:,} sends not made (the user's socket was closed)"
-        if (messages := fault.get("room_messages")) and (messages["lost"] or messages["cut_off"]):
+        if (messages := fault.get("room_messages")) and (
+            messages["lost"] or messages["cut_off"] or messages.get("duplicated")
+        ):
             recovered += (
                 f"; of the deliveries owed for messages sent from 1 s before its start to as long before the next "
                 "window's, "
-                f"{messages['lost']:,} of {messages['owed']:,} lost, and {messages['cut_off']:,} cut off by a close"
+                f"{messages['lost']:,} of {messages['owed']:,} lost, {messages['cut_off']:,} cut off by a close, "
+                f"{messages.get('duplicated', 0):,} delivered twice or more"
             )
         if fault.get("silent_members"):
             listed = fault.get("silent_members_listed") or []

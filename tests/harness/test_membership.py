@@ -63,7 +63,7 @@ def test_what_a_sender_sent_just_before_its_own_socket_closed_is_owed_to_no_one(
     # The window's messages: sent from 19 to 25 s (1 s earlier than its span: in flight when it began), seqs 9-14.
     # Seqs 9-10 are owed to all three (carol got them); 11-14 to no one, and came to no one: 4 cut off for each.
     # Nothing was owed after the fault's end, so no member could be checked.
-    assert fig["room_messages"] == {"sent": 6, "owed": 6, "received": 2, "lost": 4, "cut_off": 12}
+    assert fig["room_messages"] == {"sent": 6, "owed": 6, "received": 2, "lost": 4, "cut_off": 12, "duplicated": 0}
     assert fig["members_checked"] == 0 and fig["silent_members"] == 0
 
 
@@ -181,7 +181,7 @@ def test_a_member_joined_after_the_fault_that_receives_nothing_is_silent():
     # owed to alice 10, bob 6 (8-13; 4-5 came in the 5 s before he saw his socket close, 6-7 while he was away),
     # carol 10 (she got only 4 and 5).
     # Of bob's optional 4 and 5, 5 did not come.
-    assert fig["room_messages"] == {"sent": 10, "owed": 26, "received": 18, "lost": 8, "cut_off": 1}
+    assert fig["room_messages"] == {"sent": 10, "owed": 26, "received": 18, "lost": 8, "cut_off": 1, "duplicated": 0}
     # seq 6 (16 s) reached nobody but alice; bob got seq 8 (18 s), the first message after the end to reach another.
     assert fig["first_room_message_after_s"] == 2.0
     assert fig["slowest_member_after_s"] == 2.0  # bob's first after the end; carol, silent, has none
@@ -208,3 +208,20 @@ def test_the_log_round_trips_and_refuses_what_is_malformed():
         Stay.from_list([10, 5, None, None])
     with pytest.raises(AccountingDecodeError, match="non-negative int"):
         MembershipLog.from_dict({"sends": [["a", "g", [-1]]], "stays": [], "unavailable": {}})
+
+
+def test_a_message_delivered_twice_is_counted_in_the_window_it_was_sent_in():
+    log = _log()
+    log.duplicated("alice", "carol", 7)  # sent at 17 s: in the window from 15 s (14 s with what was in flight)
+    log.duplicated("alice", "carol", 2)  # sent at 12 s: before it
+    ledger = _ledger({"alice": list(range(20)), "bob": list(range(20)), "carol": list(range(20))})
+    fig = window_membership(log, ledger, began_ns=15 * S, ended_ns=16 * S, until_ns=25 * S)
+    assert fig["room_messages"]["duplicated"] == 1
+    assert MembershipLog.from_dict(log.to_dict()).duplicates == {("alice", "carol"): [7, 2]}  # as recorded
+
+
+def test_the_collector_of_a_reconnecting_run_logs_which_message_came_twice():
+    c = Collector(run_id="r", process_id="p", role="local", clock=lambda: 10.0, reconnecting=True)
+    assert c.record_envelope("alice", "bob", 3, 0, 0, 0) is True
+    assert c.record_envelope("alice", "bob", 3, 0, 0, 0) is False
+    assert c.membership is not None and c.membership.duplicates == {("alice", "bob"): [3]}
