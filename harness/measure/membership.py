@@ -17,15 +17,16 @@ sent while the receiver was away is not owed to it.
 
 :func:`window_membership` reads what a fault window did to the rooms: sockets closed (by code) from its start to the
 next window's, how soon the first closed, reconnects, sends the users could not make (no socket), the room messages
-sent in that span (owed, lost, cut off), how soon after the fault's end the first room message that reached another
-member was sent, and the **silent members**: receivers that were joined while their room's messages were sent after
-the fault ended (before the next window) and received none of them. That is the canary of each room: its own next
-messages. (Messages are a window's from :data:`IN_FLIGHT_S` before its start to as long before the next window's:
-those in flight when a fault began are the ones it can lose.) A member whose group membership was lost while its
-socket stayed open (a Redis restart that kept the
-socket) is one; a socket that closed is not (its client knows, and reconnects). A member silent for a while that
-recovers before the next window (its membership re-joined) is not silent, but it is the slowest: the window says how
-long after the fault's end the message was sent that the last of the checked members received first.
+sent in that span (owed, lost, cut off, duplicated), how soon after the fault's end the first message was sent that
+reached another member (or came back to an echo socket), and the **silent members**: receivers that were joined
+while their room's messages were sent after the fault ended (before the next window) and received none of them.
+That is the canary of each room: its own next
+messages, the others' (a member alone in its group, an echo socket, is its own canary). (Messages are a window's
+from :data:`IN_FLIGHT_S` before its start to as long before the next window's: those in flight when a fault began
+are the ones it can lose.) A member whose group membership was lost while its socket stayed open (a Redis restart
+that kept the socket) is one; a socket that closed is not (its client knows, and reconnects). A member silent for a
+while that recovers before the next window (its membership re-joined) is not silent, but it is the slowest: the
+window says how long after the fault's end the message was sent that the last of the checked members received first.
 
 Imports neither locust nor gevent.
 """
@@ -295,9 +296,13 @@ def window_membership(
             continue
         messages["sent"] += end - first
         sender_cuts = _cuts(log.stays.get((sender, group), []), cut_off_ns)
+        # A sender's own copy is its canary only where it is alone in its group (an echo socket): elsewhere the
+        # others are what the room hears.
+        alone = len(members.get(group, ())) == 1
         for receiver in members.get(group, ()):
             if receiver == sender and group in skip_self:
                 continue
+            canary = alone or receiver != sender
             stream = ledger.stream(sender, receiver)
             stays = log.stays[(receiver, group)]
             for seq in range(first, end):
@@ -317,14 +322,14 @@ def window_membership(
                 if owed and any(lo <= at < hi for lo, hi in sender_cuts):
                     owed, optional = False, True
                 got = stream.holds(seq)
-                if got and receiver != sender and at >= ended_ns:
+                if got and canary and at >= ended_ns:
                     first_reached = at if first_reached is None else min(first_reached, at)
                 if optional:
                     messages["cut_off"] += 0 if got else 1
                     continue
                 messages["owed"] += 1
                 messages["received" if got else "lost"] += 1
-                if at >= ended_ns and receiver != sender:
+                if at >= ended_ns and canary:
                     tally = owed_after.setdefault(receiver, [0, 0])
                     tally[0] += 1
                     if got:

@@ -128,7 +128,8 @@ def cell_warnings(cell: Mapping[str, Any], label: str) -> list[str]:
             )
         if fault.get("first_room_message_after_s") is not None:
             recovered += (
-                "; the first room message sent after it that reached another member was sent "
+                "; the first message sent after it that reached its room (another member, or an echo socket itself) "
+                "was sent "
                 f"{fault['first_room_message_after_s']:.2f} s after its end"
             )
         if fault.get("socket_closes"):

@@ -225,3 +225,16 @@ def test_the_collector_of_a_reconnecting_run_logs_which_message_came_twice():
     assert c.record_envelope("alice", "bob", 3, 0, 0, 0) is True
     assert c.record_envelope("alice", "bob", 3, 0, 0, 0) is False
     assert c.membership is not None and c.membership.duplicates == {("alice", "bob"): [3]}
+
+
+def test_a_member_alone_in_its_group_is_its_own_canary():
+    # An echo socket: its group is itself. Its replies after the fault are what shows it alive, or silent.
+    log = MembershipLog()
+    log.joined("e", "echo:e", 0, 1 * S)
+    for t in range(2, 12):
+        log.sent("e", "echo:e", t * S)
+    answered = _ledger({})
+    for seq in range(4):  # replies stopped at the fault (5 s) though the socket stayed open
+        answered.observe("e", "e", seq)
+    fig = window_membership(log, answered, began_ns=5 * S, ended_ns=6 * S, until_ns=None)
+    assert (fig["silent_members"], fig["members_checked"], fig["silent_members_listed"]) == (1, 1, ["e"])
