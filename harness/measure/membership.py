@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from harness.measure.accounting import AccountingDecodeError, DeliveryLedger
-from harness.measure.ranges import intersect, minus, union
+from harness.measure.ranges import contains, intersect, minus, union
 
 __all__ = [
     "CUT_OFF_S",
@@ -268,7 +268,6 @@ def window_membership(
     (the next window's start; None: the run's end), the room messages sent in that span moved :data:`IN_FLIGHT_S`
     earlier (those in flight when a window began are its own), and the silent members after ``ended_ns``."""
     skip_self = set(others_only)
-    cut_off_ns = round(cut_off_s * _NS)
     in_flight_ns = round(IN_FLIGHT_S * _NS)
     sent_from = began_ns - in_flight_ns
     sent_until = None if until_ns is None else until_ns - in_flight_ns
@@ -290,41 +289,31 @@ def window_membership(
     # Per receiver: the send time of the first message sent after the fault's end that it received.
     first_got: dict[str, int] = {}
     first_reached: int | None = None
+    # What each stream owes and may get, as the merged ledger has it: one definition for both.
+    ranges = {(s, r): (e, o) for s, r, e, o, _ in stream_ranges(log, others_only=skip_self, cut_off_s=cut_off_s)}
     for (sender, group), times in log.sends.items():
         first, end = _seqs(times, sent_from, sent_until)
         if first == end:
             continue
         messages["sent"] += end - first
-        sender_cuts = _cuts(log.stays.get((sender, group), []), cut_off_ns)
         # A sender's own copy is its canary only where it is alone in its group (an echo socket): elsewhere the
         # others are what the room hears.
         alone = len(members.get(group, ())) == 1
         for receiver in members.get(group, ()):
-            if receiver == sender and group in skip_self:
+            if (sender, receiver) not in ranges:
                 continue
+            expected, optional = ranges[(sender, receiver)]
             canary = alone or receiver != sender
             stream = ledger.stream(sender, receiver)
-            stays = log.stays[(receiver, group)]
             for seq in range(first, end):
-                at = times[seq]
-                owed = optional = False
-                for stay in stays:
-                    owed_from, owed_to = _owed(stay, cut_off_ns)
-                    if _within(at, owed_from, owed_to):
-                        owed = True
-                        break
-                    if _within(at, stay.connecting_ns, stay.joined_ns) or (
-                        owed_to is not None and _within(at, owed_to, stay.left_ns)
-                    ):
-                        optional = True
-                if not owed and not optional:
+                owed = contains(expected, seq)
+                if not owed and not contains(optional, seq):
                     continue
-                if owed and any(lo <= at < hi for lo, hi in sender_cuts):
-                    owed, optional = False, True
+                at = times[seq]
                 got = stream.holds(seq)
                 if got and canary and at >= ended_ns:
                     first_reached = at if first_reached is None else min(first_reached, at)
-                if optional:
+                if not owed:
                     messages["cut_off"] += 0 if got else 1
                     continue
                 messages["owed"] += 1

@@ -5,9 +5,10 @@ Every function takes and returns such lists (``union`` takes any list and sorts 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 
-__all__ = ["Ranges", "intersect", "minus", "overlap", "size", "union"]
+__all__ = ["Ranges", "contains", "intersect", "minus", "overlap", "size", "union"]
 
 Ranges = list[tuple[int, int]]
 
@@ -59,3 +60,8 @@ def minus(a: Ranges, b: Ranges) -> Ranges:
 
 def size(ranges: Ranges) -> int:
     return sum(e - s for s, e in ranges)
+
+
+def contains(ranges: Ranges, value: int) -> bool:
+    i = bisect.bisect_right(ranges, (value, float("inf"))) - 1
+    return i >= 0 and ranges[i][0] <= value < ranges[i][1]
