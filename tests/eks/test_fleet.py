@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -50,9 +51,26 @@ async def test_start_rate_is_bounded() -> None:
         await fleet.stop()
 
 
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 async def test_fixed_base_port_and_bind_error() -> None:
-    blocker = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
-    port = blocker.sockets[0].getsockname()[1]
+    # The neighbours of the blocked port must be free, or the fleet fails on another device
+    # than the one this test blocks (seen in CI: another test held port - 1).
+    for _ in range(50):
+        blocker = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = blocker.sockets[0].getsockname()[1]
+        if 1 < port < 65535 and _free(port - 1) and _free(port + 1):
+            break
+        blocker.close()
+    else:
+        pytest.fail("no port with two free neighbours in 50 tries")
     try:
         fleet = Fleet(FleetConfig(3, base_port=port - 1, service_time=ServiceTime.fixed(0.0)))
         assert [d.port for d in fleet.devices.values()] == [port - 1, port, port + 1]
