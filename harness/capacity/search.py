@@ -252,7 +252,8 @@ class Search:
             target = max(target, 1.0)
         slack = 1 + 1e-9 if fewest else 1 - 1e-9
         gap, steps = hi - lo, 0
-        while gap > target * slack and steps < _MAX_LOADS:
+        # Adjacent integer loads end the bisection (converged), whatever the precision says.
+        while gap > target * slack and not (self.plan.integer and gap <= 1) and steps < _MAX_LOADS:
             if self.plan.integer:
                 gap = math.floor(gap / 2) if fewest else math.ceil(gap / 2)
             else:

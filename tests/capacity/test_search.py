@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 
@@ -135,6 +136,9 @@ def test_the_loads_left_estimate_brackets_what_the_search_then_does() -> None:
             assert low <= left, (capacity, start, integer, already, low, left)
             if high is not None:
                 assert left <= high, (capacity, start, integer, already, high, left)
+                # Useful, not merely true: no more than the growth or descent over the whole range and a
+                # bisection (an integer bisection that never counted adjacent loads as done once said 211).
+                assert high <= math.log2(plan.maximum / plan.minimum) + 8, (capacity, start, integer, high)
 
 
 @pytest.mark.parametrize(
