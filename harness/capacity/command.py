@@ -105,7 +105,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--spawn-rate",
         type=float,
-        help="Connections opened per second during a trial's warm-up (default: the scenario's).",
+        help="Connections opened per second during every trial's warm-up. Default: the scenario's spawn rate, "
+        "doubled for the next trial (up to 4 times) while the server answers the handshakes as they come "
+        "(connect p99 <= 100 ms), and back to the scenario's for good if connects fail above it.",
     )
     p.add_argument(
         "--settle-s",
@@ -472,6 +474,7 @@ def _search(args: argparse.Namespace, job: _Job, cell: Any, out: Path) -> dict[s
             out_dir=out,
             processes=job.processes,
             settle_s=args.settle_s,
+            adaptive_opening=args.spawn_rate is None,
             stream=sys.stderr,
         )
     except (SearchAborted, StackError, ProcessError, RedisNotFound, GeneratorError, OSError) as exc:

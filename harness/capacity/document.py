@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import orjson
 
+from harness.capacity.opening import KEPT_UP_MS, Opening
 from harness.capacity.runner import CapacityRun
 from harness.capacity.search import Outcome
 from harness.capacity.trial import SEND_RATE_RATIO, SETTLE_S
@@ -72,6 +73,17 @@ def search_sentence(search: Mapping[str, Any]) -> str:
         f"{where}: not confirmed: the longer trial failed {search['failed_confirmations']} times; the last bracket "
         f"was [{lower}, {load(bracket['first_fail'])}] ({failed})"
     )
+
+
+def _opening(opening: Opening) -> dict[str, Any]:
+    return {
+        "spawn_rate": opening.base,
+        "adaptive": opening.adaptive,
+        "maximum_per_s": opening.maximum,
+        "minimum_per_s": opening.floor,
+        "kept_up_connect_p99_ms": KEPT_UP_MS,
+        "reopenings": opening.reopenings,
+    }
 
 
 def search_document(
@@ -133,6 +145,7 @@ def search_document(
             "restart_before_trial": restarted,
             "generator_processes": generator_processes,
             "settle_after_failure_s": None if restarted else settle_s,
+            **({} if run.opening is None else {"opening": _opening(run.opening)}),
         },
         "outcome": search.outcome.value,
         "bracket": {"last_pass": bracket.last_pass, "first_fail": bracket.first_fail, "unit": dimension.unit},
@@ -144,6 +157,7 @@ def search_document(
             for v in search.verdicts
         ],
         "trials": [t.to_dict() for t in run.trials],
+        "reopened": [t.to_dict() for t in run.reopened],
         "restarts": run.restarts,
         "settles": run.settles,
         "wall_s": run.wall_s,

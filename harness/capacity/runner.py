@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from harness.capacity.dimensions import Dimension, offered_rate
+from harness.capacity.opening import Opening
 from harness.capacity.search import Search, SearchPlan, Step
 from harness.capacity.trial import SETTLE_S, TrialResult, run_capacity_trial
 from harness.report.progress import ProgressLine, format_duration
@@ -60,6 +61,9 @@ class CapacityRun:
     restarts: int = 0
     settles: int = 0
     wall_s: float = 0.0
+    #: Trials whose connects failed, each run again opening more slowly: not judged, kept.
+    reopened: list[TrialResult] = field(default_factory=list)
+    opening: Opening | None = None
 
 
 def scenario_at(scenario: Scenario, dimension: Dimension, load: float, *, duration_s: float) -> Scenario:
@@ -129,21 +133,32 @@ def run_search(
     out_dir: Path,
     processes: int = 0,
     settle_s: float = 5.0,
+    adaptive_opening: bool = True,
     stream: TextIO,
 ) -> CapacityRun:
-    """Search ``dimension`` of ``scenario`` until the search ends; every trial is kept in the returned run."""
+    """Search ``dimension`` of ``scenario`` until the search ends; every trial is kept in the returned run.
+
+    ``adaptive_opening``: open a trial's connections at the rate the server takes them, from the scenario's
+    spawn rate, and run a trial whose connects failed again more slowly (:mod:`harness.capacity.opening`); a
+    timeclock trial opens its own way.
+    """
     search = Search(plan)
     run = CapacityRun(search, dimension, uuid.uuid4().hex[:12])
+    opening = run.opening = Opening(scenario.load.spawn_rate, adaptive_opening and scenario.timeclock is None)
     progress = ProgressLine(stream)
 
-    def trial(step: Step) -> TrialResult:
+    def trial(step: Step, *, again: bool = False) -> TrialResult:
         number = len(search.verdicts) + 1
         duration = trial_s * (confirm_factor if step.confirmation else 1.0)
         at = scenario_at(scenario, dimension, step.load, duration_s=duration)
+        opened_at = opening.rate
+        at = dataclasses.replace(at, load=dataclasses.replace(at.load, spawn_rate=opened_at))
         trial_of = "confirmation trial" if step.confirmation else f"trial {step.trial} of ≤{plan.trials}"
+        faster = f", opened at {opened_at:,.0f}/s" if opened_at != opening.base or again else ""
+        again_text = ", again" if again else ""
         print(
             f"[capacity] load {number} ({step.phase.value}): {dimension.format(step.load)}, {trial_of}, "
-            f"{duration:g} s; {_eta(search, run)}",
+            f"{duration:g} s{faster}{again_text}; {_eta(search, run)}",
             file=stream,
             flush=True,
         )
@@ -152,7 +167,9 @@ def run_search(
         elif server.restart is not None:
             server.roots = server.restart()
             run.restarts += 1
-        elif run.trials and not run.trials[-1].passed:
+        elif (previous := run.reopened[-1] if again else run.trials[-1] if run.trials else None) is not None and (
+            not previous.passed
+        ):
             time.sleep(settle_s)
             run.settles += 1
         result = run_capacity_trial(
@@ -167,7 +184,7 @@ def run_search(
             step=number,
             phase=step.phase.value,
             trial=step.trial,
-            out_dir=out_dir / "trials" / f"load-{number:02d}-{step.phase.value}-{step.trial}",
+            out_dir=out_dir / "trials" / f"load-{number:02d}-{step.phase.value}-{step.trial}{'-again' * again}",
             run_id=run.run_id,
             processes=processes,
             progress=progress,
@@ -182,6 +199,16 @@ def run_search(
                 f"({f.connect_failures:,} connect failures; the generator's log is in {result.directory}): "
                 "is the URL right and the server up?"
             )
+        connect = f.connect_p99_us / 1000 if f.connect_p99_us is not None else None
+        if opening.after(opened_at=opened_at, connect_failures=f.connect_failures, connect_p99_ms=connect):
+            run.reopened.append(result)
+            print(
+                f"[capacity]   {f.connect_failures:,} connects failed while opening at {opened_at:,.0f}/s: the trial "
+                f"runs again at {opening.rate:,.0f}/s, the fastest the search opens from now on",
+                file=stream,
+                flush=True,
+            )
+            return trial(step, again=True)
         return result
 
     t0 = time.monotonic()

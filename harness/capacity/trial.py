@@ -106,7 +106,9 @@ class TrialFigures:
     the server processes' CPU added up (100 = one core); ``server_rss_bytes`` their peak added-up RSS;
     ``generator_cpu_percent`` the busiest generator process's mean CPU, ``generator_cpu_total_percent`` all of
     them added up (the generator's share of the machine); ``server_processes`` every sampled server-side process
-    (ASGI servers, their children, the timeclock worker, Redis) with its own mean CPU, busiest first.
+    (ASGI servers, their children, the timeclock worker, Redis) with its own mean CPU, busiest first;
+    ``opened_per_s`` the warm-up's spawn rate and ``connect_p99_us`` its handshakes' p99 (None for a timeclock
+    trial, whose readers and kiosks open their own way).
     """
 
     metric: str
@@ -131,6 +133,10 @@ class TrialFigures:
     generator_bound: bool
     steal_percent: float | None
     server_processes: tuple[ProcessCpu, ...] = ()
+    #: Connections opened per second in the warm-up (the spawn rate, all generator processes together).
+    opened_per_s: float | None = None
+    #: Connect time p99 (µs): the handshakes' queue while opening.
+    connect_p99_us: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         doc = {name: getattr(self, name) for name in self.__slots__}
@@ -333,6 +339,7 @@ def run_capacity_trial(
     server = _server_figures(sampler.processes() if sampler else (), sampler_t0, window)
     metric = judged_metric(slos)
     latency = doc["metrics"].get(metric)
+    connect = doc["metrics"].get("connect")
     sent = sum(int(p["sent"]) for p in doc.get("timeseries", {}).get("points", []))
     lag = doc["generator_health"]["send_lag"]
     lag_max_s = float(lag["max"]) / 1e6 if int(lag["count"]) else None
@@ -369,6 +376,8 @@ def run_capacity_trial(
         generator_bound=bool(health["generator_bound"]),
         steal_percent=steal,
         server_processes=server.processes,
+        opened_per_s=scenario.load.spawn_rate if scenario.timeclock is None else None,
+        connect_p99_us=float(connect["p99"]) if connect and int(connect["count"]) else None,
     )
     checks = judge(doc, slos, figures, scenario.duration_s)
     # The time in flight is the service time: a timeclock punch's is its insert -> kiosk time.

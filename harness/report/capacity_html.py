@@ -184,6 +184,27 @@ def _search_section(search: Mapping[str, Any]) -> str:
         f"{plan['precision']:.0%}; {how}",
         f"{len(search['trials'])} trials over {len(search['loads'])} loads in {search['wall_s'] / 60:.1f} min",
     ]
+    opening = plan.get("opening")
+    if opening is not None:
+        rates = sorted({t["figures"]["opened_per_s"] for t in search["trials"] if t["figures"]["opened_per_s"]})
+        notes.append(
+            f"connections opened at {', '.join(f'{r:,.0f}' for r in rates)}/s "
+            + (
+                f"(from the scenario's {opening['spawn_rate']:,.0f}/s, faster while the handshakes kept up, more "
+                f"slowly after connects failed: {opening['reopenings']} trial(s) ran again more slowly, not judged: "
+                + (
+                    ", ".join(
+                        f"{fmt_number(float(t['load']))} at {t['figures']['opened_per_s']:,.0f}/s lost "
+                        f"{t['figures']['connect_failures']:,} connects"
+                        for t in search.get("reopened", [])
+                    )
+                    or "none"
+                )
+                + ")"
+                if opening["adaptive"]
+                else "(a fixed rate)"
+            )
+        )
     if search["non_monotone"]:
         notes.append(
             "passed at or above a failing load (noise, or a server not monotone in the load): "

@@ -49,6 +49,13 @@ def step_table(search: Mapping[str, Any]) -> str:
             f"{_ms(f['max_us']):>8} {loss:>7} {_rate(f['offered_per_s']):>10} {_rate(f['achieved_per_s']):>10} "
             f"{_rate(f['deliveries_per_s']):>9} {cpu:>7} {rss:>7} {gen:>7}  {busiest:<26} {failed}"
         )
+    for trial in search.get("reopened", []):
+        f = trial["figures"]
+        lines.append(
+            f"not judged: {_load(trial['load'], dimension['integer'])} {dimension['unit']} ({trial['phase']}, trial "
+            f"{trial['trial']}) opened at {f['opened_per_s']:,.0f}/s lost {f['connect_failures']:,} connects and ran "
+            "again more slowly"
+        )
     return "\n".join(lines)
 
 

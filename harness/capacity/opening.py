@@ -1,0 +1,83 @@
+"""How fast a search opens its trials' connections.
+
+Opening is warm-up: a trial judges the sockets it holds once every one is open and its joins have settled, not the
+rate they were opened at. A fixed rate serves neither end of a search:
+
+- too slow for a server that takes handshakes faster: at the scenario's 250 a second, a trial of 8,000 sockets
+  spends 32 of its ~47 s opening them, and a search repeats that for every trial;
+- too fast for one that cannot: one uvicorn worker on Redis answered 1,000 handshakes opened at 250 a second with
+  a connect p50 of 1.3 s (each join reads the session and joins a room), and at 4,000 sockets the queue passed the
+  clients' 10 s connect time-out: the search then measured how fast sockets can be opened, not how many are held.
+
+So the rate follows the server: after a trial whose handshakes were answered as they came (none failed, connect p99
+within :data:`KEPT_UP_MS`) the next opens twice as fast, up to :data:`MAX_FACTOR` times the scenario's rate; a
+trial in which connects failed is run again at half the rate, down to the scenario's rate divided by
+:data:`MIN_DIVISOR` (only the run that opened without failures, or the one at that floor, is judged; the others
+are kept in the document), and the search never opens faster than that half again. A trial whose connects fail at
+the floor fails on ``connections``: the server does not take the sockets however slowly they come.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+__all__ = ["KEPT_UP_MS", "MAX_FACTOR", "MIN_DIVISOR", "Opening"]
+
+#: Connect p99 (ms) within which the server answered the handshakes as they came: a chat join on an idle server
+#: takes a few milliseconds (session read, group add, presence), so a p99 above this is a queue of handshakes.
+KEPT_UP_MS: Final = 100.0
+#: The fastest opening, as a multiple of the scenario's spawn rate: the generator's processes pay for every
+#: handshake too, and they share this machine's cores with the server.
+MAX_FACTOR: Final = 4.0
+#: The slowest opening is the scenario's spawn rate divided by this (250/s: about 31/s, 4 minutes for 8,000).
+MIN_DIVISOR: Final = 8.0
+
+
+@dataclass
+class Opening:
+    """The spawn rate of the next trial (connections per second, all generator processes together).
+
+    Attributes:
+        base: the scenario's spawn rate, where a search starts.
+        adaptive: False keeps ``base`` for every trial and never runs one again (``--spawn-rate`` was given).
+        rate: the next trial's rate.
+        ceiling: the fastest the search may still open: half the last rate at which connects failed.
+        reopenings: trials run again at a lower rate.
+    """
+
+    base: float
+    adaptive: bool = True
+    rate: float = field(init=False)
+    ceiling: float = field(init=False)
+    reopenings: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.base > 0:
+            raise ValueError(f"the spawn rate must be > 0, got {self.base!r}")
+        self.rate = self.base
+        self.ceiling = self.maximum
+
+    @property
+    def maximum(self) -> float:
+        return self.base * MAX_FACTOR
+
+    @property
+    def floor(self) -> float:
+        return self.base / MIN_DIVISOR
+
+    def after(self, *, opened_at: float, connect_failures: int, connect_p99_ms: float | None) -> bool:
+        """Learn from a trial that opened at ``opened_at``; True when it must be run again at :attr:`rate`."""
+        if not self.adaptive:
+            return False
+        if connect_failures:
+            if opened_at <= self.floor:
+                return False
+            self.ceiling = self.rate = max(self.floor, min(self.ceiling, opened_at / 2))
+            self.reopenings += 1
+            return True
+        if connect_p99_ms is not None and connect_p99_ms <= KEPT_UP_MS:
+            self.rate = min(self.ceiling, opened_at * 2)
+        else:
+            self.rate = opened_at
+        return False
