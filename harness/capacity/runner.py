@@ -147,7 +147,7 @@ def run_search(
     opening = run.opening = Opening(scenario.load.spawn_rate, adaptive_opening and scenario.timeclock is None)
     progress = ProgressLine(stream)
 
-    def trial(step: Step, *, again: bool = False) -> TrialResult:
+    def trial(step: Step, *, again: int = 0) -> TrialResult:
         number = len(search.verdicts) + 1
         duration = trial_s * (confirm_factor if step.confirmation else 1.0)
         at = scenario_at(scenario, dimension, step.load, duration_s=duration)
@@ -156,6 +156,7 @@ def run_search(
         trial_of = "confirmation trial" if step.confirmation else f"trial {step.trial} of ≤{plan.trials}"
         faster = f", opened at {opened_at:,.0f}/s" if opened_at != opening.base or again else ""
         again_text = ", again" if again else ""
+        suffix = f"-again{again}" if again else ""  # each run its own directory: nothing of the others overwritten
         print(
             f"[capacity] load {number} ({step.phase.value}): {dimension.format(step.load)}, {trial_of}, "
             f"{duration:g} s{faster}{again_text}; {_eta(search, run)}",
@@ -184,7 +185,7 @@ def run_search(
             step=number,
             phase=step.phase.value,
             trial=step.trial,
-            out_dir=out_dir / "trials" / f"load-{number:02d}-{step.phase.value}-{step.trial}{'-again' * again}",
+            out_dir=out_dir / "trials" / f"load-{number:02d}-{step.phase.value}-{step.trial}{suffix}",
             run_id=run.run_id,
             processes=processes,
             progress=progress,
@@ -208,7 +209,7 @@ def run_search(
                 file=stream,
                 flush=True,
             )
-            return trial(step, again=True)
+            return trial(step, again=again + 1)
         return result
 
     t0 = time.monotonic()

@@ -71,7 +71,7 @@ def _trial_at(accepts_per_s: float, capacity: int, seen: list[tuple[float, float
     """A server that takes handshakes at ``accepts_per_s`` (faster openings lose connects) and holds ``capacity``
     sockets; the fake trial records each (load, spawn rate) it was asked for."""
 
-    def trial(at: Any, *, load: float, phase: str, trial: int, step: int, **_: object) -> TrialResult:
+    def trial(at: Any, *, load: float, phase: str, trial: int, step: int, **kwargs: object) -> TrialResult:
         rate = at.load.spawn_rate
         seen.append((load, rate))
         failures = int(load * 0.1) if rate > accepts_per_s else 0
@@ -90,7 +90,7 @@ def _trial_at(accepts_per_s: float, capacity: int, seen: list[tuple[float, float
             passed=passed,
             checks=(Check("connections", failures == 0, f"{failures} connects failed"),),
             figures=f,
-            directory="trials/x",
+            directory=str(kwargs["out_dir"]),
         )
 
     return trial
@@ -145,6 +145,10 @@ def test_a_server_that_takes_handshakes_slower_than_the_scenario_opens_is_judged
     assert search["outcome"] == "found" and search["bracket"]["last_pass"] == 3000
     assert all(t.figures.connect_failures == 0 for t in run.trials)
     assert [t.figures.opened_per_s for t in run.reopened] == [250.0, 125.0]
+    # Each run keeps its own directory: the generator's files of the runs that were not judged are not overwritten.
+    assert len({t.directory for t in run.reopened}) == 2 and run.trials[0].directory not in {
+        t.directory for t in run.reopened
+    }
     assert search["plan"]["opening"]["reopenings"] == 2 and len(search["reopened"]) == 2
     assert max(rate for _, rate in seen[3:]) <= 62.5
     assert "runs again at 125/s" in log and "opened at 62/s, again" in log
