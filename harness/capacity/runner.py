@@ -19,7 +19,7 @@ from typing import TextIO
 from harness.capacity.dimensions import Dimension, offered_rate
 from harness.capacity.opening import Opening
 from harness.capacity.search import Search, SearchPlan, Step
-from harness.capacity.trial import SETTLE_S, TrialResult, run_capacity_trial
+from harness.capacity.trial import CONNECTIONS_CHECK, SETTLE_S, TrialResult, run_capacity_trial
 from harness.report.progress import ProgressLine, format_duration
 from harness.results.format import format_ms
 from harness.run.plan import Cell
@@ -201,7 +201,10 @@ def run_search(
                 "is the URL right and the server up?"
             )
         connect = f.connect_p99_us / 1000 if f.connect_p99_us is not None else None
-        if opening.after(opened_at=opened_at, connect_failures=f.connect_failures, connect_p99_ms=connect):
+        others_held = all(c.passed for c in result.checks if c.name != CONNECTIONS_CHECK)
+        if opening.after(
+            opened_at=opened_at, connect_failures=f.connect_failures, connect_p99_ms=connect, others_held=others_held
+        ):
             run.reopened.append(result)
             print(
                 f"[capacity]   {f.connect_failures:,} connects failed while opening at {opened_at:,.0f}/s: the trial "

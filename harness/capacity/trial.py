@@ -38,6 +38,7 @@ from harness.scenario.slo_text import DEFAULT_LATENCY_METRIC, slo_text
 from harness.stack import Stack
 
 __all__ = [
+    "CONNECTIONS_CHECK",
     "SEND_RATE_RATIO",
     "SETTLE_S",
     "Check",
@@ -49,6 +50,8 @@ __all__ = [
     "run_capacity_trial",
 ]
 
+#: The name of the predicate that every connect succeeded and no socket closed unexpectedly.
+CONNECTIONS_CHECK: Final = "connections"
 #: The achieved send rate must be at least this share of the offered one.
 SEND_RATE_RATIO: Final = 0.99
 #: Seconds between the last connection opened and the first message sent, for joins and their broadcasts to end.
@@ -224,7 +227,7 @@ def judge(cell: CellDoc, slos: tuple[Slo, ...], figures: TrialFigures, duration_
     broken = figures.connect_failures + figures.unexpected_closes
     checks.append(
         Check(
-            "connections",
+            CONNECTIONS_CHECK,
             broken == 0,
             f"{figures.connect_failures:,} connects failed, {figures.unexpected_closes:,} sockets closed unexpectedly",
         )

@@ -32,33 +32,36 @@ def test_the_rate_doubles_while_handshakes_keep_up_and_stops_at_four_times_the_s
     rates = []
     for _ in range(4):
         rates.append(opening.rate)
-        assert not opening.after(opened_at=opening.rate, connect_failures=0, connect_p99_ms=KEPT_UP_MS)
+        kept_up = opening.after(opened_at=opening.rate, connect_failures=0, connect_p99_ms=KEPT_UP_MS, others_held=True)
+        assert not kept_up
     assert rates == [250.0, 500.0, 1000.0, 1000.0]
     # A queue of handshakes (but no failure) keeps the rate where it is.
-    assert not opening.after(opened_at=1000.0, connect_failures=0, connect_p99_ms=KEPT_UP_MS + 1)
+    assert not opening.after(opened_at=1000.0, connect_failures=0, connect_p99_ms=KEPT_UP_MS + 1, others_held=True)
     assert opening.rate == 1000.0
 
 
 def test_failed_connects_run_the_trial_again_at_half_the_rate_which_stays_the_ceiling_down_to_the_floor() -> None:
     opening = Opening(250.0)
-    assert opening.after(opened_at=250.0, connect_failures=3, connect_p99_ms=9000.0)
+    assert opening.after(opened_at=250.0, connect_failures=3, connect_p99_ms=9000.0, others_held=True)
     assert opening.rate == opening.ceiling == 125.0 and opening.reopenings == 1
     # Kept up at the lower rate: it may not climb back above the ceiling.
-    assert not opening.after(opened_at=125.0, connect_failures=0, connect_p99_ms=5.0)
+    assert not opening.after(opened_at=125.0, connect_failures=0, connect_p99_ms=5.0, others_held=True)
     assert opening.rate == 125.0
-    for expected in (62.5, 31.25):
-        assert opening.after(opened_at=opening.rate, connect_failures=1, connect_p99_ms=None)
-        assert opening.rate == expected
+    # A trial past capacity (latency failed too) keeps its verdict and changes nothing.
+    assert not opening.after(opened_at=125.0, connect_failures=700, connect_p99_ms=None, others_held=False)
+    assert opening.rate == 125.0 and opening.reopenings == 1
+    assert opening.after(opened_at=opening.rate, connect_failures=1, connect_p99_ms=None, others_held=True)
+    assert opening.rate == 62.5
     # At the floor a failure is the trial's verdict: the server does not take the sockets however slowly.
     assert opening.rate == opening.floor
-    assert not opening.after(opened_at=opening.rate, connect_failures=1, connect_p99_ms=None)
-    assert opening.reopenings == 3
+    assert not opening.after(opened_at=opening.rate, connect_failures=1, connect_p99_ms=None, others_held=True)
+    assert opening.reopenings == 2
 
 
 def test_a_given_spawn_rate_is_kept_for_every_trial_and_never_retried() -> None:
     opening = Opening(250.0, adaptive=False)
-    assert not opening.after(opened_at=250.0, connect_failures=10, connect_p99_ms=None)
-    assert not opening.after(opened_at=250.0, connect_failures=0, connect_p99_ms=1.0)
+    assert not opening.after(opened_at=250.0, connect_failures=10, connect_p99_ms=None, others_held=True)
+    assert not opening.after(opened_at=250.0, connect_failures=0, connect_p99_ms=1.0, others_held=True)
     assert opening.rate == 250.0 and opening.reopenings == 0
 
 
@@ -88,7 +91,10 @@ def _trial_at(accepts_per_s: float, capacity: int, seen: list[tuple[float, float
             started_at=1.7e9,
             wall_s=1.0,
             passed=passed,
-            checks=(Check("connections", failures == 0, f"{failures} connects failed"),),
+            checks=(
+                Check("slo p99<=250ms", load <= capacity, "p99 …"),
+                Check("connections", failures == 0, f"{failures} connects failed"),
+            ),
             figures=f,
             directory=str(kwargs["out_dir"]),
         )
