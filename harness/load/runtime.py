@@ -152,6 +152,12 @@ class ProcessRuntime:
         assert cfg is not None
         if not release.settled:
             log.warning("the join storm did not settle within %g s of spawning; sending anyway", cfg.settle_timeout_s)
+        # What the opening made (every socket, greenlet and client) lives until the test ends: collect once now,
+        # in the warm-up between the release and the first send, and keep full collections from walking it again
+        # during the window. A profile of a worker opening and holding 2,500 sockets had 15 % of its busy samples
+        # in the collector.
+        gc.collect()
+        gc.freeze()
         self._released.set(release)
         if cfg.send_seconds <= 0:
             return  # users send until Locust stops them
