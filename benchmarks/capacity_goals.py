@@ -253,8 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         "--spawn-rate",
         type=float,
         default=None,
-        help="Sockets opened per second in the sockets part (default: the idle-sockets scenario's 250). Slower "
-        "than the server accepts them, a search measures the sockets held rather than the rate they can be opened.",
+        help="Sockets opened per second in every trial of the sockets part, fixed (default: harness capacity's own "
+        "choice, from the idle-sockets scenario's 250/s, faster while the server keeps up, slower after connects "
+        "fail; docs/capacity.md).",
     )
     parser.add_argument(
         "--sockets-start", type=int, default=2500, help="The first load of the sockets part (default: 2500)."
