@@ -163,14 +163,14 @@ def run_search(
             file=stream,
             flush=True,
         )
+        # The trial this one follows: a re-run follows the run it repeats.
+        previous = run.reopened[-1] if again else run.trials[-1] if run.trials else None
         if server.stack_per_trial:
             run.restarts += 1
         elif server.restart is not None:
             server.roots = server.restart()
             run.restarts += 1
-        elif (previous := run.reopened[-1] if again else run.trials[-1] if run.trials else None) is not None and (
-            not previous.passed
-        ):
+        elif previous is not None and not previous.passed:
             time.sleep(settle_s)
             run.settles += 1
         result = run_capacity_trial(
