@@ -175,7 +175,7 @@ def _sockets(args: argparse.Namespace, out: Path) -> Iterator[str]:
 
 def _rooms(args: argparse.Namespace, out: Path) -> Iterator[str]:
     yield SEARCH_HEADER
-    for size in ROOM_SIZES:
+    for size in args.room_sizes:
         directory = out / f"rooms-of-{size}"
         directory.mkdir(parents=True, exist_ok=True)
         argv = ["--scenario", str(_rooms_scenario(size, directory)), "--dimension", "rate"]
@@ -256,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
         help="Sockets opened per second in every trial of the sockets part, fixed (default: harness capacity's own "
         "choice, from the idle-sockets scenario's 250/s, faster while the server keeps up, slower after connects "
         "fail; docs/capacity.md).",
+    )
+    parser.add_argument(
+        "--room-sizes",
+        type=lambda t: [int(n) for n in t.split(",")],
+        default=list(ROOM_SIZES),
+        help="Room sizes of the rooms part (default: 10,100,1000).",
     )
     parser.add_argument(
         "--sockets-start", type=int, default=2500, help="The first load of the sockets part (default: 2500)."
