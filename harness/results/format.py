@@ -122,6 +122,15 @@ def cell_warnings(cell: Mapping[str, Any], label: str) -> list[str]:
         if fault.get("kiosk_closes"):
             codes = ", ".join(f"{n} x {code}" for code, n in sorted(fault["kiosk_closes"].items()))
             recovered += f"; kiosk sockets closed: {codes}, welcomed again {fault.get('kiosk_reconnects', 0)}"
+        if fault.get("gateway_readers_dropped") or fault.get("gateway_reconnects"):
+            recovered += (
+                f"; gateways: up to {fault['gateway_readers_dropped']} reader(s) not connected at once, "
+                f"{fault['gateway_reconnects']} reconnect(s)"
+            )
+            if (back := fault.get("gateway_readers_back_after_s")) is not None:
+                recovered += f", every reader connected again {back:.2f} s after its end"
+            elif fault["gateway_readers_dropped"]:
+                recovered += ", not every reader connected again before the next window"
         if (punches := fault.get("punches")) and any(punches[k] for k in ("lost", "cut_off", "unseen", "duplicated")):
             recovered += "; inserts from its start to the next window's: " + ", ".join(
                 f"{punches[k]} {k.replace('_', ' ')}" for k in ("lost", "cut_off", "unseen", "duplicated") if punches[k]

@@ -140,6 +140,12 @@ class FaultWindowDoc(TypedDict):
     silent_members_listed: NotRequired[list[str]]
     members_checked: NotRequired[int]
     slowest_member_after_s: NotRequired[float | None]
+    gateway_reconnects: NotRequired[int]
+    gateway_readers_dropped: NotRequired[int]
+    gateway_first_drop_after_s: NotRequired[float | None]
+    gateway_readers_back_after_s: NotRequired[float | None]
+    gateway_polls: NotRequired[int]
+    gateway_poll_s: NotRequired[float]
 
 
 class PunchAuditDoc(TypedDict):

@@ -40,6 +40,7 @@ from harness.faults.injectors import FaultTargets, Supervised
 from harness.faults.schedule import FaultSchedule, FaultWindow
 from harness.faults.supervisor import ProcessSupervisor, Restart
 from harness.measure.accounting import ConnectFailureKind, ConnectFailures
+from harness.measure.gateway_timeline import GatewayTimeline
 from harness.measure.latency import LatencyRecorder, LatencySummary
 from harness.measure.punch_audit import PunchAudit, audit_files, punch_lines
 from harness.results.format import format_ms
@@ -155,6 +156,8 @@ class ShiftChangeResult:
     drained: bool = True
     #: Processes that exited on their own during a chaos run, and were restarted by the harness's supervisor.
     restarts: list[Restart] = field(default_factory=list)
+    #: The gateways' reader connections polled while the faults played (None without faults).
+    gateway_timeline: GatewayTimeline | None = None
 
     def _latency_line(self) -> str:
         if not self.latency.count:
@@ -187,6 +190,9 @@ class ShiftChangeResult:
 # The emulator's control API and the gateways' status pages are called from the event loop through the project's
 # blocking HTTP helper in threads; a shift change inserts and removes a key per event, so it gets threads of its own.
 _HTTP_THREADS: Final = 32
+# How often a chaos run polls the gateways' status for its per-window reader figures: fine enough to see a reader
+# fault of half a second, a few requests a second for the gateways to answer.
+_GATEWAY_POLL_S: Final = 0.25
 
 
 async def _http(
@@ -533,6 +539,8 @@ async def _drive(
     kiosks: list[_Kiosk] = []
     listeners: list[asyncio.Task[None]] = []
     drained = True
+    timeline: GatewayTimeline | None = None
+    polling: asyncio.Task[None] | None = None
     with ThreadPoolExecutor(max_workers=_HTTP_THREADS, thread_name_prefix="shift-change-http") as pool:
         try:
             await _wait_http(
@@ -549,6 +557,8 @@ async def _drive(
             before = {name: _cpu_s(p) for name, p in meters.items()}
             wall_before = time.monotonic()
             if fault_schedule is not None and supervisor is not None:
+                timeline = GatewayTimeline(len(status_ports), _GATEWAY_POLL_S)
+                polling = asyncio.get_running_loop().create_task(_poll_gateways(pool, status_ports, timeline))
                 supervisor.start()
                 fault_schedule.start()
             insert_ns, intended_ns = await _play(
@@ -565,6 +575,7 @@ async def _drive(
             if fault_schedule is not None:
                 # Every window is over (and restored) before the drain is judged.
                 fault_schedule.stop()
+            await _cancelled(polling)
             drained = await _wait_acknowledged(pool, status_ports, wall_before + burst_s + drain_s)
             played_s = time.monotonic() - wall_before
             load_processes = [
@@ -572,6 +583,10 @@ async def _drive(
             ]
             gateway_status = await _gateway_totals(pool, status_ports)
         finally:
+            if polling is not None:
+                # Whatever it raised, the rest of this block restores what the run changed.
+                polling.cancel()
+                await asyncio.gather(polling, return_exceptions=True)
             if fault_schedule is not None:
                 fault_schedule.stop()
             if supervisor is not None:
@@ -625,7 +640,21 @@ async def _drive(
         audit=audit,
         drained=drained,
         restarts=supervisor.restarts if supervisor is not None else [],
+        gateway_timeline=timeline,
     )
+
+
+async def _cancelled(task: asyncio.Task[None] | None) -> None:
+    """Cancel ``task`` (if any) and wait for it to end; an error it raised is raised here."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if not task.cancelled() or (current is not None and current.cancelling()):
+            raise
 
 
 async def _acknowledged(pool: ThreadPoolExecutor, ports: list[int]) -> bool:
@@ -650,6 +679,21 @@ async def _wait_acknowledged(pool: ThreadPoolExecutor, ports: list[int], deadlin
 def _cpu_s(process: psutil.Process) -> float:
     times = process.cpu_times()
     return float(times.user + times.system)
+
+
+async def _poll_gateways(pool: ThreadPoolExecutor, ports: list[int], timeline: GatewayTimeline) -> None:
+    """Add a sample of every gateway's status to ``timeline`` each ``interval_s`` until cancelled."""
+    while True:
+        at_ns = time.monotonic_ns()
+        statuses = await asyncio.gather(
+            *(_http(pool, port, "GET", "/status", timeout=1.0) for port in ports), return_exceptions=True
+        )
+        # A gateway that does not answer (killed, restarting) holds no reader.
+        timeline.add(
+            at_ns,
+            [None if isinstance(s, BaseException) or s[0] != 200 else s[1] for s in statuses],
+        )
+        await asyncio.sleep(max(0.0, timeline.interval_s - (time.monotonic_ns() - at_ns) / 1e9))
 
 
 async def _gateway_totals(pool: ThreadPoolExecutor, ports: list[int]) -> dict[str, Any]:

@@ -149,6 +149,7 @@ def _window(
 ) -> dict[str, object]:
     """A window's figures, with what a timeclock adds: the first punch inserted after the fault ended that reached
     its kiosk (how long after the end), the kiosk sockets closed and reconnected from its start to the next window's,
+    the gateways' reader connections dropped and reconnected in that span (polled),
     the kiosks that stayed silent after it, and the audit's outcomes of the inserts made in that span."""
     figures = window_figures(window, points)
     if window.began_monotonic_s is None or window.ended_monotonic_s is None:
@@ -168,6 +169,8 @@ def _window(
     figures["kiosk_reconnects"] = sum(
         1 for at, _ in outcome.kiosk_reconnects if at >= began_ns and (until is None or at < until)
     )
+    if outcome.gateway_timeline is not None:
+        figures |= outcome.gateway_timeline.window(began_ns, ended_ns, until, outcome.readers)
     # The canary of each terminal is its own next punch: a kiosk that stayed open and got none of the punches stored
     # for inserts made after the fault ended (before the next fault) is silent; its membership, say, was lost. A punch
     # pushed while the kiosk was away (closed, not yet welcomed again), or to a socket the server then closed, is no

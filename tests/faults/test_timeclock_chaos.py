@@ -1,5 +1,6 @@
 """A timeclock run under faults, end to end: Redis killed and restarted empty, the worker and the gateway killed,
-the app↔Redis path reset, readers reset; every punch audited exactly once (docs/reliability.md).
+the app↔Redis path reset, readers reset; every punch audited exactly once, and what each window did to the kiosks
+and the gateways' readers (docs/reliability.md).
 
 The kinds not exercised here (pause, client_kill, server kill) are each checked against real processes in
 test_injectors.py and run in the bundled timeclock-chaos scenario (docs/reliability.md has its figures).
@@ -77,6 +78,11 @@ def test_a_shift_change_under_faults_stores_every_punch_once_and_says_what_each_
     # Not every window can check a kiosk (the worker's ends 0.2 s before Redis's begins; after a reset the kiosks may
     # still be reconnecting when the next window begins), but most do.
     assert sum(w["kiosks_checked"] > 0 for w in windows) >= 3, windows
+    # The gateways' reader connections, polled: the killed gateway held none of the 4 readers, the worker and Redis
+    # faults left them alone, and the reset readers were reconnected and all back before the run ended.
+    assert windows[0]["gateway_readers_dropped"] == 4 and windows[0]["gateway_first_drop_after_s"] is not None
+    assert [w["gateway_reconnects"] for w in windows[1:4]] == [0, 0, 0], windows
+    assert windows[4]["gateway_reconnects"] >= 2 and windows[4]["gateway_readers_back_after_s"] is not None
     assert outcome.exit_code == 0
     # The plain timeclock figures are there too (this test also stands for a timeclock run without faults, which
     # takes the same path without the schedule and the supervisor; CI seconds).
