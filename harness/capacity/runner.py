@@ -146,6 +146,7 @@ def run_search(
     run = CapacityRun(search, dimension, uuid.uuid4().hex[:12])
     opening = run.opening = Opening(scenario.load.spawn_rate, adaptive_opening and scenario.timeclock is None)
     progress = ProgressLine(stream)
+    opened = [False]  # whether any trial of this search has opened a connection
 
     def trial(step: Step, *, again: int = 0) -> TrialResult:
         number = len(search.verdicts) + 1
@@ -193,8 +194,12 @@ def run_search(
         progress.close()
         print(f"[capacity]   {_describe(result, dimension)}", file=stream, flush=True)
         f = result.figures
-        if f.connect_failures >= _connections(at) and f.deliveries_per_s == 0:
-            # Nothing of a smaller load would connect either: stop rather than descend through every load.
+        if f.connect_failures < _connections(at):
+            opened[0] = True
+        if not opened[0] and f.deliveries_per_s == 0:
+            # Nothing of a smaller load would connect either: stop rather than descend through every load. Once a
+            # trial has opened sockets the URL is right, and a trial that opens none is the server's (or the
+            # generator's) failure at that load, judged like any other.
             raise SearchAborted(
                 f"not one of the {_connections(at):,} connections to {server.url or 'the stack'} could be opened "
                 f"({f.connect_failures:,} connect failures; the generator's log is in {result.directory}): "
@@ -203,7 +208,11 @@ def run_search(
         connect = f.connect_p99_us / 1000 if f.connect_p99_us is not None else None
         others_held = all(c.passed for c in result.checks if c.name != CONNECTIONS_CHECK)
         if opening.after(
-            opened_at=opened_at, connect_failures=f.connect_failures, connect_p99_ms=connect, others_held=others_held
+            opened_at=opened_at,
+            connections=_connections(at),
+            connect_failures=f.connect_failures,
+            connect_p99_ms=connect,
+            others_held=others_held,
         ):
             run.reopened.append(result)
             print(

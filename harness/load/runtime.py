@@ -29,7 +29,7 @@ import gevent.lock
 import gevent.pool
 import orjson
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import HEARTBEAT_LIVENESS, MasterRunner, WorkerRunner
 
 from harness.load.hub_receiver import ReceiveBatch
 from harness.load.options import KIND_CLASSES, RECONNECT_KINDS, HarnessConfig, check_warmup_from
@@ -128,6 +128,8 @@ class ProcessRuntime:
             self._live = gevent.spawn(self._write_live, Path(self.config.live))
         if self.role != "master" and self.config.kind in HOLDING_KINDS:
             self._watchdog = gevent.spawn(self._watch_target, self.collector)
+        if self.role == "master":
+            self._watchdog = gevent.spawn(self._watch_workers, self.collector)
         if self.config.warmup_from == "settle" and self.role != "master":
             self.barrier = SettleBarrier(quiet_s=self.config.settle_quiet_s, timeout_s=self.config.settle_timeout_s)
 
@@ -206,6 +208,16 @@ class ProcessRuntime:
                 log.warning("%s", collector.ended_early)
                 self._sent_all()
                 return
+
+    def _watch_workers(self, collector: Collector) -> None:
+        """Record each worker Locust's master sets missing: a worker whose event loop did not run long enough to
+        send a heartbeat for seconds cannot have kept its schedule, so the generator was the limit (and with no
+        worker left, Locust stops the test). Locust says so only in its log."""
+        runner: Any = self.environment.runner
+        while True:
+            gevent.sleep(_WATCH_S)
+            for client in runner.clients.missing:
+                collector.lost_worker(str(client.id), HEARTBEAT_LIVENESS)
 
     def _sample_cpu(self, collector: Collector) -> None:
         # CPU time of the whole process (every thread) over wall time, in percent of one core: what psutil's

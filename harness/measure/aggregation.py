@@ -182,6 +182,8 @@ class Collector:
         #: Connections opened so far, and why this process ended its test before its time (None: it did not).
         self.connections_ever = 0
         self.ended_early: str | None = None
+        #: On the master: workers Locust set missing (no heartbeat for seconds), one sentence each.
+        self.lost_workers: list[str] = []
         self.cpu_samples: list[float] = []
         #: Connect attempts and presence frames of this process, and when its users were let send.
         self.storm = JoinStorm()
@@ -359,7 +361,18 @@ class Collector:
             "series": self._series_entries(),
             "join_storm": self.storm.to_dict(),
             "ended_early": self.ended_early,
+            "lost_workers": list(self.lost_workers),
         }
+
+    def lost_worker(self, worker: str, silent_s: float) -> None:
+        """On the master: Locust set ``worker`` missing (no heartbeat for over ``silent_s``); said once per worker."""
+        if any(f"worker {worker} " in lost for lost in self.lost_workers):
+            return
+        self.lost_workers.append(
+            f"Locust set worker {worker} missing: no heartbeat from it for over {silent_s:g} s (its event loop "
+            "was blocked, or it died), so it did not keep its schedule; add generator processes or open the "
+            "connections more slowly"
+        )
 
     def report_to_master(self, client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
         """Locust ``report_to_master`` listener: put a cumulative snapshot in the worker's report."""
@@ -441,6 +454,8 @@ def health_of(
             f"{name}: send-lag p99 {lag_p99 / 1000:.3f} ms > {thresholds.send_lag_p99_ms:g} ms; "
             "the generator could not keep its schedule, so response times include its own delay"
         )
+    # Snapshots of older versions have no such list.
+    reasons += [f"{name}: {lost}" for lost in snapshot.get("lost_workers") or ()]
     return ProcessHealth(
         process_id=str(snapshot["process_id"]),
         role=str(snapshot["role"]),

@@ -32,36 +32,66 @@ def test_the_rate_doubles_while_handshakes_keep_up_and_stops_at_four_times_the_s
     rates = []
     for _ in range(4):
         rates.append(opening.rate)
-        kept_up = opening.after(opened_at=opening.rate, connect_failures=0, connect_p99_ms=KEPT_UP_MS, others_held=True)
+        kept_up = opening.after(
+            connections=1000, opened_at=opening.rate, connect_failures=0, connect_p99_ms=KEPT_UP_MS, others_held=True
+        )
         assert not kept_up
     assert rates == [250.0, 500.0, 1000.0, 1000.0]
     # A queue of handshakes (but no failure) keeps the rate where it is.
-    assert not opening.after(opened_at=1000.0, connect_failures=0, connect_p99_ms=KEPT_UP_MS + 1, others_held=True)
+    assert not opening.after(
+        connections=1000, opened_at=1000.0, connect_failures=0, connect_p99_ms=KEPT_UP_MS + 1, others_held=True
+    )
     assert opening.rate == 1000.0
 
 
 def test_failed_connects_run_the_trial_again_at_half_the_rate_which_stays_the_ceiling_down_to_the_floor() -> None:
     opening = Opening(250.0)
-    assert opening.after(opened_at=250.0, connect_failures=3, connect_p99_ms=9000.0, others_held=True)
+    assert opening.after(connections=1000, opened_at=250.0, connect_failures=3, connect_p99_ms=9000.0, others_held=True)
     assert opening.rate == opening.ceiling == 125.0 and opening.reopenings == 1
     # Kept up at the lower rate: it may not climb back above the ceiling.
-    assert not opening.after(opened_at=125.0, connect_failures=0, connect_p99_ms=5.0, others_held=True)
+    assert not opening.after(
+        connections=1000, opened_at=125.0, connect_failures=0, connect_p99_ms=5.0, others_held=True
+    )
     assert opening.rate == 125.0
     # A trial past capacity (latency failed too) keeps its verdict and changes nothing.
-    assert not opening.after(opened_at=125.0, connect_failures=700, connect_p99_ms=None, others_held=False)
+    assert not opening.after(
+        connections=8000, opened_at=125.0, connect_failures=700, connect_p99_ms=None, others_held=False
+    )
     assert opening.rate == 125.0 and opening.reopenings == 1
-    assert opening.after(opened_at=opening.rate, connect_failures=1, connect_p99_ms=None, others_held=True)
+    assert opening.after(
+        connections=1000, opened_at=opening.rate, connect_failures=1, connect_p99_ms=None, others_held=True
+    )
     assert opening.rate == 62.5
     # At the floor a failure is the trial's verdict: the server does not take the sockets however slowly.
     assert opening.rate == opening.floor
-    assert not opening.after(opened_at=opening.rate, connect_failures=1, connect_p99_ms=None, others_held=True)
+    assert not opening.after(
+        connections=1000, opened_at=opening.rate, connect_failures=1, connect_p99_ms=None, others_held=True
+    )
     assert opening.reopenings == 2
+
+
+def test_a_trial_in_which_most_connects_failed_runs_again_slower_whatever_else_failed() -> None:
+    opening = Opening(250.0)
+    # 3,874 of 4,000 failed: the 126 sockets open measured the opening's storm, not 4,000 held.
+    assert opening.after(
+        connections=4000, opened_at=250.0, connect_failures=3874, connect_p99_ms=None, others_held=False
+    )
+    assert opening.rate == 125.0 and opening.reopenings == 1
+    # Half failed is not most: the latency's failure stands.
+    assert not opening.after(
+        connections=4000, opened_at=125.0, connect_failures=2000, connect_p99_ms=None, others_held=False
+    )
+    assert opening.rate == 125.0
 
 
 def test_a_given_spawn_rate_is_kept_for_every_trial_and_never_retried() -> None:
     opening = Opening(250.0, adaptive=False)
-    assert not opening.after(opened_at=250.0, connect_failures=10, connect_p99_ms=None, others_held=True)
-    assert not opening.after(opened_at=250.0, connect_failures=0, connect_p99_ms=1.0, others_held=True)
+    assert not opening.after(
+        connections=1000, opened_at=250.0, connect_failures=10, connect_p99_ms=None, others_held=True
+    )
+    assert not opening.after(
+        connections=1000, opened_at=250.0, connect_failures=0, connect_p99_ms=1.0, others_held=True
+    )
     assert opening.rate == 250.0 and opening.reopenings == 0
 
 
@@ -102,9 +132,24 @@ def _trial_at(accepts_per_s: float, capacity: int, seen: list[tuple[float, float
     return trial
 
 
-def _search(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, accepts_per_s: float, adaptive: bool) -> Any:
+def _search(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    *,
+    accepts_per_s: float,
+    adaptive: bool,
+    above_capacity: Any = None,
+) -> Any:
+    """A search of the fake server of :func:`_trial_at` (capacity 3,000); ``above_capacity``, if given, turns each
+    trial result above 3,000 into another."""
     seen: list[tuple[float, float]] = []
-    monkeypatch.setattr(runner, "run_capacity_trial", _trial_at(accepts_per_s, 3000, seen))
+    holds = _trial_at(accepts_per_s, 3000, seen)
+
+    def trial(at: Any, *, load: float, **kwargs: Any) -> TrialResult:
+        result: TrialResult = holds(at, load=load, **kwargs)
+        return above_capacity(result) if above_capacity is not None and load > 3000 else result
+
+    monkeypatch.setattr(runner, "run_capacity_trial", trial)
     scenario = load_named("idle-sockets")
     slos = (parse_slo_text("p99<250ms"),)
     stream = io.StringIO()
@@ -179,3 +224,18 @@ def test_a_server_that_keeps_up_is_opened_faster_up_to_four_times(
     assert [rate for _, rate in seen[:3]] == [250.0, 500.0, 1000.0]
     assert max(rate for _, rate in seen) == 1000.0 and not run.reopened
     assert search["bracket"]["last_pass"] == 3000
+
+
+def test_a_trial_that_opens_nothing_after_others_opened_is_a_failed_load_not_a_wrong_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two Daphne processes on Redis opened 4,000 sockets in no trial at 250/s after holding 2,000: the search
+    went on (it used to stop, asking whether the URL was right)."""
+
+    def opens_nothing(result: TrialResult) -> TrialResult:
+        f = dataclasses.replace(result.figures, connect_failures=int(result.load), deliveries_per_s=0.0)
+        return dataclasses.replace(result, passed=False, figures=f)
+
+    run, _, seen, _ = _search(monkeypatch, tmp_path, accepts_per_s=1e9, adaptive=False, above_capacity=opens_nothing)
+    assert run.search.outcome is not None and run.search.outcome.value == "found"
+    assert run.search.bracket.last_pass == 3000 and any(load > 3000 for load, _ in seen)

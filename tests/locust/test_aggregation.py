@@ -120,6 +120,19 @@ def test_health_flags_cpu_and_send_lag_with_reasons() -> None:
     assert not health_of(calm.snapshot(), HealthThresholds()).generator_bound
 
 
+def test_a_worker_locust_set_missing_makes_the_generator_the_limit_once_per_worker() -> None:
+    master = Collector(run_id="r", process_id="master", role="master")
+    master.lost_worker("vm_a", 3)
+    for worker in ("vm_a", "vm_b"):  # still missing a second later: said once
+        master.lost_worker(worker, 3)
+    health = health_of(master.snapshot(), HealthThresholds())
+    assert health.generator_bound and len(health.reasons) == 2
+    assert "Locust set worker vm_a missing: no heartbeat from it for over 3 s" in health.reasons[0]
+    merged = merge_snapshots([master.snapshot()], run_id="r", mode="distributed", thresholds=HealthThresholds())
+    assert merged["generator_health"]["generator_bound"]
+    assert any("worker vm_b missing" in r for r in merged["generator_health"]["generator_bound_reasons"])
+
+
 class _Clock:
     def __init__(self, now: float = 1_000.2) -> None:
         self.now = now
