@@ -8,6 +8,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reference_app.settings")
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 
+from reference_app import gcpauses  # noqa: E402
+
+# Every server and worker process loads this module: each measures its own collections from the start.
+gcpauses.install()
+
 # Django must be set up before anything imports models; the consumers below do.
 django_http = get_asgi_application()
 

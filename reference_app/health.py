@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from reference_app import gcpauses
+
 __all__ = ["healthz"]
 
 
@@ -62,6 +64,9 @@ async def healthz(request: HttpRequest) -> HttpResponse:
     report["channel_layer_backend"] = f"{type(layer).__module__}.{type(layer).__qualname__}"
     # What a soak run compares early and late: a consumer task that outlives its socket is a leak RSS hides for hours.
     report["asyncio_tasks"] = len(asyncio.all_tasks())
+    # How long garbage collections stopped this process: a full one over thousands of sockets stops every one.
+    if (record := gcpauses.pauses()) is not None:
+        report["gc"] = record.as_dict()
     report["status"] = "failing" if problems or "failing" in report.values() else "ok"
     if problems:
         report["problems"] = problems
