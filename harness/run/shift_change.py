@@ -688,9 +688,11 @@ async def _poll_gateways(pool: ThreadPoolExecutor, ports: list[int], timeline: G
         statuses = await asyncio.gather(
             *(_http(pool, port, "GET", "/status", timeout=1.0) for port in ports), return_exceptions=True
         )
-        # A gateway that does not answer (killed, restarting) holds no reader.
+        # A gateway that does not answer (killed, restarting) holds no reader. The sample is of the moment the
+        # answers (or the refusals) came: a poll sent just before a kill window began and refused just after it is
+        # that window's, not the one before.
         timeline.add(
-            at_ns,
+            time.monotonic_ns(),
             [None if isinstance(s, BaseException) or s[0] != 200 else s[1] for s in statuses],
         )
         await asyncio.sleep(max(0.0, timeline.interval_s - (time.monotonic_ns() - at_ns) / 1e9))
