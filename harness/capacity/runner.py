@@ -146,9 +146,10 @@ def run_search(
     run = CapacityRun(search, dimension, uuid.uuid4().hex[:12])
     opening = run.opening = Opening(scenario.load.spawn_rate, adaptive_opening and scenario.timeclock is None)
     progress = ProgressLine(stream)
-    opened = [False]  # whether any trial of this search has opened a connection
+    opened_any = False  # whether any trial of this search has opened a connection
 
     def trial(step: Step, *, again: int = 0) -> TrialResult:
+        nonlocal opened_any
         number = len(search.verdicts) + 1
         duration = trial_s * (confirm_factor if step.confirmation else 1.0)
         at = scenario_at(scenario, dimension, step.load, duration_s=duration)
@@ -194,9 +195,8 @@ def run_search(
         progress.close()
         print(f"[capacity]   {_describe(result, dimension)}", file=stream, flush=True)
         f = result.figures
-        if f.connect_failures < _connections(at):
-            opened[0] = True
-        if not opened[0] and f.deliveries_per_s == 0:
+        opened_any = opened_any or f.connect_failures < _connections(at)
+        if not opened_any and f.deliveries_per_s == 0:
             # Nothing of a smaller load would connect either: stop rather than descend through every load. Once a
             # trial has opened sockets the URL is right, and a trial that opens none is the server's (or the
             # generator's) failure at that load, judged like any other.

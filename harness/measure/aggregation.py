@@ -184,6 +184,7 @@ class Collector:
         self.ended_early: str | None = None
         #: On the master: workers Locust set missing (no heartbeat for seconds), one sentence each.
         self.lost_workers: list[str] = []
+        self._lost_ids: set[str] = set()
         self.cpu_samples: list[float] = []
         #: Connect attempts and presence frames of this process, and when its users were let send.
         self.storm = JoinStorm()
@@ -366,8 +367,9 @@ class Collector:
 
     def lost_worker(self, worker: str, silent_s: float) -> None:
         """On the master: Locust set ``worker`` missing (no heartbeat for over ``silent_s``); said once per worker."""
-        if any(f"worker {worker} " in lost for lost in self.lost_workers):
+        if worker in self._lost_ids:
             return
+        self._lost_ids.add(worker)
         self.lost_workers.append(
             f"Locust set worker {worker} missing: no heartbeat from it for over {silent_s:g} s (its event loop "
             "was blocked, or it died), so it did not keep its schedule; add generator processes or open the "
